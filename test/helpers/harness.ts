@@ -1,0 +1,118 @@
+// Test harness: real PostgreSQL (the run's database), real Redis (a unique key prefix per daemon),
+// a daemon started in-process with test-sized timings, and a small API client.
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { inject } from 'vitest';
+import pino from 'pino';
+import { loadConfig, type Config } from '../../worker/config/env.ts';
+import { Daemon, type DaemonOptions } from '../../worker/daemon.ts';
+import { createDb, type Db } from '../../worker/store/db.ts';
+
+export const TEST_API_KEY = 'test-api-key-0123456789abcdef';
+export const TEST_READ_KEY = 'test-read-key-0123456789abcdef';
+export const TEST_ENCRYPTION_KEY = Buffer.alloc(32, 7).toString('base64');
+export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+export function databaseUrl(): string {
+  return inject('databaseUrl');
+}
+
+export function uniquePrefix(label = 't'): string {
+  return `{ort-${label}-${randomBytes(4).toString('hex')}}`;
+}
+
+export function writeProvidersFile(providers: Record<string, unknown>): string {
+  const dir = mkdtempSync(join(tmpdir(), 'ort-providers-'));
+  const file = join(dir, 'providers.json');
+  writeFileSync(file, JSON.stringify({ providers }, null, 2));
+  return file;
+}
+
+/** Environment for a test daemon; timings shrunk so tokens living seconds work. */
+export function testEnv(overrides: Record<string, string | undefined> = {}): Record<string, string | undefined> {
+  return {
+    NODE_ENV: 'test',
+    DATABASE_URL: databaseUrl(),
+    REDIS_URL,
+    API_KEY: TEST_API_KEY,
+    API_READ_KEYS: TEST_READ_KEY,
+    ENCRYPTION_KEY: TEST_ENCRYPTION_KEY,
+    ALLOW_INSECURE_TOKEN_URLS: 'true',
+    QUEUE_PREFIX: uniquePrefix(),
+    PORT: '0',
+    HOST: '127.0.0.1',
+    REQUEST_TIMEOUT_MS: '2000',
+    LOCK_TTL_MS: '8000',
+    FEEDER_INTERVAL_MS: '1000',
+    HORIZON_MS: '60000',
+    REFRESH_LEAD_MS: '1000',
+    REFRESH_JITTER_MS: '200',
+    RETRY_BASE_MS: '300',
+    RETRY_MAX_MS: '3000',
+    COMMIT_RETRY_MS: '20000',
+    JOB_LOCK_MS: '5000',
+    STALLED_INTERVAL_MS: '2000',
+    SHUTDOWN_TIMEOUT_MS: '5000',
+    BREAKER_PROBE_INTERVAL_MS: '1000',
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    LOG_PRETTY: 'false',
+    ...overrides,
+  };
+}
+
+export interface TestDaemon {
+  daemon: Daemon;
+  config: Config;
+  baseUrl: string;
+  api: (method: string, path: string, body?: unknown, key?: string) => Promise<{ status: number; body: any; headers: Headers }>;
+  stop: () => Promise<void>;
+}
+
+export async function startDaemon(env: Record<string, string | undefined> = {}, opts: DaemonOptions = {}): Promise<TestDaemon> {
+  const config = loadConfig(testEnv(env));
+  const log = opts.log ?? pino({ level: config.logLevel });
+  const daemon = new Daemon(config, { log, ...opts });
+  await daemon.start();
+  const baseUrl = daemon.address ?? '';
+  const api = async (method: string, path: string, body?: unknown, key = TEST_API_KEY) => {
+    const res = await fetch(`${baseUrl}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${key}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+    });
+    const text = await res.text();
+    let parsed: unknown = text;
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch {
+      /* keep text */
+    }
+    return { status: res.status, body: parsed as any, headers: res.headers };
+  };
+  return { daemon, config, baseUrl, api, stop: () => daemon.close() };
+}
+
+export function testDb(): Db {
+  return createDb(databaseUrl(), { poolSize: 4 });
+}
+
+export function testRedis(): Redis {
+  return new Redis(REDIS_URL, { maxRetriesPerRequest: 3 });
+}
+
+/** Polls until fn returns a truthy value (or throws after timeoutMs with the last value). */
+export async function waitFor<T>(fn: () => Promise<T> | T, timeoutMs = 20_000, what = 'condition', intervalMs = 100): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  let last: T | undefined;
+  for (;;) {
+    last = await fn();
+    if (last) return last as NonNullable<T>;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last value: ${JSON.stringify(last)}`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

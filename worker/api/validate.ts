@@ -1,0 +1,105 @@
+// API input validation. Pure: every rejection names the field; nothing is written on a rejection.
+
+export type Valid<T> = { ok: true; value: T } | { ok: false; field: string; message: string };
+
+export const LIMITS = { tokenChars: 8192, externalIdChars: 255, scopeChars: 4096, metadataBytes: 16 * 1024, tokenTypeChars: 64 };
+
+export interface TokenSetInput {
+  accessToken: string;
+  refreshToken: string;
+  expiresInSec?: number;
+  expiresAt?: Date;
+  tokenType?: string;
+  scope?: string;
+  /** The whole token body, for provider hooks (linked token sets) and metadata fields. */
+  raw: Record<string, unknown>;
+}
+
+export interface CreateConnectionInput {
+  provider: string;
+  externalId: string;
+  tokens: TokenSetInput;
+  metadata: Record<string, unknown>;
+}
+
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+export const isUuid = (s: string) => UUID_RE.test(s);
+
+function fail(field: string, message: string): { ok: false; field: string; message: string } {
+  return { ok: false, field, message };
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function tokenString(v: unknown, field: string, required: boolean): Valid<string | undefined> {
+  if (v === undefined || v === null) return required ? fail(field, 'is required') : { ok: true, value: undefined };
+  if (typeof v !== 'string' || v.length === 0) return fail(field, 'must be a non-empty string');
+  if (v.length > LIMITS.tokenChars) return fail(field, `must be at most ${LIMITS.tokenChars} characters`);
+  if (/[\u0000-\u001f\u007f]/.test(v)) return fail(field, 'must not contain control characters');
+  return { ok: true, value: v };
+}
+
+export function validateTokens(v: unknown, prefix = 'tokens'): Valid<TokenSetInput> {
+  if (!isObject(v)) return fail(prefix, 'must be an object with access_token and refresh_token');
+  const at = tokenString(v.access_token, `${prefix}.access_token`, true);
+  if (!at.ok) return at;
+  const rt = tokenString(v.refresh_token, `${prefix}.refresh_token`, true);
+  if (!rt.ok) return rt;
+  let expiresInSec: number | undefined;
+  if (v.expires_in !== undefined && v.expires_in !== null) {
+    const n = typeof v.expires_in === 'string' && /^\d+$/.test(v.expires_in) ? Number(v.expires_in) : v.expires_in;
+    if (typeof n !== 'number' || !Number.isFinite(n) || n <= 0 || n > 10 * 365 * 86400) return fail(`${prefix}.expires_in`, 'must be a positive number of seconds (at most 10 years)');
+    expiresInSec = n;
+  }
+  let expiresAt: Date | undefined;
+  if (v.expires_at !== undefined && v.expires_at !== null) {
+    const raw = v.expires_at;
+    const ms = typeof raw === 'number' ? (raw > 1e12 ? raw : raw * 1000) : typeof raw === 'string' ? Date.parse(raw) : NaN;
+    if (!Number.isFinite(ms)) return fail(`${prefix}.expires_at`, 'must be an ISO date or epoch seconds');
+    expiresAt = new Date(ms);
+  }
+  for (const f of ['token_type', 'scope'] as const) {
+    const x = v[f];
+    if (x !== undefined && x !== null && typeof x !== 'string') return fail(`${prefix}.${f}`, 'must be a string');
+  }
+  if (typeof v.token_type === 'string' && v.token_type.length > LIMITS.tokenTypeChars) return fail(`${prefix}.token_type`, `must be at most ${LIMITS.tokenTypeChars} characters`);
+  if (typeof v.scope === 'string' && v.scope.length > LIMITS.scopeChars) return fail(`${prefix}.scope`, `must be at most ${LIMITS.scopeChars} characters`);
+  return {
+    ok: true,
+    value: {
+      accessToken: at.value!, refreshToken: rt.value!, expiresInSec, expiresAt,
+      tokenType: typeof v.token_type === 'string' ? v.token_type : undefined,
+      scope: typeof v.scope === 'string' ? v.scope : undefined,
+      raw: v,
+    },
+  };
+}
+
+export function validateMetadata(v: unknown): Valid<Record<string, unknown>> {
+  if (v === undefined || v === null) return { ok: true, value: {} };
+  if (!isObject(v)) return fail('metadata', 'must be an object');
+  if (Buffer.byteLength(JSON.stringify(v)) > LIMITS.metadataBytes) return fail('metadata', `must be at most ${LIMITS.metadataBytes} bytes as JSON`);
+  return { ok: true, value: v };
+}
+
+export function validateCreate(body: unknown, providerExists: (key: string) => boolean): Valid<CreateConnectionInput> {
+  if (!isObject(body)) return fail('body', 'must be a JSON object');
+  if (typeof body.provider !== 'string' || body.provider === '') return fail('provider', 'is required');
+  if (!providerExists(body.provider)) return fail('provider', `unknown provider "${body.provider.slice(0, 64)}"`);
+  if (typeof body.externalId !== 'string' || body.externalId.length === 0) return fail('externalId', 'is required (a non-empty string)');
+  if (body.externalId.length > LIMITS.externalIdChars) return fail('externalId', `must be at most ${LIMITS.externalIdChars} characters`);
+  if (/[\u0000-\u001f\u007f]/.test(body.externalId)) return fail('externalId', 'must not contain control characters');
+  const tokens = validateTokens(body.tokens);
+  if (!tokens.ok) return tokens;
+  const md = validateMetadata(body.metadata);
+  if (!md.ok) return md;
+  return { ok: true, value: { provider: body.provider, externalId: body.externalId, tokens: tokens.value, metadata: md.value } };
+}
+
+export function parseMinValidSeconds(raw: unknown): Valid<number> {
+  if (raw === undefined) return { ok: true, value: 60 };
+  if (typeof raw !== 'string' || !/^\d{1,7}$/.test(raw)) return fail('min_valid_seconds', 'must be a whole number of seconds (0 to 9999999)');
+  return { ok: true, value: Number(raw) };
+}

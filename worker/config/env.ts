@@ -1,0 +1,210 @@
+// Configuration: parsed and validated once at start. A bad variable fails fast, naming it.
+import { readFileSync } from 'node:fs';
+
+export class ConfigError extends Error {
+  constructor(public readonly variable: string, message: string) {
+    super(`${variable}: ${message}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export type Role = 'api' | 'worker' | 'scheduler';
+
+export interface Config {
+  nodeEnv: string;
+  databaseUrl: string;
+  redisUrl: string;
+  port: number;
+  host: string;
+  apiKeys: { key: string; scope: 'read' | 'token' }[];
+  /** key id -> 32-byte key; the first entry encrypts, all decrypt. */
+  encryptionKeys: { id: string; key: Buffer }[];
+  providersFile?: string;
+  allowInsecureTokenUrls: boolean;
+  queuePrefix: string;
+  roles: Set<Role>;
+  requestTimeoutMs: number;
+  lockTtlMs: number;
+  workerConcurrency: number;
+  feederIntervalMs: number;
+  horizonMs: number;
+  refreshLeadMs: number;
+  refreshJitterMs: number;
+  retryBaseMs: number;
+  retryMaxMs: number;
+  commitRetryMs: number;
+  jobLockMs: number;
+  stalledIntervalMs: number;
+  shutdownTimeoutMs: number;
+  breakerProbeIntervalMs: number;
+  webhookUrl?: string;
+  webhookSecret?: string;
+  webhookMaxAgeMs: number;
+  dispatchIntervalMs: number;
+  logLevel: string;
+  logPretty: boolean;
+  adminQueuesWritable: boolean;
+  cronOverride: Record<string, string>;
+  workerId: string;
+}
+
+type Env = Record<string, string | undefined>;
+
+function str(env: Env, name: string, def?: string): string {
+  const v = env[name];
+  if (v === undefined || v === '') {
+    if (def === undefined) throw new ConfigError(name, 'is required but not set (see .env.example)');
+    return def;
+  }
+  return v;
+}
+
+function int(env: Env, name: string, def: number, min = 0, max = Number.MAX_SAFE_INTEGER): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return def;
+  if (!/^-?\d+$/.test(raw.trim())) throw new ConfigError(name, `must be an integer, got "${raw}"`);
+  const n = Number(raw);
+  if (n < min || n > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${n}`);
+  return n;
+}
+
+function bool(env: Env, name: string, def: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return def;
+  if (/^(1|true|yes|on)$/i.test(raw)) return true;
+  if (/^(0|false|no|off)$/i.test(raw)) return false;
+  throw new ConfigError(name, `must be true or false, got "${raw}"`);
+}
+
+function url(env: Env, name: string, def: string | undefined, protocols: string[]): string {
+  const v = str(env, name, def);
+  let u: URL;
+  try {
+    u = new URL(v);
+  } catch {
+    throw new ConfigError(name, 'is not a valid URL');
+  }
+  if (!protocols.includes(u.protocol)) throw new ConfigError(name, `must use ${protocols.join(' or ')}`);
+  return v;
+}
+
+/** Reads a secret from NAME or from the file named by NAME_FILE (Docker/K8s secrets). */
+export function secretFromEnv(env: Env, name: string): string | undefined {
+  const file = env[`${name}_FILE`];
+  if (file) {
+    try {
+      return readFileSync(file, 'utf8').trim();
+    } catch (e) {
+      throw new ConfigError(`${name}_FILE`, `cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`);
+    }
+  }
+  const v = env[name];
+  return v === undefined || v === '' ? undefined : v;
+}
+
+export function parseEncryptionKeys(env: Env): { id: string; key: Buffer }[] {
+  const many = secretFromEnv(env, 'ENCRYPTION_KEYS');
+  const one = secretFromEnv(env, 'ENCRYPTION_KEY');
+  const name = many ? 'ENCRYPTION_KEYS' : 'ENCRYPTION_KEY';
+  const raw = many ?? one;
+  if (!raw) throw new ConfigError('ENCRYPTION_KEY', 'is required: 32 random bytes in base64 (openssl rand -base64 32), or ENCRYPTION_KEYS=id:base64,id2:base64');
+  const entries = many ? raw.split(',').map((s) => s.trim()).filter(Boolean) : [`k1:${raw.trim()}`];
+  const seen = new Set<string>();
+  return entries.map((entry, i) => {
+    const idx = entry.indexOf(':');
+    if (idx <= 0) throw new ConfigError(name, `entry ${i + 1} must look like id:base64key`);
+    const id = entry.slice(0, idx);
+    if (!/^[A-Za-z0-9_-]{1,32}$/.test(id)) throw new ConfigError(name, `entry ${i + 1}: key id must be 1-32 letters, digits, _ or -`);
+    if (seen.has(id)) throw new ConfigError(name, `key id "${id}" appears twice`);
+    seen.add(id);
+    const b64 = entry.slice(idx + 1);
+    const key = Buffer.from(b64, 'base64');
+    if (!/^[A-Za-z0-9+/]+=*$/.test(b64) || key.length !== 32) {
+      throw new ConfigError(name, `key "${id}" must be exactly 32 bytes in base64 (openssl rand -base64 32); got ${key.length} bytes`);
+    }
+    return { id, key };
+  });
+}
+
+function parseApiKeys(env: Env): Config['apiKeys'] {
+  const keys: Config['apiKeys'] = [];
+  const add = (name: string, scope: 'read' | 'token') => {
+    const raw = secretFromEnv(env, name);
+    if (!raw) return;
+    for (const k of raw.split(',').map((s) => s.trim()).filter(Boolean)) {
+      if (k.length < 16) throw new ConfigError(name, 'each API key must be at least 16 characters');
+      keys.push({ key: k, scope });
+    }
+  };
+  add('API_KEY', 'token');
+  add('API_KEYS', 'token');
+  add('API_READ_KEYS', 'read');
+  if (keys.length === 0) throw new ConfigError('API_KEY', 'is required: the bearer key for the /v1 API (at least 16 characters)');
+  return keys;
+}
+
+function parseRoles(env: Env): Set<Role> {
+  const raw = str(env, 'ROLES', 'api,worker,scheduler');
+  const roles = new Set<Role>();
+  for (const r of raw.split(',').map((s) => s.trim()).filter(Boolean)) {
+    if (r !== 'api' && r !== 'worker' && r !== 'scheduler') throw new ConfigError('ROLES', `unknown role "${r}" (use api, worker, scheduler)`);
+    roles.add(r);
+  }
+  if (roles.size === 0) throw new ConfigError('ROLES', 'must name at least one role');
+  return roles;
+}
+
+function parseCronOverride(env: Env): Record<string, string> {
+  // REFRESH_CRON_<PROVIDER>=<cron> overrides a provider's cron schedule (provider key upper-cased, - as _).
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) {
+    if (k.startsWith('REFRESH_CRON_') && v) out[k.slice('REFRESH_CRON_'.length).toLowerCase().replace(/_/g, '-')] = v;
+  }
+  return out;
+}
+
+export function loadConfig(env: Env = process.env): Config {
+  const webhookUrl = env.WEBHOOK_URL ? url(env, 'WEBHOOK_URL', undefined, ['http:', 'https:']) : undefined;
+  const webhookSecret = secretFromEnv(env, 'WEBHOOK_SECRET');
+  if (webhookUrl && !webhookSecret) throw new ConfigError('WEBHOOK_SECRET', 'is required when WEBHOOK_URL is set (it signs every delivery)');
+  const requestTimeoutMs = int(env, 'REQUEST_TIMEOUT_MS', 10_000, 100, 300_000);
+  const lockTtlMs = int(env, 'LOCK_TTL_MS', Math.max(30_000, requestTimeoutMs * 3), 1000);
+  if (lockTtlMs <= requestTimeoutMs) throw new ConfigError('LOCK_TTL_MS', `must be longer than REQUEST_TIMEOUT_MS (${requestTimeoutMs})`);
+  const nodeEnv = env.NODE_ENV ?? 'development';
+  return {
+    nodeEnv,
+    databaseUrl: url(env, 'DATABASE_URL', undefined, ['postgres:', 'postgresql:']),
+    redisUrl: url(env, 'REDIS_URL', 'redis://127.0.0.1:6379', ['redis:', 'rediss:']),
+    port: int(env, 'PORT', 3000, 0, 65535),
+    host: str(env, 'HOST', '0.0.0.0'),
+    apiKeys: parseApiKeys(env),
+    encryptionKeys: parseEncryptionKeys(env),
+    providersFile: env.PROVIDERS_FILE || undefined,
+    allowInsecureTokenUrls: bool(env, 'ALLOW_INSECURE_TOKEN_URLS', false),
+    queuePrefix: str(env, 'QUEUE_PREFIX', '{oauth-refresher}'),
+    roles: parseRoles(env),
+    requestTimeoutMs,
+    lockTtlMs,
+    workerConcurrency: int(env, 'WORKER_CONCURRENCY', 20, 1, 1000),
+    feederIntervalMs: int(env, 'FEEDER_INTERVAL_MS', 60_000, 200),
+    horizonMs: int(env, 'HORIZON_MS', 15 * 60_000, 1000),
+    refreshLeadMs: int(env, 'REFRESH_LEAD_MS', 5 * 60_000, 0),
+    refreshJitterMs: int(env, 'REFRESH_JITTER_MS', 30_000, 0),
+    retryBaseMs: int(env, 'RETRY_BASE_MS', 5_000, 10),
+    retryMaxMs: int(env, 'RETRY_MAX_MS', 10 * 60_000, 10),
+    commitRetryMs: int(env, 'COMMIT_RETRY_MS', 120_000, 0),
+    jobLockMs: int(env, 'JOB_LOCK_MS', 30_000, 1000),
+    stalledIntervalMs: int(env, 'STALLED_INTERVAL_MS', 30_000, 500),
+    shutdownTimeoutMs: int(env, 'SHUTDOWN_TIMEOUT_MS', 25_000, 0),
+    breakerProbeIntervalMs: int(env, 'BREAKER_PROBE_INTERVAL_MS', 60_000, 100),
+    webhookUrl,
+    webhookSecret,
+    webhookMaxAgeMs: int(env, 'WEBHOOK_MAX_AGE_MS', 48 * 3600_000, 1000),
+    dispatchIntervalMs: int(env, 'WEBHOOK_DISPATCH_INTERVAL_MS', 1000, 50),
+    logLevel: str(env, 'LOG_LEVEL', 'info'),
+    logPretty: bool(env, 'LOG_PRETTY', nodeEnv === 'development' && Boolean(process.stdout.isTTY)),
+    adminQueuesWritable: bool(env, 'ADMIN_QUEUES_WRITABLE', false),
+    cronOverride: parseCronOverride(env),
+    workerId: env.WORKER_ID || `${process.env.HOSTNAME ?? 'local'}:${process.pid}`,
+  };
+}

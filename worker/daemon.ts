@@ -1,0 +1,209 @@
+// The daemon: wires config, stores, queues, workers and the API, with an explicit lifecycle like
+// BullMQ's own classes: start(), drain() (stop taking work, finish what is in flight), close().
+import { hostname } from 'node:os';
+import { Redis } from 'ioredis';
+import { Worker } from 'bullmq';
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { Config } from './config/env.ts';
+import { Keyring } from './crypto/keyring.ts';
+import { ConnectionLocks } from './lock/lock.ts';
+import { createLogger } from './log/logger.ts';
+import { fetchHttpClient, type HttpClient } from './oauth/http.ts';
+import { ProviderRegistry } from './providers/registry.ts';
+import { OnDemand } from './refresh/ondemand.ts';
+import { Refresher, type ProviderGate, type RefresherDeps } from './refresh/refresher.ts';
+import { MAINTENANCE_QUEUE, Queues } from './schedule/queues.ts';
+import { Scheduler } from './schedule/scheduler.ts';
+import { createRefreshWorker } from './schedule/worker.ts';
+import { ConnectionStore } from './store/connections.ts';
+import { createDb, type Db } from './store/db.ts';
+import { Registration } from './store/registration.ts';
+import { buildApi } from './api/server.ts';
+import { ApiKeys } from './api/auth.ts';
+
+export interface DaemonOptions {
+  log?: Logger;
+  http?: HttpClient;
+  now?: () => number;
+  faultPoint?: RefresherDeps['faultPoint'];
+  /** Built by other concerns (breaker, metrics, outbox dispatcher); see extensions.ts. */
+  extensions?: DaemonExtension[];
+}
+
+/** A concern that plugs into the daemon's lifecycle (metrics, webhooks, breaker, dashboards). */
+export interface DaemonExtension {
+  name: string;
+  gate?: ProviderGate;
+  onAttempt?: RefresherDeps['onAttempt'];
+  start?(d: Daemon): Promise<void> | void;
+  routes?(app: FastifyInstance, auth: Parameters<NonNullable<Parameters<typeof buildApi>[0]['extend']>>[1], d: Daemon): Promise<void> | void;
+  close?(): Promise<void> | void;
+}
+
+export class Daemon {
+  readonly log: Logger;
+  readonly db: Db;
+  readonly redis: Redis;
+  readonly bullRedis: Redis;
+  readonly keyring: Keyring;
+  readonly providers: ProviderRegistry;
+  readonly queues: Queues;
+  readonly locks: ConnectionLocks;
+  readonly store: ConnectionStore;
+  readonly scheduler: Scheduler;
+  readonly refresher: Refresher;
+  readonly onDemand: OnDemand;
+  readonly registration: Registration;
+  private readonly workers: Worker[] = [];
+  private maintenanceWorker?: Worker;
+  private api?: FastifyInstance;
+  private state: 'new' | 'started' | 'draining' | 'closed' = 'new';
+  private lastFeedOkAt = 0;
+  private watchdog?: NodeJS.Timeout;
+  address?: string;
+
+  constructor(readonly config: Config, private readonly opts: DaemonOptions = {}) {
+    this.log = opts.log ?? createLogger({ level: config.logLevel, pretty: config.logPretty });
+    this.keyring = new Keyring(config.encryptionKeys);
+    this.providers = ProviderRegistry.load({ providersFile: config.providersFile, allowInsecure: config.allowInsecureTokenUrls, cronOverride: config.cronOverride });
+    this.db = createDb(config.databaseUrl, { poolSize: Math.max(10, Math.min(50, config.workerConcurrency + 5)) });
+    // General connection: fail fast when Redis is away (a refresh then retries later).
+    this.redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 3, lazyConnect: true });
+    // BullMQ's connection: must never give up on a command (see BullMQ docs: maxRetriesPerRequest null).
+    this.bullRedis = new Redis(config.redisUrl, { maxRetriesPerRequest: null, lazyConnect: true });
+    this.redis.on('error', (err) => this.log.warn({ err }, 'redis connection error'));
+    this.bullRedis.on('error', (err) => this.log.warn({ err }, 'redis (queue) connection error'));
+    this.queues = new Queues(this.bullRedis, config.queuePrefix);
+    this.locks = new ConnectionLocks(this.redis, config.queuePrefix, config.lockTtlMs);
+    this.store = new ConnectionStore(this.db);
+    const ext = opts.extensions ?? [];
+    const gate = ext.find((e) => e.gate)?.gate;
+    const observers = ext.map((e) => e.onAttempt).filter((f): f is NonNullable<typeof f> => Boolean(f));
+    this.refresher = new Refresher({
+      store: this.store, locks: this.locks, providers: this.providers, keyring: this.keyring,
+      http: opts.http ?? fetchHttpClient, log: this.log, workerId: config.workerId || `${hostname()}:${process.pid}`,
+      now: opts.now, gate, faultPoint: opts.faultPoint,
+      onAttempt: observers.length ? (e) => observers.forEach((f) => f(e)) : undefined,
+      policy: {
+        requestTimeoutMs: config.requestTimeoutMs, refreshJitterMs: config.refreshJitterMs, retryBaseMs: config.retryBaseMs,
+        retryMaxMs: config.retryMaxMs, commitRetryMs: config.commitRetryMs, breakerProbeIntervalMs: config.breakerProbeIntervalMs,
+        skewToleranceMs: 2000, cronSpreadMs: 3600_000,
+      },
+    });
+    this.scheduler = new Scheduler(this.db, this.queues, this.log, { horizonMs: config.horizonMs, now: opts.now });
+    this.onDemand = new OnDemand(this.store, this.refresher, this.keyring, { waitMs: config.requestTimeoutMs + 5000, now: opts.now });
+    this.registration = new Registration(this.db, this.keyring, (id, p, exp, nowMs) => this.refresher.planNext({ id, expiresAt: exp }, p, exp, nowMs), opts.now);
+  }
+
+  get isStarted(): boolean {
+    return this.state === 'started';
+  }
+
+  async start(): Promise<void> {
+    if (this.state !== 'new') throw new Error(`cannot start a daemon that is ${this.state}`);
+    const { config, log } = this;
+    // BullMQ may already have started connecting its client; only connect what is still waiting.
+    await Promise.all([this.redis, this.bullRedis].map((r) => (r.status === 'wait' ? r.connect() : r.ping())));
+    await this.db.$queryRaw`SELECT 1`;
+    for (const e of this.opts.extensions ?? []) await e.start?.(this);
+    if (config.roles.has('worker')) {
+      for (const p of this.providers.all()) {
+        const w = createRefreshWorker(p, this.bullRedis, this.refresher, log, {
+          prefix: config.queuePrefix, horizonMs: config.horizonMs, jobLockMs: config.jobLockMs,
+          stalledIntervalMs: config.stalledIntervalMs, busyRecheckMs: 1000, now: this.opts.now,
+        });
+        this.workers.push(w);
+        void w.run().catch((err) => log.error({ err, provider: p.key }, 'refresh worker stopped'));
+      }
+    }
+    if (config.roles.has('scheduler')) {
+      // The feeder is a BullMQ job scheduler: exactly one tick per interval across all processes.
+      await this.ensureFeederScheduler();
+      // Redis is rebuildable: if it was wiped (FLUSHALL, a restart without persistence), the job
+      // scheduler itself is gone too, so every scheduler process re-creates it when missing.
+      this.watchdog = setInterval(() => {
+        this.ensureFeederScheduler().catch((err) => log.warn({ err }, 'could not verify the feeder scheduler'));
+      }, config.feederIntervalMs);
+      this.watchdog.unref();
+      this.maintenanceWorker = new Worker(MAINTENANCE_QUEUE, async (job) => {
+        if (job.name === 'feeder') {
+          const r = await this.scheduler.feed();
+          this.lastFeedOkAt = Date.now();
+          return r;
+        }
+        return null;
+      }, { connection: this.bullRedis, prefix: config.queuePrefix, concurrency: 1, autorun: false });
+      this.maintenanceWorker.on('error', (err) => log.error({ err }, 'maintenance worker error'));
+      void this.maintenanceWorker.run().catch((err) => log.error({ err }, 'maintenance worker stopped'));
+      // Repair the schedule at once on start rather than after the first interval.
+      await this.scheduler.feed().then(() => { this.lastFeedOkAt = Date.now(); }, (err) => log.warn({ err }, 'initial feed failed; the feeder will retry'));
+    }
+    if (config.roles.has('api')) {
+      this.api = await buildApi({
+        db: this.db, providers: this.providers, registration: this.registration, scheduler: this.scheduler,
+        onDemand: this.onDemand, apiKeys: new ApiKeys(config.apiKeys), log,
+        readiness: () => this.readiness(),
+        extend: async (app, auth) => {
+          for (const e of this.opts.extensions ?? []) await e.routes?.(app, auth, this);
+        },
+      });
+      this.address = await this.api.listen({ port: config.port, host: config.host });
+    }
+    this.state = 'started';
+    log.info({ roles: [...config.roles], address: this.address, providers: this.providers.all().filter((p) => p.configured).map((p) => p.key) }, 'oauth-refresher started');
+  }
+
+  private async ensureFeederScheduler(): Promise<void> {
+    const existing = await this.queues.maintenance.getJobScheduler('feeder');
+    if (existing && existing.every === this.config.feederIntervalMs) return;
+    if (existing) this.log.info('feeder interval changed; updating the job scheduler');
+    else if (this.state === 'started') this.log.warn('feeder job scheduler was missing from Redis (wiped?); re-created it');
+    await this.queues.maintenance.upsertJobScheduler('feeder', { every: this.config.feederIntervalMs }, { name: 'feeder', opts: { removeOnComplete: true, removeOnFail: 100 } });
+  }
+
+  async readiness(): Promise<Record<string, { ok: boolean; detail?: string }>> {
+    const out: Record<string, { ok: boolean; detail?: string }> = {};
+    const timeout = <T>(p: Promise<T>) => Promise.race([p, new Promise<never>((_, rej) => setTimeout(() => rej(new Error('timeout')), 2000))]);
+    out.redis = await timeout(this.redis.ping()).then(() => ({ ok: true }), (e: Error) => ({ ok: false, detail: e.message }));
+    out.postgres = await timeout(this.db.$queryRaw`SELECT 1`).then(() => ({ ok: true }), (e: Error) => ({ ok: false, detail: e.message.split('\n')[0].slice(0, 200) }));
+    if (this.config.roles.has('worker')) {
+      const running = this.workers.every((w) => w.isRunning());
+      out.worker = { ok: running && this.state === 'started', detail: running ? undefined : 'a refresh worker is not running' };
+    }
+    if (this.config.roles.has('scheduler')) {
+      const age = Date.now() - this.lastFeedOkAt;
+      out.feeder = { ok: age < this.config.feederIntervalMs * 3 + 10_000, detail: `last successful feed ${Math.round(age / 1000)} s ago` };
+    }
+    return out;
+  }
+
+  /** Stop taking new jobs and requests; wait (bounded) for in-flight refreshes to finish. */
+  async drain(): Promise<void> {
+    if (this.state !== 'started') return;
+    this.state = 'draining';
+    if (this.watchdog) clearInterval(this.watchdog);
+    const closing = Promise.allSettled([
+      ...this.workers.map((w) => w.close()),
+      this.maintenanceWorker?.close(),
+      this.api?.close(),
+    ]);
+    const timedOut = await Promise.race([
+      closing.then(() => false),
+      new Promise<boolean>((r) => setTimeout(() => r(true), this.config.shutdownTimeoutMs).unref()),
+    ]);
+    if (timedOut) {
+      this.log.warn({ timeoutMs: this.config.shutdownTimeoutMs }, 'in-flight refreshes did not finish in time; closing anyway (stalled-job recovery will rerun them)');
+      await Promise.allSettled(this.workers.map((w) => w.close(true)));
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.state === 'closed') return;
+    await this.drain();
+    for (const e of this.opts.extensions ?? []) await Promise.resolve(e.close?.()).catch(() => undefined);
+    await this.queues.close();
+    await Promise.allSettled([this.db.$disconnect(), this.redis.quit(), this.bullRedis.quit()]);
+    this.state = 'closed';
+  }
+}

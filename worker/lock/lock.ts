@@ -1,0 +1,59 @@
+// Per-connection single-flight lock in Redis: owner token, TTL longer than the token request's
+// timeout, compare-and-delete release and compare-and-extend heartbeat. The PostgreSQL version
+// fence remains the final guard if a lock ever expires under a paused process.
+import { randomBytes } from 'node:crypto';
+import type { Redis } from 'ioredis';
+
+const RELEASE = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
+const EXTEND = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end`;
+
+export interface Lease {
+  key: string;
+  owner: string;
+  /** Stops the heartbeat and deletes the key only if we still own it. */
+  release(): Promise<boolean>;
+  /** True while the heartbeat has not observed a lost lease. */
+  held(): boolean;
+}
+
+export class ConnectionLocks {
+  constructor(private readonly redis: Redis, private readonly prefix: string, private readonly ttlMs: number) {}
+
+  key(connectionId: string): string {
+    return `${this.prefix}:lock:${connectionId}`;
+  }
+
+  async tryAcquire(connectionId: string): Promise<Lease | null> {
+    const key = this.key(connectionId);
+    const owner = randomBytes(12).toString('hex');
+    const ok = await this.redis.set(key, owner, 'PX', this.ttlMs, 'NX');
+    if (ok !== 'OK') return null;
+    let alive = true;
+    // Heartbeat: a refresh that waits on a slow commit keeps its lease instead of letting another process in.
+    const timer = setInterval(() => {
+      this.redis.eval(EXTEND, 1, key, owner, String(this.ttlMs)).then(
+        (r) => { if (Number(r) !== 1) alive = false; },
+        () => { /* Redis blip: the TTL still covers us; the fence guards the rest */ },
+      );
+    }, Math.max(200, Math.floor(this.ttlMs / 3)));
+    timer.unref();
+    return {
+      key,
+      owner,
+      held: () => alive,
+      release: async () => {
+        clearInterval(timer);
+        alive = false;
+        try {
+          return Number(await this.redis.eval(RELEASE, 1, key, owner)) === 1;
+        } catch {
+          return false; // expires by TTL
+        }
+      },
+    };
+  }
+
+  async isLocked(connectionId: string): Promise<boolean> {
+    return (await this.redis.exists(this.key(connectionId))) === 1;
+  }
+}

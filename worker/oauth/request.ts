@@ -1,0 +1,44 @@
+// Builds the refresh_token grant request for a provider definition. Pure.
+import { fillTokenUrl } from '../providers/registry.ts';
+import type { ProviderDefinition } from '../providers/types.ts';
+
+export interface TokenRequest {
+  url: string;
+  method: 'POST';
+  headers: Record<string, string>;
+  body?: string;
+}
+
+export type BuildResult = { ok: true; request: TokenRequest } | { ok: false; code: 'missing_metadata'; description: string };
+
+export function buildRefreshRequest(def: ProviderDefinition, refreshToken: string, metadata: Record<string, unknown>): BuildResult {
+  const filled = fillTokenUrl(def.tokenUrl, metadata);
+  if (!filled.ok) return { ok: false, code: 'missing_metadata', description: `token URL needs metadata "${filled.missing}" (a host-safe value)` };
+  const params: Record<string, string> = { grant_type: 'refresh_token', refresh_token: refreshToken, ...def.extraParams };
+  const headers: Record<string, string> = { accept: 'application/json', ...lowerKeys(def.headers) };
+  if (def.clientAuth === 'basic' || def.clientAuth === 'both') {
+    // RFC 6749 2.3.1: form-urlencode id and secret before base64.
+    const cred = `${encodeURIComponent(def.clientId)}:${encodeURIComponent(def.clientSecret)}`;
+    headers.authorization = `Basic ${Buffer.from(cred).toString('base64')}`;
+  }
+  if (def.clientAuth === 'body' || def.clientAuth === 'both') {
+    params.client_id = def.clientId;
+    params.client_secret = def.clientSecret;
+  }
+  const url = new URL(filled.url);
+  let body: string | undefined;
+  if (def.paramsIn === 'query') {
+    for (const [k, v] of Object.entries(params)) url.searchParams.set(k, v);
+  } else if (def.paramsIn === 'json') {
+    headers['content-type'] = 'application/json';
+    body = JSON.stringify(params);
+  } else {
+    headers['content-type'] = 'application/x-www-form-urlencoded';
+    body = new URLSearchParams(params).toString();
+  }
+  return { ok: true, request: { url: url.toString(), method: 'POST', headers, body } };
+}
+
+function lowerKeys(h: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(h).map(([k, v]) => [k.toLowerCase(), v]));
+}

@@ -1,0 +1,98 @@
+// What a provider definition can say. Built-ins live in builtin.ts; PROVIDERS_FILE adds or overrides.
+// Quirks are data plus small hooks here, never `if (provider === ...)` in the core.
+
+export type ClientAuth = 'basic' | 'body' | 'both';
+export type ParamsIn = 'form' | 'json' | 'query';
+export type Rotation = 'always' | 'optional' | 'never';
+
+export interface ExpirySpec {
+  /** Where the access token's lifetime comes from. */
+  source: 'expires_in' | 'expires_in_ms' | 'expires_at' | 'none';
+  /** Field name (default per source: expires_in / expires_at). */
+  field?: string;
+  /** Lifetime to assume when the answer gives none (seconds). */
+  defaultLifetimeSec?: number;
+  /** With source none: refresh on this cron schedule (e.g. Salesforce daily) instead of by expiry. */
+  cron?: string;
+}
+
+/** A predicate over a 200 body that says "this is an error" (Slack ok:false, GitHub error present). */
+export interface BodyErrorPredicate {
+  field: string;
+  equals?: string | number | boolean | null;
+  present?: boolean;
+}
+
+export interface ErrorSpec {
+  /** Errors may arrive inside HTTP 200 bodies when this predicate matches. */
+  bodyErrorWhen?: BodyErrorPredicate[];
+  /** Fields holding the error code, first present wins. */
+  codeFields: string[];
+  descriptionFields: string[];
+  /** Numeric sub-codes (Microsoft error_codes: [700082]) matched against the lists below as strings. */
+  numericCodesField?: string;
+  /** Codes meaning the grant is dead: the user must re-authorize. */
+  terminal: string[];
+  /** Case-insensitive substrings of the description that mean the grant is dead. */
+  terminalDescriptions: string[];
+  /** Codes meaning the user must interact (MFA, consent): needs re-auth with that reason. */
+  interactionRequired: string[];
+  /** Codes meaning the operator's client credentials are wrong: never the user's fault. */
+  credential: string[];
+  /** Codes meaning "try later" even on a 4xx or an error-in-200 body. */
+  transient: string[];
+}
+
+export type OldTokenGrace = { kind: 'none' } | { kind: 'seconds'; seconds: number } | { kind: 'until_used' } | { kind: 'not_revoked' };
+
+export interface ProviderHooks {
+  /** Adjusts a parsed answer body before the generic parser reads it. */
+  normalizeAnswer?(body: Record<string, unknown>): Record<string, unknown>;
+  /**
+   * Extra token sets that come with an initial grant and must be kept fresh separately
+   * (Slack's authed_user token). Returned as externalId suffix + token body.
+   */
+  linkedTokenSets?(tokens: Record<string, unknown>): { suffix: string; tokens: Record<string, unknown> }[];
+}
+
+export interface ProviderDefinition {
+  key: string;
+  displayName: string;
+  /** Token URL; {name} or {name|default} is filled from connection metadata. */
+  tokenUrl: string;
+  clientAuth: ClientAuth;
+  clientId: string;
+  clientSecret: string;
+  paramsIn: ParamsIn;
+  extraParams: Record<string, string>;
+  headers: Record<string, string>;
+  responseFormat: 'json' | 'form' | 'auto';
+  expiry: ExpirySpec;
+  /** Field holding the refresh token's own lifetime in seconds, if the provider sends one. */
+  refreshExpiresInField?: string;
+  rotation: Rotation;
+  oldTokenGrace: OldTokenGrace;
+  errors: ErrorSpec;
+  /** Non-secret answer fields kept as connection metadata on every refresh. */
+  metadataFields: string[];
+  /** Refresh no later than this long before expiry. */
+  refreshLeadSec: number;
+  /** Refresh-token idle lifetime: refresh at least this often (with margin) to keep the grant alive. */
+  idleLifetimeSec?: number;
+  /** At most this many token requests in flight to this provider per process. */
+  concurrency: number;
+  /** At most this many token requests per second to this provider per process (0 = unlimited). */
+  ratePerSecond: number;
+  /** Free-form notes shown by `ops providers` and the README table. */
+  notes?: string;
+  hooks?: ProviderHooks;
+}
+
+/** The shape accepted from PROVIDERS_FILE / built-ins before defaults are applied. */
+export type ProviderInput = Partial<Omit<ProviderDefinition, 'errors' | 'expiry' | 'oldTokenGrace'>> & {
+  errors?: Partial<ErrorSpec>;
+  expiry?: Partial<ExpirySpec>;
+  oldTokenGrace?: 'none' | 'until_used' | 'not_revoked' | number | OldTokenGrace;
+  /** Name of a built-in to start from (for custom providers that behave like one). */
+  extends?: string;
+};

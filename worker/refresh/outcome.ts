@@ -1,0 +1,14 @@
+// Expected results of a refresh are values, not exceptions.
+import type { ReauthReason } from '../oauth/answer.ts';
+
+export type RefreshOutcome =
+  | { outcome: 'rotated'; versionBefore: number; versionAfter: number; expiresAt: Date | null; nextRefreshAt: Date; rotatedRefreshToken: boolean }
+  | { outcome: 'transient'; code: string; description: string; httpStatus?: number; retryAt: Date; uncertain: boolean }
+  | { outcome: 'needs_reauth'; reason: ReauthReason; code: string; description: string; httpStatus?: number }
+  | { outcome: 'lost_race'; versionBefore: number; nextRefreshAt: Date | null }
+  | { outcome: 'misconfigured'; code: string; description: string; httpStatus?: number; retryAt: Date }
+  | { outcome: 'skipped'; why: SkipReason; nextRefreshAt: Date | null };
+
+export type SkipReason = 'not_found' | 'not_active' | 'not_due' | 'busy' | 'breaker_open';
+
+export type Trigger = 'scheduled' | 'on_demand' | 'forced' | 'replay' | 'feeder' | 'cron' | 'keepalive';

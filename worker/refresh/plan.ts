@@ -1,0 +1,56 @@
+// When to refresh next, and how long to back off. Pure: clock and randomness are passed in.
+import { CronExpressionParser } from 'cron-parser';
+
+export interface PlanInput {
+  nowMs: number;
+  expiresAt: Date | null;
+  /** Refresh no later than this long before expiry. */
+  leadMs: number;
+  /** Up to this much random earlier start, so connections created together spread out. */
+  jitterMs: number;
+  /** Provider refreshes on a cron schedule (no expiry in its answers). */
+  cron?: string;
+  /** Spread cron refreshes over this window after each tick (deterministic per connection). */
+  cronSpreadMs?: number;
+  /** Refresh-token idle lifetime: refresh at least this often to keep the grant alive. */
+  idleLifetimeMs?: number;
+  /** Stable per-connection value in [0,1) (hash of its id), used for the cron spread. */
+  spreadKey: number;
+  random: () => number;
+}
+
+export function planNextRefresh(p: PlanInput): Date {
+  let at: number;
+  if (p.cron) {
+    const next = CronExpressionParser.parse(p.cron, { currentDate: new Date(p.nowMs), tz: 'UTC' }).next().getTime();
+    at = next + Math.floor(p.spreadKey * (p.cronSpreadMs ?? 3600_000));
+  } else if (p.expiresAt) {
+    const exp = p.expiresAt.getTime();
+    const lifetime = Math.max(0, exp - p.nowMs);
+    // About 75% of the lifetime, never later than the lead time before expiry; for tokens shorter
+    // than the lead, no earlier than half their life (refreshing at once would loop).
+    at = Math.min(p.nowMs + lifetime * 0.75, exp - p.leadMs);
+    at = Math.max(at, p.nowMs + lifetime * 0.5);
+    const jitter = Math.min(p.jitterMs, lifetime * 0.1) * p.random();
+    at -= jitter;
+  } else {
+    at = p.nowMs + 24 * 3600_000;
+  }
+  // Keep-alive: a grant idle for its whole idle lifetime dies; refresh well inside it.
+  if (p.idleLifetimeMs) at = Math.min(at, p.nowMs + p.idleLifetimeMs * 0.5);
+  return new Date(Math.max(Math.floor(at), p.nowMs));
+}
+
+/** Exponential backoff with jitter, honouring Retry-After when the provider sent one. */
+export function retryDelayMs(failures: number, baseMs: number, maxMs: number, random: () => number, retryAfterMs?: number): number {
+  const exp = Math.min(maxMs, baseMs * 2 ** Math.max(0, Math.min(30, failures - 1)));
+  const jittered = Math.floor(exp * (0.5 + random() * 0.5));
+  return Math.max(jittered, retryAfterMs ?? 0);
+}
+
+/** A stable value in [0,1) from a connection id (for spreading cron fan-out). */
+export function spreadKeyOf(id: string): number {
+  let h = 2166136261;
+  for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 16777619);
+  return (h >>> 0) / 2 ** 32;
+}

@@ -1,0 +1,288 @@
+// Where a refresh happens. One call = at most one token request for one connection:
+//   lock (Redis, owner token) -> read row -> write-ahead attempt -> provider call -> classify ->
+//   one fenced commit (or a guarded needs_reauth mark) -> release.
+// Everything expected comes back as a RefreshOutcome; a thrown error is a bug or an outage.
+import type { Logger } from 'pino';
+import { classifyAnswer, type Classified, type ReauthReason } from '../oauth/answer.ts';
+import type { HttpClient } from '../oauth/http.ts';
+import { buildRefreshRequest } from '../oauth/request.ts';
+import { DecryptError, type Keyring } from '../crypto/keyring.ts';
+import type { ConnectionLocks } from '../lock/lock.ts';
+import type { ProviderRegistry, ResolvedProvider } from '../providers/registry.ts';
+import type { ConnectionRow, ConnectionStore } from '../store/connections.ts';
+import { planNextRefresh, retryDelayMs, spreadKeyOf } from './plan.ts';
+import type { RefreshOutcome, Trigger } from './outcome.ts';
+
+export interface RefreshPolicy {
+  requestTimeoutMs: number;
+  refreshJitterMs: number;
+  retryBaseMs: number;
+  retryMaxMs: number;
+  commitRetryMs: number;
+  breakerProbeIntervalMs: number;
+  /** Tolerated clock skew between processes when deciding whether a job is due. */
+  skewToleranceMs: number;
+  cronSpreadMs: number;
+}
+
+/** Gate in front of each provider's token endpoint (credential breaker, concurrency, rate). */
+export interface ProviderGate {
+  /** May this connection call the provider now? Open breakers let one probe through per interval. */
+  admit(provider: ResolvedProvider, connectionId: string): Promise<boolean>;
+  /** Runs the token request inside the provider's concurrency and rate limits. */
+  run<T>(provider: ResolvedProvider, fn: () => Promise<T>): Promise<T>;
+  /** Tells the gate how the provider answered (opens/closes the credential breaker). */
+  report(provider: ResolvedProvider, result: 'ok' | 'credentials' | 'other', detail?: { code: string; description: string }): Promise<void>;
+}
+
+export const openGate: ProviderGate = {
+  admit: async () => true,
+  run: (_p, fn) => fn(),
+  report: async () => {},
+};
+
+export interface RefresherDeps {
+  store: ConnectionStore;
+  locks: ConnectionLocks;
+  providers: ProviderRegistry;
+  keyring: Keyring;
+  http: HttpClient;
+  log: Logger;
+  policy: RefreshPolicy;
+  workerId: string;
+  now?: () => number;
+  random?: () => number;
+  gate?: ProviderGate;
+  /** Observes every finished attempt (metrics). */
+  onAttempt?: (e: { provider: string; trigger: Trigger; outcome: RefreshOutcome; durationMs: number; commitWindowUs?: number; lateMs?: number }) => void;
+  /** Test hook: called at chosen points of a refresh (used by the fault suite to die at a moment). */
+  faultPoint?: (point: 'before_call' | 'after_answer' | 'after_commit') => void | Promise<void>;
+}
+
+export interface RefreshRequest {
+  trigger: Trigger;
+  /** on_demand: refresh only if the access token expires within this many ms. */
+  minValidMs?: number;
+  /** Planned start time, to measure lateness. */
+  plannedAt?: number;
+}
+
+export class Refresher {
+  private readonly now: () => number;
+  private readonly random: () => number;
+  private readonly gate: ProviderGate;
+
+  constructor(private readonly d: RefresherDeps) {
+    this.now = d.now ?? Date.now;
+    this.random = d.random ?? Math.random;
+    this.gate = d.gate ?? openGate;
+  }
+
+  /** Whether a refresh is due for this request (pure over the row). */
+  isDue(row: ConnectionRow, req: RefreshRequest, nowMs: number): boolean {
+    switch (req.trigger) {
+      case 'forced':
+      case 'replay':
+        return true;
+      case 'on_demand':
+        return !row.expiresAt || row.expiresAt.getTime() - nowMs < (req.minValidMs ?? 60_000);
+      default:
+        return !row.nextRefreshAt || row.nextRefreshAt.getTime() <= nowMs + this.d.policy.skewToleranceMs;
+    }
+  }
+
+  planNext(row: Pick<ConnectionRow, 'id' | 'expiresAt'>, provider: ResolvedProvider, expiresAt: Date | null, nowMs: number): Date {
+    return planNextRefresh({
+      nowMs,
+      expiresAt,
+      leadMs: provider.refreshLeadSec * 1000,
+      jitterMs: this.d.policy.refreshJitterMs,
+      cron: provider.expiry.source === 'none' ? provider.expiry.cron : undefined,
+      cronSpreadMs: this.d.policy.cronSpreadMs,
+      idleLifetimeMs: provider.idleLifetimeSec ? provider.idleLifetimeSec * 1000 : undefined,
+      spreadKey: spreadKeyOf(row.id),
+      random: this.random,
+    });
+  }
+
+  async refresh(connectionId: string, req: RefreshRequest): Promise<RefreshOutcome> {
+    const lease = await this.d.locks.tryAcquire(connectionId);
+    if (!lease) return { outcome: 'skipped', why: 'busy', nextRefreshAt: null };
+    try {
+      return await this.refreshLocked(connectionId, req);
+    } finally {
+      await lease.release();
+    }
+  }
+
+  private async refreshLocked(connectionId: string, req: RefreshRequest): Promise<RefreshOutcome> {
+    const { store, log } = this.d;
+    const row = await store.load(connectionId);
+    if (!row) return { outcome: 'skipped', why: 'not_found', nextRefreshAt: null };
+    if (row.status !== 'active') return { outcome: 'skipped', why: 'not_active', nextRefreshAt: null };
+    const startMs = this.now();
+    if (!this.isDue(row, req, startMs)) return { outcome: 'skipped', why: 'not_due', nextRefreshAt: row.nextRefreshAt };
+
+    const provider = this.d.providers.get(row.provider);
+    const base = { connectionId, provider: row.provider, trigger: req.trigger, versionBefore: row.version };
+    if (!provider || !provider.configured) {
+      return this.misconfiguredWithoutCall(row, req, provider ? 'client_credentials_missing' : 'unknown_provider',
+        provider ? `set ${provider.key.toUpperCase().replace(/[^A-Z0-9]/g, '_')}_CLIENT_ID and _CLIENT_SECRET` : `provider "${row.provider}" is not defined`);
+    }
+    if (!(await this.gate.admit(provider, connectionId))) {
+      return { outcome: 'skipped', why: 'breaker_open', nextRefreshAt: new Date(startMs + this.d.policy.breakerProbeIntervalMs) };
+    }
+
+    let refreshToken: string;
+    try {
+      refreshToken = this.d.keyring.decrypt(row.refreshTokenEnc);
+    } catch (e) {
+      if (e instanceof DecryptError) return this.misconfiguredWithoutCall(row, req, 'decrypt_failed', e.message);
+      throw e;
+    }
+    const metadata = (row.metadata ?? {}) as Record<string, unknown>;
+    const built = buildRefreshRequest(provider, refreshToken, metadata);
+    if (!built.ok) return this.misconfiguredWithoutCall(row, req, built.code, built.description);
+
+    // Write-ahead: the attempt is on disk before the provider can rotate anything.
+    const attemptId = await store.beginAttempt({
+      connectionId, provider: row.provider, trigger: req.trigger, workerId: this.d.workerId,
+      versionBefore: row.version, tokenFingerprint: this.d.keyring.fingerprint(refreshToken), startedAt: new Date(startMs),
+    });
+    await this.d.faultPoint?.('before_call');
+
+    const answer = await this.gate.run(provider, () => this.d.http(built.request, this.d.policy.requestTimeoutMs));
+    const answeredAt = process.hrtime.bigint();
+    const nowMs = this.now();
+    const c = classifyAnswer(provider, answer, nowMs);
+
+    if (c.kind === 'tokens') {
+      // Only CPU work between the answer and the commit: the crash window stays short.
+      const newRefresh = c.tokens.refreshToken ?? refreshToken;
+      const accessTokenEnc = this.d.keyring.encrypt(c.tokens.accessToken);
+      const refreshTokenEnc = this.d.keyring.encrypt(newRefresh);
+      const nextRefreshAt = this.planNext(row, provider, c.tokens.expiresAt, nowMs);
+      await this.d.faultPoint?.('after_answer');
+      const commit = {
+        connectionId, attemptId, versionBefore: row.version, accessTokenEnc, refreshTokenEnc,
+        encKeyId: this.d.keyring.currentId, tokenType: c.tokens.tokenType, scope: c.tokens.scope,
+        expiresAt: c.tokens.expiresAt, refreshExpiresAt: c.tokens.refreshExpiresAt, metadata: c.tokens.metadata,
+        now: new Date(nowMs), nextRefreshAt, httpStatus: c.httpStatus, durationMs: nowMs - startMs, commitWindowUs: 0,
+      };
+      const recovered = row.failingNotifiedAt !== null;
+      const versionAfter = await this.commitWithRetry(commit, answeredAt, recovered ? { provider: row.provider, externalId: row.externalId, after: 'refresh_failures' } : undefined, attemptId);
+      await this.d.faultPoint?.('after_commit');
+      void this.gate.report(provider, 'ok');
+      let out: RefreshOutcome;
+      if (versionAfter === null) {
+        const cur = await store.load(connectionId);
+        out = { outcome: 'lost_race', versionBefore: row.version, nextRefreshAt: cur?.nextRefreshAt ?? null };
+      } else {
+        out = { outcome: 'rotated', versionBefore: row.version, versionAfter, expiresAt: c.tokens.expiresAt, nextRefreshAt, rotatedRefreshToken: newRefresh !== refreshToken };
+      }
+      this.report(base, req, out, nowMs - startMs, commit.commitWindowUs, startMs);
+      return out;
+    }
+
+    const finish = { attemptId, now: new Date(nowMs), httpStatus: c.httpStatus, errorCode: c.code, errorDescription: c.description, durationMs: nowMs - startMs };
+    let out: RefreshOutcome;
+    if (c.kind === 'terminal') {
+      void this.gate.report(provider, 'other');
+      const reason = await this.explainTerminal(c, connectionId, row.version, attemptId);
+      const marked = await store.markNeedsReauth({
+        connectionId, versionBefore: row.version, reason,
+        finish: { ...finish, outcome: 'needs_reauth' },
+        eventPayload: { provider: row.provider, externalId: row.externalId, reason, errorCode: c.code, errorDescription: c.description, httpStatus: c.httpStatus ?? null },
+      });
+      if (marked === 'needs_reauth') {
+        out = { outcome: 'needs_reauth', reason, code: c.code, description: c.description, httpStatus: c.httpStatus };
+        const loud = reason.startsWith('rotation_lost');
+        log[loud ? 'error' : 'warn']({ connectionId, provider: row.provider, reason, code: c.code }, loud ? 'connection lost: a rotated refresh token was never stored' : 'connection needs re-authorization');
+      } else {
+        const cur = await store.load(connectionId);
+        out = { outcome: 'lost_race', versionBefore: row.version, nextRefreshAt: cur?.nextRefreshAt ?? null };
+      }
+    } else if (c.kind === 'credentials') {
+      void this.gate.report(provider, 'credentials', { code: c.code, description: c.description });
+      const retryAt = new Date(nowMs + this.d.policy.breakerProbeIntervalMs);
+      await store.recordFailure({ connectionId, versionBefore: row.version, finish: { ...finish, outcome: 'misconfigured' }, retryAt, countsAsFailure: false });
+      out = { outcome: 'misconfigured', code: c.code, description: c.description, httpStatus: c.httpStatus, retryAt };
+    } else {
+      void this.gate.report(provider, 'other');
+      const delay = retryDelayMs(row.consecutiveFailures + 1, this.d.policy.retryBaseMs, this.d.policy.retryMaxMs, this.random, c.retryAfterMs);
+      const retryAt = new Date(nowMs + delay);
+      await store.recordFailure({
+        connectionId, versionBefore: row.version, finish: { ...finish, outcome: 'transient', uncertain: c.uncertain }, retryAt, countsAsFailure: true,
+        failingPayload: { provider: row.provider, externalId: row.externalId, errorCode: c.code, errorDescription: c.description, since: (row.failingSince ?? new Date(nowMs)).toISOString() },
+      });
+      out = { outcome: 'transient', code: c.code, description: c.description, httpStatus: c.httpStatus, retryAt, uncertain: c.uncertain };
+    }
+    this.report(base, req, out, nowMs - startMs, undefined, startMs);
+    return out;
+  }
+
+  /** A dead-grant answer after an attempt whose result we never stored means we lost the rotation. */
+  private async explainTerminal(c: Extract<Classified, { kind: 'terminal' }>, connectionId: string, version: number, attemptId: string): Promise<ReauthReason> {
+    if (c.reason === 'interaction_required' || c.reason === 'authentication_failure') return c.reason;
+    const prior = await this.d.store.unresolvedPriorAttempt(connectionId, version, attemptId);
+    if (!prior) return c.reason;
+    if (prior.finishedAt === null) return 'rotation_lost_in_crash';
+    if (prior.providerRotated) return 'rotation_lost_commit_failed';
+    return 'rotation_lost_in_flight';
+  }
+
+  /**
+   * We hold the only copy of a freshly rotated token: keep trying to store it through a database
+   * outage (bounded by commitRetryMs) rather than dropping it.
+   */
+  private async commitWithRetry(
+    commit: Parameters<ConnectionStore['commitRotation']>[0],
+    answeredAt: bigint,
+    recoveredPayload: Record<string, unknown> | undefined,
+    attemptId: string,
+  ): Promise<number | null> {
+    const deadline = this.now() + this.d.policy.commitRetryMs;
+    let delay = 200;
+    for (let attempt = 1; ; attempt++) {
+      commit.commitWindowUs = Number((process.hrtime.bigint() - answeredAt) / 1000n);
+      try {
+        const v = recoveredPayload ? await this.d.store.commitRotationRecovered(commit, recoveredPayload) : await this.d.store.commitRotation(commit);
+        if (attempt > 1) this.d.log.warn({ connectionId: commit.connectionId, attempt, attemptId }, 'rotation committed after database retries');
+        return v;
+      } catch (e) {
+        if (this.now() >= deadline) {
+          this.d.log.fatal({ connectionId: commit.connectionId, attemptId, err: e }, 'could not store a rotated token set before COMMIT_RETRY_MS ran out; the attempt stays unfinished and the next refresh will diagnose it');
+          throw e;
+        }
+        this.d.log.warn({ connectionId: commit.connectionId, attempt, err: e }, 'commit of rotated tokens failed; retrying (token kept in memory)');
+        await new Promise((r) => setTimeout(r, delay));
+        delay = Math.min(delay * 2, 5000);
+      }
+    }
+  }
+
+  private async misconfiguredWithoutCall(row: ConnectionRow, req: RefreshRequest, code: string, description: string): Promise<RefreshOutcome> {
+    const nowMs = this.now();
+    const retryAt = new Date(nowMs + this.d.policy.breakerProbeIntervalMs);
+    const attemptId = await this.d.store.beginAttempt({
+      connectionId: row.id, provider: row.provider, trigger: req.trigger, workerId: this.d.workerId,
+      versionBefore: row.version, tokenFingerprint: '', startedAt: new Date(nowMs),
+    });
+    await this.d.store.recordFailure({
+      connectionId: row.id, versionBefore: row.version, retryAt, countsAsFailure: false,
+      finish: { attemptId, now: new Date(nowMs), outcome: 'misconfigured', errorCode: code, errorDescription: description, durationMs: 0 },
+    });
+    const out: RefreshOutcome = { outcome: 'misconfigured', code, description, retryAt };
+    this.report({ connectionId: row.id, provider: row.provider, trigger: req.trigger, versionBefore: row.version }, req, out, 0, undefined, nowMs);
+    return out;
+  }
+
+  private report(base: { connectionId: string; provider: string; trigger: Trigger; versionBefore: number }, req: RefreshRequest, out: RefreshOutcome, durationMs: number, commitWindowUs: number | undefined, startMs: number): void {
+    const lateMs = req.plannedAt !== undefined ? startMs - req.plannedAt : undefined;
+    const versionAfter = out.outcome === 'rotated' ? out.versionAfter : undefined;
+    const detail = 'code' in out ? { code: out.code } : {};
+    const reason = out.outcome === 'needs_reauth' ? { reason: out.reason } : {};
+    this.d.log.info({ ...base, outcome: out.outcome, durationMs, versionAfter, ...detail, ...reason, lateMs }, 'refresh attempt');
+    this.d.onAttempt?.({ provider: base.provider, trigger: base.trigger, outcome: out, durationMs, commitWindowUs, lateMs });
+  }
+}

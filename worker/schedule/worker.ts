@@ -1,0 +1,82 @@
+// The BullMQ processor: run one refresh, then move the same job to its next planned time (or let
+// it complete when that time is beyond the horizon; the feeder brings it back).
+import { DelayedError, Worker, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { Refresher } from '../refresh/refresher.ts';
+import type { RefreshOutcome } from '../refresh/outcome.ts';
+import { refreshQueueName, type RefreshJobData } from './queues.ts';
+import type { ResolvedProvider } from '../providers/registry.ts';
+
+export interface WorkerSettings {
+  prefix: string;
+  horizonMs: number;
+  jobLockMs: number;
+  stalledIntervalMs: number;
+  /** Delay before re-checking a connection another process is refreshing right now. */
+  busyRecheckMs: number;
+  now?: () => number;
+}
+
+/** Where the job goes after an outcome (pure). null = complete the job (terminal or not scheduled). */
+export function nextRunAt(out: RefreshOutcome, nowMs: number, busyRecheckMs: number): number | null {
+  switch (out.outcome) {
+    case 'rotated':
+      return out.nextRefreshAt.getTime();
+    case 'transient':
+    case 'misconfigured':
+      return out.retryAt.getTime();
+    case 'lost_race':
+      return out.nextRefreshAt?.getTime() ?? null;
+    case 'needs_reauth':
+      return null;
+    case 'skipped':
+      if (out.why === 'busy') return nowMs + busyRecheckMs;
+      if (out.why === 'not_found' || out.why === 'not_active') return null;
+      return out.nextRefreshAt?.getTime() ?? null;
+  }
+}
+
+export function createRefreshWorker(provider: ResolvedProvider, connection: Redis, refresher: Refresher, log: Logger, s: WorkerSettings): Worker<RefreshJobData> {
+  const now = s.now ?? Date.now;
+  const processor = async (job: Job<RefreshJobData>, token?: string) => {
+    const { connectionId } = job.data;
+    const trigger = job.data.trigger === 'feeder' ? 'scheduled' : job.data.trigger;
+    let out: RefreshOutcome;
+    try {
+      out = await refresher.refresh(connectionId, { trigger, plannedAt: job.data.plannedAt });
+    } catch (err) {
+      // An outage (PostgreSQL or Redis down) or a bug: keep the job and look again shortly, rather
+      // than failing it and waiting for the feeder.
+      log.warn({ connectionId, provider: provider.key, err }, 'refresh could not run; retrying shortly');
+      await job.moveToDelayed(now() + s.busyRecheckMs * 2 + Math.floor(Math.random() * s.busyRecheckMs * 2), token);
+      throw new DelayedError();
+    }
+    const nowMs = now();
+    const next = nextRunAt(out, nowMs, s.busyRecheckMs);
+    if (next === null || next - nowMs > s.horizonMs) return out.outcome;
+    if (job.data.trigger !== 'scheduled' || job.data.plannedAt !== next) {
+      await job.updateData({ connectionId, trigger: 'scheduled', plannedAt: next });
+    }
+    await job.moveToDelayed(Math.max(next, nowMs), token);
+    throw new DelayedError();
+  };
+  const worker = new Worker<RefreshJobData>(refreshQueueName(provider.key), processor, {
+    connection,
+    prefix: s.prefix,
+    concurrency: provider.concurrency,
+    ...(provider.ratePerSecond > 0 ? { limiter: { max: provider.ratePerSecond, duration: 1000 } } : {}),
+    lockDuration: s.jobLockMs,
+    stalledInterval: s.stalledIntervalMs,
+    // Processing is idempotent (lock + fence + due check), so a stalled job is always safe to rerun.
+    maxStalledCount: 1_000_000,
+    removeOnComplete: { count: 0 },
+    removeOnFail: { count: 0 },
+    autorun: false,
+  });
+  worker.on('failed', (job, err) => {
+    log.error({ connectionId: job?.data.connectionId, provider: provider.key, err }, 'refresh job failed unexpectedly (bug or outage); the feeder will requeue it');
+  });
+  worker.on('error', (err) => log.error({ provider: provider.key, err }, 'refresh worker error'));
+  return worker;
+}

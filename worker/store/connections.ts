@@ -1,0 +1,225 @@
+// The connection store: the only code that writes token state. Every rotation is one statement
+// fenced by the version column; marking needs_reauth re-reads the row under lock first.
+import type { Db } from './db.ts';
+import type { Connection, Prisma, RefreshTrigger } from '../generated/prisma/client.ts';
+import { enqueueEvent } from './outbox.ts';
+import type { ReauthReason } from '../oauth/answer.ts';
+
+export type ConnectionRow = Connection;
+
+export interface BeginAttempt {
+  connectionId: string;
+  provider: string;
+  trigger: RefreshTrigger;
+  workerId: string;
+  versionBefore: number;
+  tokenFingerprint: string;
+  startedAt: Date;
+}
+
+export interface RotationCommit {
+  connectionId: string;
+  attemptId: string;
+  versionBefore: number;
+  accessTokenEnc: string;
+  refreshTokenEnc: string;
+  encKeyId: string;
+  tokenType?: string;
+  scope?: string;
+  expiresAt: Date | null;
+  refreshExpiresAt?: Date;
+  metadata: Record<string, unknown>;
+  now: Date;
+  nextRefreshAt: Date;
+  httpStatus: number;
+  durationMs: number;
+  commitWindowUs: number;
+}
+
+export interface AttemptFinish {
+  attemptId: string;
+  now: Date;
+  outcome: string;
+  httpStatus?: number;
+  errorCode?: string;
+  errorDescription?: string;
+  durationMs: number;
+  uncertain?: boolean;
+}
+
+export class ConnectionStore {
+  constructor(readonly db: Db) {}
+
+  load(id: string): Promise<ConnectionRow | null> {
+    return this.db.connection.findUnique({ where: { id } });
+  }
+
+  async beginAttempt(a: BeginAttempt): Promise<string> {
+    const row = await this.db.refreshAttempt.create({
+      data: { ...a },
+      select: { id: true },
+    });
+    return row.id;
+  }
+
+  /**
+   * Commits a rotation in one statement: the fenced UPDATE of the connection and the attempt's
+   * outcome. Idempotent for retries after a lost commit acknowledgement: it sets version to
+   * versionBefore+1 and also matches a row that already carries exactly our write.
+   * Returns the new version, or null when the fence rejected it (lost race).
+   */
+  async commitRotation(c: RotationCommit): Promise<number | null> {
+    const rows = await this.db.$queryRaw<{ versionAfter: number | null }[]>`
+      WITH upd AS (
+        UPDATE "Connection" SET
+          "accessTokenEnc" = ${c.accessTokenEnc},
+          "refreshTokenEnc" = ${c.refreshTokenEnc},
+          "encKeyId" = ${c.encKeyId},
+          "tokenType" = COALESCE(${c.tokenType ?? null}, "tokenType"),
+          "scope" = COALESCE(${c.scope ?? null}, "scope"),
+          "expiresAt" = ${c.expiresAt},
+          "refreshExpiresAt" = COALESCE(${c.refreshExpiresAt ?? null}::timestamp, "refreshExpiresAt"),
+          "metadata" = "metadata" || ${JSON.stringify(c.metadata)}::jsonb,
+          "version" = ${c.versionBefore + 1},
+          "lastRefreshedAt" = ${c.now},
+          "nextRefreshAt" = ${c.nextRefreshAt},
+          "consecutiveFailures" = 0,
+          "failingSince" = NULL,
+          "failingNotifiedAt" = NULL,
+          "lastErrorCode" = NULL,
+          "lastErrorDescription" = NULL,
+          "updatedAt" = ${c.now}
+        WHERE "id" = ${c.connectionId}::uuid
+          AND ("version" = ${c.versionBefore}
+               OR ("version" = ${c.versionBefore + 1} AND "refreshTokenEnc" = ${c.refreshTokenEnc}))
+        RETURNING "version"
+      )
+      UPDATE "RefreshAttempt" SET
+        "finishedAt" = ${c.now},
+        "outcome" = CASE WHEN EXISTS (SELECT 1 FROM upd) THEN 'rotated' ELSE 'lost_race' END,
+        "providerRotated" = true,
+        "httpStatus" = ${c.httpStatus},
+        "versionAfter" = (SELECT "version" FROM upd),
+        "durationMs" = ${c.durationMs},
+        "commitWindowUs" = ${c.commitWindowUs}
+      WHERE "id" = ${c.attemptId}::uuid
+      RETURNING "versionAfter"`;
+    return rows[0]?.versionAfter ?? null;
+  }
+
+  /** Same as commitRotation but inside a transaction that also emits connection.recovered. */
+  async commitRotationRecovered(c: RotationCommit, payload: Record<string, unknown>): Promise<number | null> {
+    return this.db.$transaction(async (tx) => {
+      const store = new ConnectionStore(tx as unknown as Db);
+      const v = await store.commitRotation(c);
+      if (v !== null) await enqueueEvent(tx, 'connection.recovered', { connectionId: c.connectionId, provider: String(payload.provider), payload });
+      return v;
+    });
+  }
+
+  finishAttempt(f: AttemptFinish, tx: Prisma.TransactionClient | Db = this.db): Promise<unknown> {
+    return tx.refreshAttempt.update({
+      where: { id: f.attemptId },
+      data: {
+        finishedAt: f.now,
+        outcome: f.outcome,
+        httpStatus: f.httpStatus ?? null,
+        errorCode: f.errorCode ?? null,
+        errorDescription: f.errorDescription ?? null,
+        durationMs: f.durationMs,
+        uncertain: f.uncertain ?? false,
+      },
+    });
+  }
+
+  /**
+   * The latest earlier attempt on the same token version whose result we never learned, or whose
+   * rotation we could not store: it explains a following invalid_grant.
+   */
+  async unresolvedPriorAttempt(connectionId: string, versionBefore: number, excludeId: string) {
+    return this.db.refreshAttempt.findFirst({
+      where: {
+        connectionId,
+        versionBefore,
+        id: { not: excludeId },
+        OR: [{ finishedAt: null }, { uncertain: true }, { providerRotated: true, outcome: { not: 'rotated' } }],
+      },
+      orderBy: { startedAt: 'desc' },
+    });
+  }
+
+  /**
+   * Marks the connection needs_reauth only if the refresh token that failed is still current.
+   * Returns 'needs_reauth' or 'lost_race'.
+   */
+  async markNeedsReauth(args: {
+    connectionId: string;
+    versionBefore: number;
+    reason: ReauthReason;
+    finish: AttemptFinish;
+    eventPayload: Record<string, unknown>;
+  }): Promise<'needs_reauth' | 'lost_race'> {
+    return this.db.$transaction(async (tx) => {
+      const rows = await tx.$queryRaw<{ version: number; status: string }[]>`
+        SELECT "version", "status"::text AS status FROM "Connection" WHERE "id" = ${args.connectionId}::uuid FOR UPDATE`;
+      const row = rows[0];
+      if (!row || row.version !== args.versionBefore || row.status !== 'active') {
+        await this.finishAttempt({ ...args.finish, outcome: 'lost_race' }, tx);
+        return 'lost_race' as const;
+      }
+      await tx.connection.update({
+        where: { id: args.connectionId },
+        data: {
+          status: 'needs_reauth',
+          reauthReason: args.reason,
+          reauthAt: args.finish.now,
+          lastErrorCode: args.finish.errorCode ?? null,
+          lastErrorDescription: args.finish.errorDescription ?? null,
+          lastErrorAt: args.finish.now,
+          nextRefreshAt: null,
+          consecutiveFailures: { increment: 1 },
+        },
+      });
+      await this.finishAttempt({ ...args.finish, outcome: 'needs_reauth' }, tx);
+      await enqueueEvent(tx, 'connection.needs_reauth', { connectionId: args.connectionId, provider: String(args.eventPayload.provider), payload: args.eventPayload });
+      return 'needs_reauth' as const;
+    });
+  }
+
+  /** Records a failed attempt that changes nothing about the grant; plans the retry. */
+  async recordFailure(args: {
+    connectionId: string;
+    versionBefore: number;
+    finish: AttemptFinish;
+    retryAt: Date;
+    countsAsFailure: boolean;
+    /** Emit connection.refresh_failing if the access token has expired and none was sent this streak. */
+    failingPayload?: Record<string, unknown>;
+  }): Promise<void> {
+    await this.db.$transaction(async (tx) => {
+      const updated = await tx.connection.updateMany({
+        where: { id: args.connectionId, version: args.versionBefore, status: 'active' },
+        data: {
+          ...(args.countsAsFailure ? { consecutiveFailures: { increment: 1 } } : {}),
+          lastErrorCode: args.finish.errorCode ?? null,
+          lastErrorDescription: args.finish.errorDescription ?? null,
+          lastErrorAt: args.finish.now,
+          nextRefreshAt: args.retryAt,
+        },
+      });
+      if (updated.count === 1 && args.countsAsFailure) {
+        await tx.connection.updateMany({ where: { id: args.connectionId, failingSince: null }, data: { failingSince: args.finish.now } });
+        if (args.failingPayload) {
+          const flagged = await tx.connection.updateMany({
+            where: { id: args.connectionId, failingNotifiedAt: null, expiresAt: { lt: args.finish.now } },
+            data: { failingNotifiedAt: args.finish.now },
+          });
+          if (flagged.count === 1) {
+            await enqueueEvent(tx, 'connection.refresh_failing', { connectionId: args.connectionId, provider: String(args.failingPayload.provider), payload: args.failingPayload });
+          }
+        }
+      }
+      await this.finishAttempt(args.finish, tx);
+    });
+  }
+}

@@ -1,0 +1,108 @@
+// Writes that come from the app: a new connection, a new token set after re-authorization, removal.
+import type { Keyring } from '../crypto/keyring.ts';
+import type { ResolvedProvider } from '../providers/registry.ts';
+import type { TokenSetInput } from '../api/validate.ts';
+import type { Db } from './db.ts';
+import { enqueueEvent } from './outbox.ts';
+import type { Connection, Prisma } from '../generated/prisma/client.ts';
+
+export type PlanFn = (id: string, provider: ResolvedProvider, expiresAt: Date | null, nowMs: number) => Date;
+
+function expiryOf(t: TokenSetInput, provider: ResolvedProvider, nowMs: number): Date | null {
+  if (t.expiresAt) return t.expiresAt;
+  if (t.expiresInSec) return new Date(nowMs + t.expiresInSec * 1000);
+  return provider.expiry.defaultLifetimeSec ? new Date(nowMs + provider.expiry.defaultLifetimeSec * 1000) : null;
+}
+
+function pickMetadata(provider: ResolvedProvider, raw: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const f of provider.metadataFields) if (raw[f] !== undefined) out[f] = raw[f];
+  return out;
+}
+
+export class Registration {
+  constructor(private readonly db: Db, private readonly keyring: Keyring, private readonly plan: PlanFn, private readonly now: () => number = Date.now) {}
+
+  /** Creates a connection; 'conflict' if (provider, externalId) exists. */
+  async create(args: { provider: ResolvedProvider; externalId: string; tokens: TokenSetInput; metadata: Record<string, unknown>; parentId?: string }): Promise<{ kind: 'created'; row: Connection } | { kind: 'conflict'; id: string }> {
+    const nowMs = this.now();
+    const expiresAt = expiryOf(args.tokens, args.provider, nowMs);
+    const id = crypto.randomUUID();
+    const nextRefreshAt = this.plan(id, args.provider, expiresAt, nowMs);
+    try {
+      const row = await this.db.connection.create({
+        data: {
+          id,
+          provider: args.provider.key,
+          externalId: args.externalId,
+          accessTokenEnc: this.keyring.encrypt(args.tokens.accessToken),
+          refreshTokenEnc: this.keyring.encrypt(args.tokens.refreshToken),
+          encKeyId: this.keyring.currentId,
+          tokenType: args.tokens.tokenType ?? null,
+          scope: args.tokens.scope ?? null,
+          expiresAt,
+          metadata: { ...pickMetadata(args.provider, args.tokens.raw), ...args.metadata } as Prisma.InputJsonValue,
+          lastRefreshedAt: new Date(nowMs),
+          nextRefreshAt,
+          parentId: args.parentId ?? null,
+        },
+      });
+      return { kind: 'created', row };
+    } catch (e) {
+      if ((e as { code?: string }).code === 'P2002') {
+        const existing = await this.db.connection.findUnique({ where: { provider_externalId: { provider: args.provider.key, externalId: args.externalId } }, select: { id: true } });
+        return { kind: 'conflict', id: existing?.id ?? '' };
+      }
+      throw e;
+    }
+  }
+
+  /** A new token set after the user re-authorized: active again, version+1, schedule resumes. */
+  async replaceTokens(args: { id: string; provider: ResolvedProvider; tokens: TokenSetInput; metadata?: Record<string, unknown> }): Promise<Connection | null> {
+    const nowMs = this.now();
+    const expiresAt = expiryOf(args.tokens, args.provider, nowMs);
+    const nextRefreshAt = this.plan(args.id, args.provider, expiresAt, nowMs);
+    return this.db.$transaction(async (tx) => {
+      const rows = await tx.$queryRaw<{ status: string; metadata: Record<string, unknown> }[]>`
+        SELECT "status"::text AS status, "metadata" FROM "Connection" WHERE "id" = ${args.id}::uuid FOR UPDATE`;
+      const cur = rows[0];
+      if (!cur) return null;
+      const row = await tx.connection.update({
+        where: { id: args.id },
+        data: {
+          accessTokenEnc: this.keyring.encrypt(args.tokens.accessToken),
+          refreshTokenEnc: this.keyring.encrypt(args.tokens.refreshToken),
+          encKeyId: this.keyring.currentId,
+          tokenType: args.tokens.tokenType ?? null,
+          scope: args.tokens.scope ?? null,
+          expiresAt,
+          metadata: { ...cur.metadata, ...pickMetadata(args.provider, args.tokens.raw), ...(args.metadata ?? {}) } as Prisma.InputJsonValue,
+          status: 'active',
+          version: { increment: 1 },
+          reauthReason: null,
+          reauthAt: null,
+          consecutiveFailures: 0,
+          failingSince: null,
+          failingNotifiedAt: null,
+          lastErrorCode: null,
+          lastErrorDescription: null,
+          lastRefreshedAt: new Date(nowMs),
+          nextRefreshAt,
+        },
+      });
+      if (cur.status !== 'active') {
+        await enqueueEvent(tx, 'connection.recovered', { connectionId: args.id, provider: args.provider.key, payload: { provider: args.provider.key, externalId: row.externalId, after: 'reconnect' } });
+      }
+      return row;
+    });
+  }
+
+  async remove(id: string): Promise<Connection | null> {
+    try {
+      return await this.db.connection.delete({ where: { id } });
+    } catch (e) {
+      if ((e as { code?: string }).code === 'P2025') return null;
+      throw e;
+    }
+  }
+}

@@ -1,0 +1,52 @@
+// Reachability checks that fail in one readable line, naming the URL tried and how to start it.
+import { Redis } from 'ioredis';
+import pg from 'pg';
+
+export function maskUrl(u: string): string {
+  try {
+    const url = new URL(u);
+    if (url.password) url.password = '***';
+    return url.toString();
+  } catch {
+    return '<invalid URL>';
+  }
+}
+
+export class ServiceUnavailable extends Error {
+  constructor(readonly service: 'PostgreSQL' | 'Redis', readonly url: string, reason: string) {
+    const hint = service === 'PostgreSQL'
+      ? 'start it with "docker compose up -d postgres" (or your system service) or set DATABASE_URL'
+      : 'start it with "docker compose up -d redis" (or "redis-server --daemonize yes") or set REDIS_URL';
+    super(`cannot reach ${service} at ${maskUrl(url)} (${reason}): ${hint}`);
+    this.name = 'ServiceUnavailable';
+  }
+}
+
+export async function checkPostgres(url: string, timeoutMs = 3000): Promise<void> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: timeoutMs });
+  try {
+    await client.connect();
+    await client.query('select 1');
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    // A missing database is reachable-but-not-migrated: say so plainly.
+    if ((err as { code?: string }).code === '3D000') throw new ServiceUnavailable('PostgreSQL', url, 'database does not exist; run "npm run db:migrate"');
+    throw new ServiceUnavailable('PostgreSQL', url, err.code ?? err.message.split('\n')[0]);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+export async function checkRedis(url: string, timeoutMs = 3000): Promise<void> {
+  const r = new Redis(url, { lazyConnect: true, connectTimeout: timeoutMs, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
+  r.on('error', () => undefined);
+  try {
+    await r.connect();
+    await r.ping();
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    throw new ServiceUnavailable('Redis', url, err.code ?? err.message.split('\n')[0]);
+  } finally {
+    r.disconnect();
+  }
+}
