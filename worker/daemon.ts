@@ -111,7 +111,7 @@ export class Daemon {
       for (const p of this.providers.all()) {
         const w = createRefreshWorker(p, this.bullRedis, this.refresher, log, {
           prefix: config.queuePrefix, horizonMs: config.horizonMs, jobLockMs: config.jobLockMs,
-          stalledIntervalMs: config.stalledIntervalMs, busyRecheckMs: 1000, now: this.opts.now,
+          stalledIntervalMs: config.stalledIntervalMs, busyRecheckMs: 1000, now: this.opts.now, faultPoint: this.opts.faultPoint,
         });
         this.workers.push(w);
         void w.run().catch((err) => log.error({ err, provider: p.key }, 'refresh worker stopped'));

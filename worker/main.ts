@@ -4,12 +4,13 @@ import { ProviderConfigError } from './providers/registry.ts';
 import { Daemon } from './daemon.ts';
 import { checkPostgres, checkRedis, ServiceUnavailable } from './util/services.ts';
 import { defaultExtensions } from './extensions.ts';
+import { faultPointFromEnv } from './testing/faults.ts';
 
 async function main(): Promise<void> {
   const config = loadConfig();
   await checkPostgres(config.databaseUrl);
   await checkRedis(config.redisUrl);
-  const daemon = new Daemon(config, { extensions: defaultExtensions(config) });
+  const daemon = new Daemon(config, { extensions: defaultExtensions(config), faultPoint: faultPointFromEnv() });
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;

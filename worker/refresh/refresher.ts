@@ -56,7 +56,7 @@ export interface RefresherDeps {
   /** Observes every finished attempt (metrics). */
   onAttempt?: (e: { provider: string; trigger: Trigger; outcome: RefreshOutcome; durationMs: number; commitWindowUs?: number; lateMs?: number }) => void;
   /** Test hook: called at chosen points of a refresh (used by the fault suite to die at a moment). */
-  faultPoint?: (point: 'before_call' | 'after_answer' | 'after_commit') => void | Promise<void>;
+  faultPoint?: (point: 'before_call' | 'after_answer' | 'after_commit' | 'before_ack') => void | Promise<void>;
 }
 
 export interface RefreshRequest {

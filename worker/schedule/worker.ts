@@ -9,6 +9,8 @@ import { refreshQueueName, type RefreshJobData } from './queues.ts';
 import type { ResolvedProvider } from '../providers/registry.ts';
 
 export interface WorkerSettings {
+  /** Test hook (fault suite): called after a refresh, before the job is moved or acknowledged. */
+  faultPoint?: (point: 'before_ack') => void | Promise<void>;
   prefix: string;
   horizonMs: number;
   jobLockMs: number;
@@ -52,6 +54,7 @@ export function createRefreshWorker(provider: ResolvedProvider, connection: Redi
       await job.moveToDelayed(now() + s.busyRecheckMs * 2 + Math.floor(Math.random() * s.busyRecheckMs * 2), token);
       throw new DelayedError();
     }
+    await s.faultPoint?.('before_ack');
     const nowMs = now();
     const next = nextRunAt(out, nowMs, s.busyRecheckMs);
     if (next === null || next - nowMs > s.horizonMs) return out.outcome;
