@@ -1,0 +1,70 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../worker/config/env.ts';
+import { ProviderRegistry, ProviderConfigError } from '../../worker/providers/registry.ts';
+import { writeProvidersFile } from '../helpers/harness.ts';
+
+const good = {
+  DATABASE_URL: 'postgresql://postgres@127.0.0.1:5432/x',
+  API_KEY: 'k'.repeat(32),
+  ENCRYPTION_KEY: Buffer.alloc(32, 1).toString('base64'),
+};
+
+describe('loadConfig fails fast naming the variable', () => {
+  it.each([
+    [{ DATABASE_URL: undefined }, 'DATABASE_URL'],
+    [{ DATABASE_URL: 'mysql://x' }, 'DATABASE_URL'],
+    [{ API_KEY: undefined }, 'API_KEY'],
+    [{ API_KEY: 'short' }, 'API_KEY'],
+    [{ ENCRYPTION_KEY: undefined }, 'ENCRYPTION_KEY'],
+    [{ ENCRYPTION_KEY: Buffer.alloc(16).toString('base64') }, 'ENCRYPTION_KEY'],
+    [{ ENCRYPTION_KEY: undefined, ENCRYPTION_KEYS: 'a:' + Buffer.alloc(32).toString('base64') + ',a:' + Buffer.alloc(32).toString('base64') }, 'ENCRYPTION_KEYS'],
+    [{ PORT: 'eighty' }, 'PORT'],
+    [{ REQUEST_TIMEOUT_MS: '10000', LOCK_TTL_MS: '5000' }, 'LOCK_TTL_MS'],
+    [{ ROLES: 'api,cook' }, 'ROLES'],
+    [{ WEBHOOK_URL: 'https://hooks.example.com/x' }, 'WEBHOOK_SECRET'],
+    [{ ALLOW_INSECURE_TOKEN_URLS: 'maybe' }, 'ALLOW_INSECURE_TOKEN_URLS'],
+  ])('%j -> %s', (over, variable) => {
+    const env = { ...good, ...over } as Record<string, string | undefined>;
+    try {
+      loadConfig(env);
+      expect.unreachable('should have thrown');
+    } catch (e) {
+      expect(e).toBeInstanceOf(ConfigError);
+      expect((e as ConfigError).variable).toBe(variable);
+      expect((e as Error).message).not.toContain(good.API_KEY);
+    }
+  });
+  it('accepts a good configuration with defaults', () => {
+    const c = loadConfig(good);
+    expect(c.port).toBe(3000);
+    expect(c.encryptionKeys[0].id).toBe('k1');
+    expect([...c.roles].sort()).toEqual(['api', 'scheduler', 'worker']);
+  });
+});
+
+describe('providers file validation names provider and field', () => {
+  it.each([
+    [{ acme: { tokenUrl: 'http://auth.acme.com/t', clientId: 'a', clientSecret: 'b' } }, 'acme', 'tokenUrl'],
+    [{ acme: { clientId: 'a', clientSecret: 'b' } }, 'acme', 'tokenUrl'],
+    [{ acme: { tokenUrl: 'https://a/t', clientAuth: 'magic', clientId: 'a', clientSecret: 'b' } }, 'acme', 'clientAuth'],
+    [{ acme: { tokenUrl: 'https://a/t', rotation: 'sometimes', clientId: 'a', clientSecret: 'b' } }, 'acme', 'rotation'],
+    [{ acme: { tokenUrl: 'https://a/t', clientId: '${NOPE_NOT_SET_ID}', clientSecret: 'b' } }, 'acme', 'clientId'],
+    [{ 'Bad Key': { tokenUrl: 'https://a/t' } }, 'Bad Key', 'key'],
+  ])('%j', (providers, provider, field) => {
+    const file = writeProvidersFile(providers);
+    try {
+      ProviderRegistry.load({ providersFile: file, allowInsecure: false, env: {} });
+      expect.unreachable('should have thrown');
+    } catch (e) {
+      expect(e).toBeInstanceOf(ProviderConfigError);
+      expect((e as ProviderConfigError).provider).toBe(provider);
+      expect((e as ProviderConfigError).field).toBe(field);
+    }
+  });
+  it('substitutes ${ENV} and lets a file override a built-in field', () => {
+    const file = writeProvidersFile({ gong: { tokenUrl: 'http://127.0.0.1:9/t' }, acme: { tokenUrl: 'https://a/t', clientId: '${ACME_ID}', clientSecret: '${ACME_SECRET}' } });
+    const reg = ProviderRegistry.load({ providersFile: file, allowInsecure: true, env: { ACME_ID: 'id1', ACME_SECRET: 's1', GONG_CLIENT_ID: 'g', GONG_CLIENT_SECRET: 'gs' } });
+    expect(reg.get('acme')).toMatchObject({ clientId: 'id1', clientSecret: 's1', configured: true });
+    expect(reg.get('gong')).toMatchObject({ tokenUrl: 'http://127.0.0.1:9/t', paramsIn: 'query', clientAuth: 'basic', configured: true });
+  });
+});
