@@ -5,7 +5,7 @@ import { Redis } from 'ioredis';
 import { Worker } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import type { Config } from './config/env.ts';
+import { configWarnings, type Config } from './config/env.ts';
 import { Keyring } from './crypto/keyring.ts';
 import { ConnectionLocks } from './lock/lock.ts';
 import { createLogger } from './log/logger.ts';
@@ -151,6 +151,7 @@ export class Daemon {
       this.address = await this.api.listen({ port: config.port, host: config.host });
     }
     this.state = 'started';
+    for (const w of configWarnings) log.warn(w);
     log.info({ roles: [...config.roles], address: this.address, providers: this.providers.all().filter((p) => p.configured).map((p) => p.key) }, 'oauth-refresher started');
   }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../../worker/config/env.ts';
+import { ConfigError, configWarnings, loadConfig } from '../../worker/config/env.ts';
 import { ProviderRegistry, ProviderConfigError } from '../../worker/providers/registry.ts';
 import { writeProvidersFile } from '../helpers/harness.ts';
 
@@ -11,12 +11,12 @@ const good = {
 
 describe('loadConfig fails fast naming the variable', () => {
   it.each([
-    [{ DATABASE_URL: undefined }, 'DATABASE_URL'],
     [{ DATABASE_URL: 'mysql://x' }, 'DATABASE_URL'],
     [{ API_KEY: undefined }, 'API_KEY'],
-    [{ API_KEY: 'short' }, 'API_KEY'],
+    [{ API_KEY: '' }, 'API_KEY'],
     [{ ENCRYPTION_KEY: undefined }, 'ENCRYPTION_KEY'],
     [{ ENCRYPTION_KEY: Buffer.alloc(16).toString('base64') }, 'ENCRYPTION_KEY'],
+    [{ ENCRYPTION_KEY: 'short-passphrase' }, 'ENCRYPTION_KEY'],
     [{ ENCRYPTION_KEY: undefined, ENCRYPTION_KEYS: 'a:' + Buffer.alloc(32).toString('base64') + ',a:' + Buffer.alloc(32).toString('base64') }, 'ENCRYPTION_KEYS'],
     [{ PORT: 'eighty' }, 'PORT'],
     [{ REQUEST_TIMEOUT_MS: '10000', LOCK_TTL_MS: '5000' }, 'LOCK_TTL_MS'],
@@ -33,6 +33,21 @@ describe('loadConfig fails fast naming the variable', () => {
       expect((e as ConfigError).variable).toBe(variable);
       expect((e as Error).message).not.toContain(good.API_KEY);
     }
+  });
+  it.each([
+    ['base64', Buffer.alloc(32, 3).toString('base64'), false],
+    ['hex', 'ab'.repeat(32), false],
+    ['passphrase (derived, with a warning)', 'correct horse battery staple, long enough!', true],
+  ])('ENCRYPTION_KEY as %s', (_n, key, warns) => {
+    const c = loadConfig({ ...good, ENCRYPTION_KEY: key });
+    expect(c.encryptionKeys[0].key.length).toBe(32);
+    expect(configWarnings.some((w) => w.includes('passphrase'))).toBe(warns);
+  });
+  it('a short API key is accepted with a warning; DATABASE_URL has a local default', () => {
+    const c = loadConfig({ ...good, API_KEY: 'short', DATABASE_URL: undefined });
+    expect(c.apiKeys[0].key).toBe('short');
+    expect(configWarnings.some((w) => w.includes('API_KEY'))).toBe(true);
+    expect(c.databaseUrl).toBe('postgresql://postgres@127.0.0.1:5432/oauth_refresher');
   });
   it('accepts a good configuration with defaults', () => {
     const c = loadConfig(good);

@@ -1,5 +1,6 @@
 // Configuration: parsed and validated once at start. A bad variable fails fast, naming it.
 import { readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 
 export class ConfigError extends Error {
   constructor(public readonly variable: string, message: string) {
@@ -102,6 +103,21 @@ export function secretFromEnv(env: Env, name: string): string | undefined {
   return v === undefined || v === '' ? undefined : v;
 }
 
+/** Warnings found while loading the configuration (printed by the daemon at start). */
+export const configWarnings: string[] = [];
+
+function decodeKey(material: string): { bytes: Buffer; derived: boolean } | null {
+  const m = material.trim();
+  if (/^[0-9a-fA-F]{64}$/.test(m)) return { bytes: Buffer.from(m, 'hex'), derived: false };
+  if (/^[A-Za-z0-9+/_-]+=*$/.test(m)) {
+    const b = Buffer.from(m.replace(/-/g, '+').replace(/_/g, '/'), 'base64');
+    if (b.length === 32) return { bytes: b, derived: false };
+  }
+  // A long passphrase still gives a strong key; a short one is refused.
+  if (m.length >= 32) return { bytes: createHash('sha256').update(m, 'utf8').digest(), derived: true };
+  return null;
+}
+
 export function parseEncryptionKeys(env: Env): { id: string; key: Buffer }[] {
   const many = secretFromEnv(env, 'ENCRYPTION_KEYS');
   const one = secretFromEnv(env, 'ENCRYPTION_KEY');
@@ -117,12 +133,13 @@ export function parseEncryptionKeys(env: Env): { id: string; key: Buffer }[] {
     if (!/^[A-Za-z0-9_-]{1,32}$/.test(id)) throw new ConfigError(name, `entry ${i + 1}: key id must be 1-32 letters, digits, _ or -`);
     if (seen.has(id)) throw new ConfigError(name, `key id "${id}" appears twice`);
     seen.add(id);
-    const b64 = entry.slice(idx + 1);
-    const key = Buffer.from(b64, 'base64');
-    if (!/^[A-Za-z0-9+/]+=*$/.test(b64) || key.length !== 32) {
-      throw new ConfigError(name, `key "${id}" must be exactly 32 bytes in base64 (openssl rand -base64 32); got ${key.length} bytes`);
+    const material = entry.slice(idx + 1);
+    const key = decodeKey(material);
+    if (!key) {
+      throw new ConfigError(name, `key "${id}" must be 32 bytes in base64 (openssl rand -base64 32) or 64 hex characters, or a passphrase of at least 32 characters`);
     }
-    return { id, key };
+    if (key.derived) configWarnings.push(`${name}: key "${id}" is a passphrase, not 32 random bytes; a key was derived from it with SHA-256. Prefer: openssl rand -base64 32`);
+    return { id, key: key.bytes };
   });
 }
 
@@ -132,14 +149,14 @@ function parseApiKeys(env: Env): Config['apiKeys'] {
     const raw = secretFromEnv(env, name);
     if (!raw) return;
     for (const k of raw.split(',').map((s) => s.trim()).filter(Boolean)) {
-      if (k.length < 16) throw new ConfigError(name, 'each API key must be at least 16 characters');
+      if (k.length < 16) configWarnings.push(`${name}: an API key is shorter than 16 characters; use a long random key in production (openssl rand -hex 24)`);
       keys.push({ key: k, scope });
     }
   };
   add('API_KEY', 'token');
   add('API_KEYS', 'token');
   add('API_READ_KEYS', 'read');
-  if (keys.length === 0) throw new ConfigError('API_KEY', 'is required: the bearer key for the /v1 API (at least 16 characters)');
+  if (keys.length === 0) throw new ConfigError('API_KEY', 'is required: the bearer key for the /v1 API (a long random string)');
   return keys;
 }
 
@@ -164,6 +181,7 @@ function parseCronOverride(env: Env): Record<string, string> {
 }
 
 export function loadConfig(env: Env = process.env): Config {
+  configWarnings.length = 0;
   const webhookUrl = env.WEBHOOK_URL ? url(env, 'WEBHOOK_URL', undefined, ['http:', 'https:']) : undefined;
   const webhookSecret = secretFromEnv(env, 'WEBHOOK_SECRET');
   if (webhookUrl && !webhookSecret) throw new ConfigError('WEBHOOK_SECRET', 'is required when WEBHOOK_URL is set (it signs every delivery)');
@@ -173,7 +191,8 @@ export function loadConfig(env: Env = process.env): Config {
   const nodeEnv = env.NODE_ENV ?? 'development';
   return {
     nodeEnv,
-    databaseUrl: url(env, 'DATABASE_URL', undefined, ['postgres:', 'postgresql:']),
+    // Same default as `npm run db:migrate`, so the two agree on a fresh machine.
+    databaseUrl: url(env, 'DATABASE_URL', 'postgresql://postgres@127.0.0.1:5432/oauth_refresher', ['postgres:', 'postgresql:']),
     redisUrl: url(env, 'REDIS_URL', 'redis://127.0.0.1:6379', ['redis:', 'rediss:']),
     port: int(env, 'PORT', 3000, 0, 65535),
     host: str(env, 'HOST', '0.0.0.0'),
