@@ -13,10 +13,10 @@ export function maskUrl(u: string): string {
 }
 
 export class ServiceUnavailable extends Error {
-  constructor(readonly service: 'PostgreSQL' | 'Redis', readonly url: string, reason: string) {
-    const hint = service === 'PostgreSQL'
+  constructor(readonly service: 'PostgreSQL' | 'Redis', readonly url: string, reason: string, hintOverride?: string) {
+    const hint = hintOverride ?? (service === 'PostgreSQL'
       ? 'start it with "docker compose up -d postgres" (or your system service) or set DATABASE_URL'
-      : 'start it with "docker compose up -d redis" (or "redis-server --daemonize yes") or set REDIS_URL';
+      : 'start it with "docker compose up -d redis" (or "redis-server --daemonize yes") or set REDIS_URL');
     super(`cannot reach ${service} at ${maskUrl(url)} (${reason}): ${hint}`);
     this.name = 'ServiceUnavailable';
   }
@@ -30,7 +30,9 @@ export async function checkPostgres(url: string, timeoutMs = 3000): Promise<void
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
     // A missing database is reachable-but-not-migrated: say so plainly.
-    if ((err as { code?: string }).code === '3D000') throw new ServiceUnavailable('PostgreSQL', url, 'database does not exist; run "npm run db:migrate"');
+    if ((err as { code?: string }).code === '3D000') {
+      throw new ServiceUnavailable('PostgreSQL', url, 'the database does not exist', 'create and migrate it with "npm run db:migrate" (same DATABASE_URL)');
+    }
     throw new ServiceUnavailable('PostgreSQL', url, err.code ?? err.message.split('\n')[0]);
   } finally {
     await client.end().catch(() => undefined);
@@ -39,12 +41,14 @@ export async function checkPostgres(url: string, timeoutMs = 3000): Promise<void
 
 export async function checkRedis(url: string, timeoutMs = 3000): Promise<void> {
   const r = new Redis(url, { lazyConnect: true, connectTimeout: timeoutMs, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
-  r.on('error', () => undefined);
+  // connect() rejects with a generic "Connection is closed."; the real cause arrives as an event.
+  let cause: NodeJS.ErrnoException | undefined;
+  r.on('error', (e: NodeJS.ErrnoException) => { cause ??= e; });
   try {
     await r.connect();
     await r.ping();
   } catch (e) {
-    const err = e as NodeJS.ErrnoException;
+    const err = cause ?? (e as NodeJS.ErrnoException);
     throw new ServiceUnavailable('Redis', url, err.code ?? err.message.split('\n')[0]);
   } finally {
     r.disconnect();
