@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { inject } from 'vitest';
 import pino from 'pino';
+import pg from 'pg';
 import { loadConfig, type Config } from '../../worker/config/env.ts';
 import { Daemon, type DaemonOptions } from '../../worker/daemon.ts';
 import { createDb, type Db } from '../../worker/store/db.ts';
@@ -16,8 +17,38 @@ export const TEST_READ_KEY = 'test-read-key-0123456789abcdef';
 export const TEST_ENCRYPTION_KEY = Buffer.alloc(32, 7).toString('base64');
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
+/**
+ * This test file's own database, cloned from the run's migrated template when the harness is first
+ * imported (module state is per file in vitest), so no other file's daemon can see its rows.
+ */
+const fileDatabaseUrl: string = await (async () => {
+  const template = new URL(inject('databaseUrl'));
+  const name = `${template.pathname.slice(1)}_${randomBytes(4).toString('hex')}`;
+  const admin = new URL(template.toString());
+  admin.pathname = '/postgres';
+  const client = new pg.Client({ connectionString: admin.toString() });
+  await client.connect();
+  try {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await client.query(`CREATE DATABASE "${name}" TEMPLATE "${template.pathname.slice(1)}"`);
+        break;
+      } catch (e) {
+        // Two files cloning at the same instant: "source database is being accessed by other users".
+        if (attempt >= 20 || (e as { code?: string }).code !== '55006') throw e;
+        await new Promise((r) => setTimeout(r, 100 + Math.random() * 200));
+      }
+    }
+  } finally {
+    await client.end();
+  }
+  const u = new URL(template.toString());
+  u.pathname = `/${name}`;
+  return u.toString();
+})();
+
 export function databaseUrl(): string {
-  return inject('databaseUrl');
+  return fileDatabaseUrl;
 }
 
 export function uniquePrefix(label = 't'): string {
@@ -44,8 +75,10 @@ export function testEnv(overrides: Record<string, string | undefined> = {}): Rec
     QUEUE_PREFIX: uniquePrefix(),
     PORT: '0',
     HOST: '127.0.0.1',
-    REQUEST_TIMEOUT_MS: '2000',
-    LOCK_TTL_MS: '8000',
+    // Generous: on a loaded CI machine a 2 s timeout loses answers the fake already rotated
+    // (a real in-flight loss, correctly diagnosed, but not what most tests are about).
+    REQUEST_TIMEOUT_MS: '6000',
+    LOCK_TTL_MS: '18000',
     FEEDER_INTERVAL_MS: '1000',
     HORIZON_MS: '60000',
     REFRESH_LEAD_MS: '1000',

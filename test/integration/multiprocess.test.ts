@@ -55,7 +55,11 @@ describe('two daemon processes', () => {
     await waitFor(async () => {
       const rows = await db.connection.findMany({ where: { id: { in: conns.map((c) => c.id) } } });
       return rows.every((r) => r.version >= 5);
-    }, 60_000, 'every connection rotated at least 4 times');
+    }, 60_000, 'every connection rotated at least 4 times').catch(async (e: Error) => {
+      const rows = await db.connection.findMany({ where: { id: { in: conns.map((c) => c.id) } }, select: { version: true, status: true, lastErrorCode: true, nextRefreshAt: true } });
+      const outcomes = await db.refreshAttempt.groupBy({ by: ['outcome', 'errorCode'], _count: true });
+      throw new Error(`${e.message}\nrows: ${JSON.stringify(rows)}\noutcomes: ${JSON.stringify(outcomes)}\nA: ${a.output().slice(-1500)}\nB: ${b.output().slice(-1500)}`);
+    });
     await hammer;
     expect(fake.stats().reuseEvents).toBe(0);
     const rows = await db.connection.findMany({ where: { id: { in: conns.map((c) => c.id) } } });
