@@ -88,7 +88,7 @@ export class Daemon {
       policy: {
         requestTimeoutMs: config.requestTimeoutMs, refreshJitterMs: config.refreshJitterMs, retryBaseMs: config.retryBaseMs,
         retryMaxMs: config.retryMaxMs, commitRetryMs: config.commitRetryMs, breakerProbeIntervalMs: config.breakerProbeIntervalMs,
-        skewToleranceMs: 2000, cronSpreadMs: 3600_000,
+        skewToleranceMs: 2000, cronSpreadMs: config.cronSpreadMs,
       },
     });
     this.scheduler = new Scheduler(this.db, this.queues, this.log, { horizonMs: config.horizonMs, now: opts.now });
@@ -202,6 +202,11 @@ export class Daemon {
   async close(): Promise<void> {
     if (this.state === 'closed') return;
     await this.drain();
+    // A refresh the drain gave up on may still be committing a rotated token (retrying through a
+    // database outage for up to COMMIT_RETRY_MS): closing the database under it would lose the token.
+    if (!(await this.refresher.whenIdle(this.config.commitRetryMs + this.config.requestTimeoutMs))) {
+      this.log.error('refreshes still running after COMMIT_RETRY_MS; closing anyway');
+    }
     for (const e of this.opts.extensions ?? []) await Promise.resolve(e.close?.()).catch(() => undefined);
     await this.queues.close();
     await Promise.allSettled([this.db.$disconnect(), this.redis.quit(), this.bullRedis.quit()]);

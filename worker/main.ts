@@ -5,12 +5,13 @@ import { Daemon } from './daemon.ts';
 import { checkPostgres, checkRedis, ServiceUnavailable } from './util/services.ts';
 import { defaultExtensions } from './extensions.ts';
 import { faultPointFromEnv } from './testing/faults.ts';
+import { clockFromEnv } from './testing/clock.ts';
 
 async function main(): Promise<void> {
   const config = loadConfig();
   await checkPostgres(config.databaseUrl);
   await checkRedis(config.redisUrl);
-  const daemon = new Daemon(config, { extensions: defaultExtensions(config), faultPoint: faultPointFromEnv() });
+  const daemon = new Daemon(config, { extensions: defaultExtensions(config), faultPoint: faultPointFromEnv(), now: clockFromEnv() });
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
@@ -26,6 +27,17 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  // SIGHUP: re-read PROVIDERS_FILE and provider env (client ids/secrets, REFRESH_CRON_*). Definitions
+  // change in place; a provider whose credentials changed gets its credential breaker closed.
+  process.on('SIGHUP', () => {
+    try {
+      const r = daemon.providers.reload();
+      daemon.log.info(r, 'provider definitions reloaded');
+      if (r.added.length) daemon.log.warn({ added: r.added }, 'new providers are usable by the API now; their refresh workers start on the next restart');
+    } catch (e) {
+      daemon.log.error({ err: e }, 'provider reload failed; the previous definitions stay in force');
+    }
+  });
   await daemon.start();
 }
 

@@ -135,6 +135,9 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
 
   app.get<{ Querystring: Record<string, string | undefined> }>('/v1/connections', read, async (req, reply) => {
     const q = req.query;
+    // A repeated parameter arrives as an array: one value per parameter.
+    for (const [k, v] of Object.entries(q)) if (v !== undefined && typeof v !== 'string') return bad(reply, k.slice(0, 64), 'must be given once');
+    if (q.externalId !== undefined && (q.externalId.length > 255 || /\u0000/.test(q.externalId))) return bad(reply, 'externalId', 'must be at most 255 characters, without NUL');
     if (q.status !== undefined && q.status !== 'active' && q.status !== 'needs_reauth') return bad(reply, 'status', 'must be active or needs_reauth');
     if (q.provider !== undefined && !d.providers.get(q.provider)) return bad(reply, 'provider', 'unknown provider');
     const limit = q.limit === undefined ? 100 : Number(q.limit);

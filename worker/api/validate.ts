@@ -33,6 +33,34 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+// PostgreSQL text and jsonb reject NUL, and jsonb rejects unpaired UTF-16 surrogates: refuse them
+// here (a 400 naming the field) instead of failing on insert.
+const UNSTORABLE_RE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+const MAX_JSON_DEPTH = 20;
+
+/** The path of the first value that PostgreSQL cannot store (NUL, lone surrogate) or that nests too deep; null if fine. */
+export function unstorablePath(v: unknown, path: string, depth = 0): string | null {
+  if (typeof v === 'string') return UNSTORABLE_RE.test(v) ? path : null;
+  if (typeof v !== 'object' || v === null) return null;
+  if (depth >= MAX_JSON_DEPTH) return path;
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) {
+      const p = unstorablePath(v[i], `${path}[${i}]`, depth + 1);
+      if (p) return p;
+    }
+    return null;
+  }
+  for (const [k, x] of Object.entries(v)) {
+    if (UNSTORABLE_RE.test(k)) return path;
+    const p = unstorablePath(x, `${path}.${k.slice(0, 64)}`, depth + 1);
+    if (p) return p;
+  }
+  return null;
+}
+
+/** Latest accepted expiry: far beyond any real token, well inside PostgreSQL's and JS's date range. */
+const MAX_DATE_MS = Date.UTC(9999, 11, 31);
+
 function tokenString(v: unknown, field: string, required: boolean): Valid<string | undefined> {
   if (v === undefined || v === null) return required ? fail(field, 'is required') : { ok: true, value: undefined };
   if (typeof v !== 'string' || v.length === 0) return fail(field, 'must be a non-empty string');
@@ -43,6 +71,8 @@ function tokenString(v: unknown, field: string, required: boolean): Valid<string
 
 export function validateTokens(v: unknown, prefix = 'tokens'): Valid<TokenSetInput> {
   if (!isObject(v)) return fail(prefix, 'must be an object with access_token and refresh_token');
+  const unstorable = unstorablePath(v, prefix);
+  if (unstorable) return fail(unstorable, 'must not contain NUL characters, unpaired surrogates or nest deeper than 20 levels');
   const at = tokenString(v.access_token, `${prefix}.access_token`, true);
   if (!at.ok) return at;
   const rt = tokenString(v.refresh_token, `${prefix}.refresh_token`, true);
@@ -57,12 +87,13 @@ export function validateTokens(v: unknown, prefix = 'tokens'): Valid<TokenSetInp
   if (v.expires_at !== undefined && v.expires_at !== null) {
     const raw = v.expires_at;
     const ms = typeof raw === 'number' ? (raw > 1e12 ? raw : raw * 1000) : typeof raw === 'string' ? Date.parse(raw) : NaN;
-    if (!Number.isFinite(ms)) return fail(`${prefix}.expires_at`, 'must be an ISO date or epoch seconds');
+    if (!Number.isFinite(ms) || ms <= 0 || ms > MAX_DATE_MS) return fail(`${prefix}.expires_at`, 'must be an ISO date or epoch seconds (after 1970, before year 10000)');
     expiresAt = new Date(ms);
   }
   for (const f of ['token_type', 'scope'] as const) {
     const x = v[f];
     if (x !== undefined && x !== null && typeof x !== 'string') return fail(`${prefix}.${f}`, 'must be a string');
+    if (typeof x === 'string' && /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/.test(x)) return fail(`${prefix}.${f}`, 'must not contain control characters');
   }
   if (typeof v.token_type === 'string' && v.token_type.length > LIMITS.tokenTypeChars) return fail(`${prefix}.token_type`, `must be at most ${LIMITS.tokenTypeChars} characters`);
   if (typeof v.scope === 'string' && v.scope.length > LIMITS.scopeChars) return fail(`${prefix}.scope`, `must be at most ${LIMITS.scopeChars} characters`);
@@ -80,6 +111,8 @@ export function validateTokens(v: unknown, prefix = 'tokens'): Valid<TokenSetInp
 export function validateMetadata(v: unknown): Valid<Record<string, unknown>> {
   if (v === undefined || v === null) return { ok: true, value: {} };
   if (!isObject(v)) return fail('metadata', 'must be an object');
+  const unstorable = unstorablePath(v, 'metadata');
+  if (unstorable) return fail(unstorable, 'must not contain NUL characters, unpaired surrogates or nest deeper than 20 levels');
   if (Buffer.byteLength(JSON.stringify(v)) > LIMITS.metadataBytes) return fail('metadata', `must be at most ${LIMITS.metadataBytes} bytes as JSON`);
   return { ok: true, value: v };
 }
@@ -91,6 +124,7 @@ export function validateCreate(body: unknown, providerExists: (key: string) => b
   if (typeof body.externalId !== 'string' || body.externalId.length === 0) return fail('externalId', 'is required (a non-empty string)');
   if (body.externalId.length > LIMITS.externalIdChars) return fail('externalId', `must be at most ${LIMITS.externalIdChars} characters`);
   if (/[\u0000-\u001f\u007f]/.test(body.externalId)) return fail('externalId', 'must not contain control characters');
+  if (unstorablePath(body.externalId, 'externalId')) return fail('externalId', 'must be valid Unicode text (no unpaired surrogates)');
   const tokens = validateTokens(body.tokens);
   if (!tokens.ok) return tokens;
   const md = validateMetadata(body.metadata);

@@ -38,6 +38,8 @@ export interface Config {
   stalledIntervalMs: number;
   shutdownTimeoutMs: number;
   breakerProbeIntervalMs: number;
+  /** Cron-refreshed providers (no expiry in answers): spread each tick's refreshes over this window. */
+  cronSpreadMs: number;
   webhookUrl?: string;
   webhookSecret?: string;
   webhookMaxAgeMs: number;
@@ -216,6 +218,7 @@ export function loadConfig(env: Env = process.env): Config {
     stalledIntervalMs: int(env, 'STALLED_INTERVAL_MS', 30_000, 500),
     shutdownTimeoutMs: int(env, 'SHUTDOWN_TIMEOUT_MS', 25_000, 0),
     breakerProbeIntervalMs: int(env, 'BREAKER_PROBE_INTERVAL_MS', 60_000, 100),
+    cronSpreadMs: int(env, 'CRON_SPREAD_MS', 3600_000, 0, 24 * 3600_000),
     webhookUrl,
     webhookSecret,
     webhookMaxAgeMs: int(env, 'WEBHOOK_MAX_AGE_MS', 48 * 3600_000, 1000),

@@ -14,10 +14,20 @@ export interface Lease {
   release(): Promise<boolean>;
   /** True while the heartbeat has not observed a lost lease. */
   held(): boolean;
+  /**
+   * Milliseconds the lease is still certainly ours by this process's clock: measured from when the
+   * last successful SET/extend was sent. A process that was frozen (GC, VM pause) past its TTL sees
+   * this at or below zero even though nothing told it the lock was lost.
+   */
+  remainingMs(): number;
 }
 
 export class ConnectionLocks {
   constructor(private readonly redis: Redis, private readonly prefix: string, private readonly ttlMs: number) {}
+
+  get ttl(): number {
+    return this.ttlMs;
+  }
 
   key(connectionId: string): string {
     return `${this.prefix}:lock:${connectionId}`;
@@ -26,13 +36,19 @@ export class ConnectionLocks {
   async tryAcquire(connectionId: string): Promise<Lease | null> {
     const key = this.key(connectionId);
     const owner = randomBytes(12).toString('hex');
+    const sentAt = Date.now();
     const ok = await this.redis.set(key, owner, 'PX', this.ttlMs, 'NX');
     if (ok !== 'OK') return null;
     let alive = true;
+    let validUntil = sentAt + this.ttlMs;
     // Heartbeat: a refresh that waits on a slow commit keeps its lease instead of letting another process in.
     const timer = setInterval(() => {
+      const extendSentAt = Date.now();
       this.redis.eval(EXTEND, 1, key, owner, String(this.ttlMs)).then(
-        (r) => { if (Number(r) !== 1) alive = false; },
+        (r) => {
+          if (Number(r) !== 1) alive = false;
+          else validUntil = Math.max(validUntil, extendSentAt + this.ttlMs);
+        },
         () => { /* Redis blip: the TTL still covers us; the fence guards the rest */ },
       );
     }, Math.max(200, Math.floor(this.ttlMs / 3)));
@@ -41,6 +57,7 @@ export class ConnectionLocks {
       key,
       owner,
       held: () => alive,
+      remainingMs: () => (alive ? validUntil - Date.now() : 0),
       release: async () => {
         clearInterval(timer);
         alive = false;

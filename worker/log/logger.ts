@@ -8,6 +8,12 @@ export const REDACT_PATHS = [
   '*.accessToken', '*.refreshToken', '*.token', '*.tokens', '*.secret', '*.apiKey',
   'req.headers.authorization', 'headers.authorization', 'headers.Authorization', '*.headers.authorization',
   'body', '*.body', 'raw', '*.raw', 'answer', '*.answer',
+  // Two levels down (e.g. { request: { params: { refresh_token } } }), cookies, assertions.
+  '*.*.access_token', '*.*.refresh_token', '*.*.id_token', '*.*.client_secret', '*.*.authorization', '*.*.Authorization',
+  'cookie', '*.cookie', '*.*.cookie', 'set-cookie', '*.set-cookie', '*.*.set-cookie', 'client_assertion', '*.client_assertion', '*.Authorization',
+  // Configuration objects: keys, secrets and URLs that may carry passwords.
+  'webhookSecret', '*.webhookSecret', 'encryptionKeys', '*.encryptionKeys', 'apiKeys', '*.apiKeys',
+  'databaseUrl', '*.databaseUrl', 'redisUrl', '*.redisUrl', 'webhookUrl', '*.webhookUrl',
 ];
 
 export function createLogger(opts: { level?: string; pretty?: boolean; name?: string; destination?: pino.DestinationStream } = {}): Logger {
@@ -15,7 +21,13 @@ export function createLogger(opts: { level?: string; pretty?: boolean; name?: st
     name: opts.name ?? 'oauth-refresher',
     level: opts.level ?? 'info',
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
-    serializers: { err: safeErrorSerializer },
+    serializers: { err: safeErrorSerializer, error: (v: unknown) => (v instanceof Error ? safeErrorSerializer(v) : v) },
+    // Free-text messages are scrubbed too (a message built from a provider answer or an exception).
+    hooks: {
+      logMethod(this: Logger, args: unknown[], method: (...a: unknown[]) => void) {
+        method.apply(this, args.map((a) => (typeof a === 'string' ? scrubSecrets(a) : a)));
+      },
+    },
   };
   if (opts.destination) return pino(base, opts.destination);
   if (opts.pretty) {
@@ -40,6 +52,28 @@ export function scrubSecrets(text: string): string {
     .replace(/\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+/g, '$1 [redacted]')
     .replace(/\b(xox[abpre]-|xoxe\.xox[bp]-)[A-Za-z0-9-]+/g, '[redacted]')
     .replace(/\b[A-Za-z0-9_-]{40,}\b/g, '[redacted]');
+}
+
+/** Replaces every occurrence of the given secret values (8+ characters: shorter ones would hit ordinary words) in text. */
+export function redactKnown(text: string, secrets: readonly (string | undefined)[]): string {
+  let out = text;
+  for (const s of secrets) if (s && s.length >= 8 && out.includes(s)) out = out.split(s).join('[redacted]');
+  return out;
+}
+
+/**
+ * A classified provider answer with the values we sent (refresh token, client secret) removed from
+ * its error code and description: some providers echo what they were sent, and both fields are
+ * stored (RefreshAttempt, Connection), logged, returned by the API and sent in webhooks.
+ */
+export function redactEchoedSecrets<T extends object>(c: T, secrets: readonly (string | undefined)[]): T {
+  const x = c as T & { code?: unknown; description?: unknown };
+  if (typeof x.code !== 'string' && typeof x.description !== 'string') return c;
+  return {
+    ...c,
+    ...(typeof x.code === 'string' ? { code: redactKnown(x.code, secrets).slice(0, 200) } : {}),
+    ...(typeof x.description === 'string' ? { description: redactKnown(x.description, secrets) } : {}),
+  };
 }
 
 export type { Logger };

@@ -12,7 +12,10 @@ export interface ExpirySpec {
   field?: string;
   /** Lifetime to assume when the answer gives none (seconds). */
   defaultLifetimeSec?: number;
-  /** With source none: refresh on this cron schedule (e.g. Salesforce daily) instead of by expiry. */
+  /**
+   * With source none: refresh on this cron schedule (UTC, 5 or 6 fields, e.g. Salesforce daily)
+   * instead of by expiry. REFRESH_CRON_<PROVIDER> overrides it.
+   */
   cron?: string;
 }
 
@@ -89,7 +92,7 @@ export interface ProviderDefinition {
 }
 
 /** The shape accepted from PROVIDERS_FILE / built-ins before defaults are applied. */
-export type ProviderInput = Partial<Omit<ProviderDefinition, 'errors' | 'expiry' | 'oldTokenGrace'>> & {
+export type ProviderInput = Partial<Omit<ProviderDefinition, 'key' | 'errors' | 'expiry' | 'oldTokenGrace'>> & {
   errors?: Partial<ErrorSpec>;
   expiry?: Partial<ExpirySpec>;
   oldTokenGrace?: 'none' | 'until_used' | 'not_revoked' | number | OldTokenGrace;

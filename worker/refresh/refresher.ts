@@ -4,10 +4,11 @@
 // Everything expected comes back as a RefreshOutcome; a thrown error is a bug or an outage.
 import type { Logger } from 'pino';
 import { classifyAnswer, type Classified, type ReauthReason } from '../oauth/answer.ts';
+import { redactEchoedSecrets } from '../log/logger.ts';
 import type { HttpClient } from '../oauth/http.ts';
 import { buildRefreshRequest } from '../oauth/request.ts';
 import { DecryptError, type Keyring } from '../crypto/keyring.ts';
-import type { ConnectionLocks } from '../lock/lock.ts';
+import type { ConnectionLocks, Lease } from '../lock/lock.ts';
 import type { ProviderRegistry, ResolvedProvider } from '../providers/registry.ts';
 import type { ConnectionRow, ConnectionStore } from '../store/connections.ts';
 import { planNextRefresh, retryDelayMs, spreadKeyOf } from './plan.ts';
@@ -56,7 +57,7 @@ export interface RefresherDeps {
   /** Observes every finished attempt (metrics). */
   onAttempt?: (e: { provider: string; trigger: Trigger; outcome: RefreshOutcome; durationMs: number; commitWindowUs?: number; lateMs?: number }) => void;
   /** Test hook: called at chosen points of a refresh (used by the fault suite to die at a moment). */
-  faultPoint?: (point: 'before_call' | 'after_answer' | 'after_commit' | 'before_ack') => void | Promise<void>;
+  faultPoint?: (point: 'before_call' | 'after_answer' | 'after_commit' | 'before_ack', ctx?: { connectionId: string; provider: string }) => void | Promise<void>;
 }
 
 export interface RefreshRequest {
@@ -108,14 +109,37 @@ export class Refresher {
   async refresh(connectionId: string, req: RefreshRequest): Promise<RefreshOutcome> {
     const lease = await this.d.locks.tryAcquire(connectionId);
     if (!lease) return { outcome: 'skipped', why: 'busy', nextRefreshAt: null };
+    this.inFlight++;
     try {
-      return await this.refreshLocked(connectionId, req);
+      return await this.refreshLocked(connectionId, req, lease);
     } finally {
+      this.inFlight--;
+      if (this.inFlight === 0) for (const wake of this.idleWaiters.splice(0)) wake();
       await lease.release();
     }
   }
 
-  private async refreshLocked(connectionId: string, req: RefreshRequest): Promise<RefreshOutcome> {
+  private inFlight = 0;
+  private readonly idleWaiters: (() => void)[] = [];
+
+  /**
+   * Resolves when no refresh is running in this process (true), or after timeoutMs (false). Shutdown
+   * waits on this before closing the database: a refresh may hold the only copy of a rotated token
+   * while its commit retries through a database outage.
+   */
+  whenIdle(timeoutMs: number): Promise<boolean> {
+    if (this.inFlight === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), timeoutMs);
+      timer.unref();
+      this.idleWaiters.push(() => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+  }
+
+  private async refreshLocked(connectionId: string, req: RefreshRequest, lease?: Pick<Lease, 'remainingMs'>): Promise<RefreshOutcome> {
     const { store, log } = this.d;
     const row = await store.load(connectionId);
     if (!row) return { outcome: 'skipped', why: 'not_found', nextRefreshAt: null };
@@ -149,12 +173,23 @@ export class Refresher {
       connectionId, provider: row.provider, trigger: req.trigger, workerId: this.d.workerId,
       versionBefore: row.version, tokenFingerprint: this.d.keyring.fingerprint(refreshToken), startedAt: new Date(startMs),
     });
-    await this.d.faultPoint?.('before_call');
+    await this.d.faultPoint?.('before_call', { connectionId, provider: row.provider });
 
-    const answer = await this.gate.run(provider, () => this.d.http(built.request, this.d.policy.requestTimeoutMs));
+    // Never present a refresh token on a lease that may have expired (this process was frozen, or
+    // the heartbeat saw the key gone): another process may own the connection now, and a second
+    // request with the same single-use token is a reuse that revokes the grant. The heartbeat
+    // renews every TTL/3, so a healthy lease always has more than a third of its TTL left. Checked
+    // inside the gate, right before the request goes out.
+    const leaseOk = () => !lease || lease.remainingMs() >= this.d.locks.ttl / 3;
+    const answer = await this.gate.run(provider, () => (leaseOk() ? this.d.http(built.request, this.d.policy.requestTimeoutMs) : Promise.resolve(null)));
+    if (answer === null) {
+      await store.finishAttempt({ attemptId, now: new Date(this.now()), outcome: 'lock_lost', durationMs: this.now() - startMs });
+      log.warn({ connectionId, provider: row.provider }, 'refresh lock may have expired before the provider call (process paused?); not calling');
+      return { outcome: 'skipped', why: 'busy', nextRefreshAt: null };
+    }
     const answeredAt = process.hrtime.bigint();
     const nowMs = this.now();
-    const c = classifyAnswer(provider, answer, nowMs);
+    const c = redactEchoedSecrets(classifyAnswer(provider, answer, nowMs), [refreshToken, provider.clientSecret]);
 
     if (c.kind === 'tokens') {
       // Only CPU work between the answer and the commit: the crash window stays short.
@@ -162,7 +197,7 @@ export class Refresher {
       const accessTokenEnc = this.d.keyring.encrypt(c.tokens.accessToken);
       const refreshTokenEnc = this.d.keyring.encrypt(newRefresh);
       const nextRefreshAt = this.planNext(row, provider, c.tokens.expiresAt, nowMs);
-      await this.d.faultPoint?.('after_answer');
+      await this.d.faultPoint?.('after_answer', { connectionId, provider: row.provider });
       const commit = {
         connectionId, attemptId, versionBefore: row.version, accessTokenEnc, refreshTokenEnc,
         encKeyId: this.d.keyring.currentId, tokenType: c.tokens.tokenType, scope: c.tokens.scope,
@@ -171,7 +206,7 @@ export class Refresher {
       };
       const recovered = row.failingNotifiedAt !== null;
       const versionAfter = await this.commitWithRetry(commit, answeredAt, recovered ? { provider: row.provider, externalId: row.externalId, after: 'refresh_failures' } : undefined, attemptId);
-      await this.d.faultPoint?.('after_commit');
+      await this.d.faultPoint?.('after_commit', { connectionId, provider: row.provider });
       void this.gate.report(provider, 'ok');
       let out: RefreshOutcome;
       if (versionAfter === null) {
@@ -209,7 +244,10 @@ export class Refresher {
       out = { outcome: 'misconfigured', code: c.code, description: c.description, httpStatus: c.httpStatus, retryAt };
     } else {
       void this.gate.report(provider, 'other');
-      const delay = retryDelayMs(row.consecutiveFailures + 1, this.d.policy.retryBaseMs, this.d.policy.retryMaxMs, this.random, c.retryAfterMs);
+      let delay = retryDelayMs(row.consecutiveFailures + 1, this.d.policy.retryBaseMs, this.d.policy.retryMaxMs, this.random, c.retryAfterMs);
+      // The provider may have rotated without our seeing the answer: where the old token stays
+      // usable for a grace window (Xero, Atlassian), retry well inside that window.
+      if (c.uncertain && provider.oldTokenGrace.kind === 'seconds') delay = Math.min(delay, Math.max(500, (provider.oldTokenGrace.seconds * 1000) / 4));
       const retryAt = new Date(nowMs + delay);
       await store.recordFailure({
         connectionId, versionBefore: row.version, finish: { ...finish, outcome: 'transient', uncertain: c.uncertain }, retryAt, countsAsFailure: true,

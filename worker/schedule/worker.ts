@@ -10,7 +10,7 @@ import type { ResolvedProvider } from '../providers/registry.ts';
 
 export interface WorkerSettings {
   /** Test hook (fault suite): called after a refresh, before the job is moved or acknowledged. */
-  faultPoint?: (point: 'before_ack') => void | Promise<void>;
+  faultPoint?: (point: 'before_ack', ctx?: { connectionId: string; provider: string }) => void | Promise<void>;
   prefix: string;
   horizonMs: number;
   jobLockMs: number;
@@ -54,7 +54,7 @@ export function createRefreshWorker(provider: ResolvedProvider, connection: Redi
       await job.moveToDelayed(now() + s.busyRecheckMs * 2 + Math.floor(Math.random() * s.busyRecheckMs * 2), token);
       throw new DelayedError();
     }
-    await s.faultPoint?.('before_ack');
+    await s.faultPoint?.('before_ack', { connectionId, provider: provider.key });
     const nowMs = now();
     const next = nextRunAt(out, nowMs, s.busyRecheckMs);
     if (next === null || next - nowMs > s.horizonMs) return out.outcome;

@@ -1,7 +1,9 @@
 // The connection store: the only code that writes token state. Every rotation is one statement
 // fenced by the version column; marking needs_reauth re-reads the row under lock first.
-import type { Db } from './db.ts';
-import type { Connection, Prisma, RefreshTrigger } from '../generated/prisma/client.ts';
+import { randomUUID } from 'node:crypto';
+import pg from 'pg';
+import { hotPool, type Db } from './db.ts';
+import { Prisma, type Connection, type RefreshTrigger } from '../generated/prisma/client.ts';
 import { enqueueEvent } from './outbox.ts';
 import type { ReauthReason } from '../oauth/answer.ts';
 
@@ -47,19 +49,86 @@ export interface AttemptFinish {
   uncertain?: boolean;
 }
 
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Prisma keeps DateTime as UTC in timestamp(3) columns: read them as UTC whatever the process TZ. */
+const UTC_TYPES = {
+  getTypeParser: ((oid: number, format?: string) =>
+    oid === 1114 ? (v: string) => new Date(`${v.replace(' ', 'T')}Z`) : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
+};
+
+/** Dates go out as UTC ISO strings cast to timestamp (the zone suffix is ignored), as Prisma writes them. */
+const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
+
+/** Every column the generated client knows, so a row read here has the same shape as Prisma's. */
+const LOAD_SQL = `SELECT ${Object.values(Prisma.ConnectionScalarFieldEnum).map((f) => `"${f}"${f === 'status' ? '::text' : ''}`).join(', ')}
+  FROM "Connection" WHERE "id" = $1::uuid`;
+
+/** commitRotation's statement (the same as the Prisma fallback below), with positional parameters. */
+const COMMIT_ROTATION_SQL = `
+      WITH upd AS (
+        UPDATE "Connection" SET
+          "accessTokenEnc" = $1,
+          "refreshTokenEnc" = $2,
+          "encKeyId" = $3,
+          "tokenType" = COALESCE($4::text, "tokenType"),
+          "scope" = COALESCE($5::text, "scope"),
+          "expiresAt" = $6::timestamp,
+          "refreshExpiresAt" = COALESCE($7::timestamp, "refreshExpiresAt"),
+          "metadata" = "metadata" || $8::jsonb,
+          "version" = $9::int,
+          "lastRefreshedAt" = $10::timestamp,
+          "nextRefreshAt" = $11::timestamp,
+          "consecutiveFailures" = 0,
+          "failingSince" = NULL,
+          "failingNotifiedAt" = NULL,
+          "lastErrorCode" = NULL,
+          "lastErrorDescription" = NULL,
+          "updatedAt" = $10::timestamp
+        WHERE "id" = $12::uuid
+          AND (("version" = $13::int AND "status" = 'active')
+               OR ("version" = $9::int AND "refreshTokenEnc" = $2))
+        RETURNING "version"
+      )
+      UPDATE "RefreshAttempt" SET
+        "finishedAt" = $10::timestamp,
+        "outcome" = CASE WHEN EXISTS (SELECT 1 FROM upd) THEN 'rotated' ELSE 'lost_race' END,
+        "providerRotated" = true,
+        "httpStatus" = $15::int,
+        "versionAfter" = (SELECT "version" FROM upd),
+        "durationMs" = $16::int,
+        "commitWindowUs" = $17::int
+      WHERE "id" = $14::uuid
+      RETURNING "versionAfter"`;
+
 export class ConnectionStore {
-  constructor(readonly db: Db) {}
+  // The refresh hot path (load, write-ahead INSERT, fenced commit) runs as named prepared
+  // statements on the pg pool under Prisma (same connections, no query-engine work per call); inside
+  // a transaction (db is a tx client) or for a non-uuid id it falls back to Prisma.
+  private readonly pool: pg.Pool | undefined;
+
+  constructor(readonly db: Db) {
+    this.pool = hotPool(db);
+  }
 
   load(id: string): Promise<ConnectionRow | null> {
-    return this.db.connection.findUnique({ where: { id } });
+    if (!this.pool || !UUID_RE.test(id)) return this.db.connection.findUnique({ where: { id } });
+    return this.pool.query<ConnectionRow>({ name: 'ort_load_connection', text: LOAD_SQL, values: [id], types: UTC_TYPES }).then((r) => r.rows[0] ?? null);
   }
 
   async beginAttempt(a: BeginAttempt): Promise<string> {
-    const row = await this.db.refreshAttempt.create({
-      data: { ...a },
-      select: { id: true },
+    if (!this.pool) {
+      const row = await this.db.refreshAttempt.create({ data: { ...a }, select: { id: true } });
+      return row.id;
+    }
+    const id = randomUUID();
+    await this.pool.query({
+      name: 'ort_begin_attempt',
+      text: `INSERT INTO "RefreshAttempt" ("id", "connectionId", "provider", "trigger", "workerId", "versionBefore", "tokenFingerprint", "startedAt")
+             VALUES ($1::uuid, $2::uuid, $3, $4::"RefreshTrigger", $5, $6, $7, $8::timestamp)`,
+      values: [id, a.connectionId, a.provider, a.trigger, a.workerId, a.versionBefore, a.tokenFingerprint, a.startedAt.toISOString()],
     });
-    return row.id;
+    return id;
   }
 
   /**
@@ -69,6 +138,18 @@ export class ConnectionStore {
    * Returns the new version, or null when the fence rejected it (lost race).
    */
   async commitRotation(c: RotationCommit): Promise<number | null> {
+    if (this.pool) {
+      const r = await this.pool.query<{ versionAfter: number | null }>({
+        name: 'ort_commit_rotation',
+        text: COMMIT_ROTATION_SQL,
+        values: [
+          c.accessTokenEnc, c.refreshTokenEnc, c.encKeyId, c.tokenType ?? null, c.scope ?? null, iso(c.expiresAt), iso(c.refreshExpiresAt ?? null),
+          JSON.stringify(c.metadata), c.versionBefore + 1, iso(c.now), iso(c.nextRefreshAt), c.connectionId, c.versionBefore,
+          c.attemptId, c.httpStatus, c.durationMs, c.commitWindowUs,
+        ],
+      });
+      return r.rows[0]?.versionAfter ?? null;
+    }
     const rows = await this.db.$queryRaw<{ versionAfter: number | null }[]>`
       WITH upd AS (
         UPDATE "Connection" SET
@@ -90,7 +171,9 @@ export class ConnectionStore {
           "lastErrorDescription" = NULL,
           "updatedAt" = ${c.now}
         WHERE "id" = ${c.connectionId}::uuid
-          AND ("version" = ${c.versionBefore}
+          -- Only onto the active row we read: a late commit (a process frozen past its lock) must not
+          -- bring tokens back onto a row another process has meanwhile marked needs_reauth.
+          AND (("version" = ${c.versionBefore} AND "status" = 'active')
                OR ("version" = ${c.versionBefore + 1} AND "refreshTokenEnc" = ${c.refreshTokenEnc}))
         RETURNING "version"
       )

@@ -1,0 +1,584 @@
+// `npm run bench`: measures the refresh pipeline against this machine's own limits.
+//
+// Runs against the local PostgreSQL (its own fresh database ort_bench_<rand>, dropped at the end)
+// and the shared Redis (its own QUEUE_PREFIX; only those keys are deleted at the end, never
+// FLUSHALL), with a fake token endpoint on 127.0.0.1 that answers at once with a rotation.
+//
+// Prints progress on stderr, one table on stdout, then one JSON line (the same figures).
+//
+// Flags:
+//   --quick              smaller everything (about a minute): 20k lateness, 100k instead of 1M
+//   --no-million         skip the 1,000,000-connection phase (seed, feed, memory, query plan)
+//   --json               print only the JSON line on stdout
+//   --concurrency=10,25,50    BullMQ worker concurrency settings (provider `concurrency`; the pool is
+//                        concurrency+5, at most 50, and PostgreSQL's max_connections is shared)
+//   --procs=2            daemon processes for the scale-out comparison (at the best concurrency <= 25)
+//   --duration=12        seconds per end-to-end throughput phase
+//   --lateness-n=100000 --lateness-rate=1000 --lateness-procs=1
+//   --keep               keep the database and Redis keys (for inspection)
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import pg from 'pg';
+import { Redis } from 'ioredis';
+import { Queue, Worker } from 'bullmq';
+import pino from 'pino';
+import { applyMigrations, dropDatabase } from './lib/migrations.ts';
+import { Keyring } from '../worker/crypto/keyring.ts';
+import { createDb } from '../worker/store/db.ts';
+import { ConnectionStore } from '../worker/store/connections.ts';
+import { Queues, REFRESH_JOB_OPTS, type RefreshJobData } from '../worker/schedule/queues.ts';
+import { FEEDER_PAGE_SQL, Scheduler } from '../worker/schedule/scheduler.ts';
+import { deleteKeys, fmt, pct, prefixMemory, progress, redisUsedMemory, seedConnections, sleep, startDaemonProcess, startProviderProcess } from './bench/lib.ts';
+import { CpuMeter } from './bench/cpu.ts';
+
+// ---------- options ----------
+const argv = process.argv.slice(2);
+const flag = (name: string) => argv.includes(`--${name}`);
+const opt = (name: string, def: string) => argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? def;
+const QUICK = flag('quick');
+const MILLION = !flag('no-million');
+const JSON_ONLY = flag('json');
+const KEEP = flag('keep');
+const CONCURRENCY = opt('concurrency', '10,25,50').split(',').map(Number).filter((n) => n > 0);
+const PROCS = Number(opt('procs', '2'));
+const DURATION_S = Number(opt('duration', QUICK ? '6' : '12'));
+const LATE_N = Number(opt('lateness-n', QUICK ? '20000' : '100000'));
+const LATE_RATE = Number(opt('lateness-rate', '1000'));
+const LATE_PROCS = Number(opt('lateness-procs', '1'));
+const BIG_N = Number(opt('million-n', QUICK ? '100000' : '1000000'));
+const CEIL_S = QUICK ? 2 : 4;
+const BULL_JOBS = QUICK ? 5000 : 20000;
+
+const BASE_URL = process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/oauth_refresher';
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const RUN = `${Date.now().toString(36)}${randomBytes(2).toString('hex')}`;
+const dbUrl = (() => { const u = new URL(BASE_URL); u.pathname = `/ort_bench_${RUN}`; return u.toString(); })();
+const PREFIX = `{ort-bench-${RUN}}`;
+process.env.ORT_BENCH_DB = `ort_bench_${RUN}`; // CpuMeter counts only this database's PostgreSQL backends
+const ENC_KEY = randomBytes(32);
+const API_KEY = `bench-${randomBytes(12).toString('hex')}`;
+const poolSizeFor = (c: number) => Math.max(10, Math.min(50, c + 5)); // as in daemon.ts
+
+const out: Record<string, any> = {
+  date: new Date().toISOString(),
+  command: `npm run bench${argv.length ? ` -- ${argv.join(' ')}` : ''}`,
+  machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, memGb: Math.round(totalmem() / 2 ** 30), node: process.version },
+};
+
+const keyring = new Keyring([{ id: 'k1', key: ENC_KEY }]);
+const seedTokens = { accessTokenEnc: keyring.encrypt('at-bench-seed-0123456789abcdef'), refreshTokenEnc: keyring.encrypt('rt-bench-seed-0123456789abcdef'), encKeyId: 'k1' };
+
+let pool: pg.Pool;
+let redis: Redis;
+let provider: Awaited<ReturnType<typeof startProviderProcess>> | undefined;
+const children: { stop: () => Promise<void> }[] = [];
+
+function daemonEnv(extra: Record<string, string>): Record<string, string> {
+  return {
+    NODE_ENV: 'production',
+    DATABASE_URL: dbUrl,
+    REDIS_URL,
+    API_KEY,
+    ENCRYPTION_KEY: ENC_KEY.toString('base64'),
+    ALLOW_INSECURE_TOKEN_URLS: 'true',
+    QUEUE_PREFIX: PREFIX,
+    ROLES: 'worker',
+    HORIZON_MS: String(2 * 3600_000), // the next refresh (45 min out) stays in Redis: every job is rescheduled
+    LOG_LEVEL: 'warn',
+    LOG_PRETTY: 'false',
+    PORT: '0',
+    ...extra,
+  };
+}
+
+function providersFile(key: string, concurrency: number): string {
+  const dir = mkdtempSync(join(tmpdir(), 'ort-bench-'));
+  const file = join(dir, 'providers.json');
+  writeFileSync(file, JSON.stringify({ providers: { [key]: { tokenUrl: provider!.url, clientId: 'bench-client', clientSecret: 'bench-secret', clientAuth: 'basic', rotation: 'always', concurrency } } }));
+  return file;
+}
+
+// ---------- ceilings ----------
+async function pgCeiling(c: number): Promise<{ rate: number; cpuMsPerOp: Record<string, number> }> {
+  const key = `ceil${c}`;
+  await seedConnections(pool, { provider: key, n: c, startMs: Date.now() - 1000, spreadMs: 1, externalPrefix: 'c-', ...seedTokens });
+  const ids = (await pool.query<{ id: string }>(`SELECT id FROM "Connection" WHERE provider = $1`, [key])).rows.map((r) => r.id);
+  const attempts = (await pool.query<{ id: string; connectionId: string }>(
+    `INSERT INTO "RefreshAttempt" (id, "connectionId", provider, trigger, "workerId", "versionBefore")
+     SELECT gen_random_uuid(), id, provider, 'scheduled', 'bench', 1 FROM "Connection" WHERE provider = $1 RETURNING id, "connectionId"`, [key])).rows;
+  const db = createDb(dbUrl, { poolSize: poolSizeFor(c) });
+  const store = new ConnectionStore(db);
+  await db.$queryRaw`SELECT 1`;
+  let count = 0;
+  let measuring = false;
+  let stop = false;
+  let failed: unknown;
+  const loop = async (i: number) => {
+    try {
+      await loopBody(i);
+    } catch (e) {
+      failed ??= e;
+      stop = true;
+    }
+  };
+  const loopBody = async (i: number) => {
+    const connectionId = ids[i];
+    const attemptId = attempts.find((a) => a.connectionId === connectionId)!.id;
+    for (let v = 1; !stop; v++) {
+      const now = new Date();
+      const r = await store.commitRotation({
+        connectionId, attemptId, versionBefore: v, accessTokenEnc: seedTokens.accessTokenEnc, refreshTokenEnc: `${seedTokens.refreshTokenEnc}${v % 2}`,
+        encKeyId: 'k1', tokenType: 'Bearer', expiresAt: new Date(now.getTime() + 3600_000), metadata: {}, now,
+        nextRefreshAt: new Date(now.getTime() + 2700_000), httpStatus: 200, durationMs: 1, commitWindowUs: 1,
+      });
+      if (r !== v + 1) throw new Error(`fence rejected a bench commit (${r})`);
+      if (measuring) count++;
+    }
+  };
+  const loops = ids.map((_id, i) => loop(i));
+  await sleep(500);
+  measuring = true;
+  const t0 = performance.now();
+  const cpu = new CpuMeter({});
+  const own0 = process.cpuUsage();
+  await sleep(CEIL_S * 1000);
+  const own = process.cpuUsage(own0);
+  const pcts = cpu.stop();
+  const rate = count / ((performance.now() - t0) / 1000);
+  stop = true;
+  await Promise.all(loops);
+  await db.$disconnect();
+  if (failed) throw failed;
+  return { rate, cpuMsPerOp: { node: (own.user + own.system) / 1000 / count, postgres: ((pcts.postgres / 100) * cpu.seconds * 1000) / count, redis: ((pcts.redis / 100) * cpu.seconds * 1000) / count } };
+}
+
+async function bullCeiling(c: number): Promise<{ rate: number; cpuMsPerOp: Record<string, number> }> {
+  const name = `ceil-bull-${c}`;
+  const conn = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
+  const q = new Queue(name, { connection: conn, prefix: PREFIX });
+  for (let i = 0; i < BULL_JOBS; i += 1000) {
+    await q.addBulk(Array.from({ length: Math.min(1000, BULL_JOBS - i) }, (_x, j) => ({ name: 'e', data: { i: i + j }, opts: { jobId: `j${i + j}`, removeOnComplete: true, removeOnFail: true } })));
+  }
+  let done = 0;
+  let resolveAll!: () => void;
+  const all = new Promise<void>((r) => { resolveAll = r; });
+  const w = new Worker(name, async () => {
+    if (++done === BULL_JOBS) resolveAll();
+  }, { connection: conn, prefix: PREFIX, concurrency: c, autorun: false, removeOnComplete: { count: 0 } });
+  const t0 = performance.now();
+  const cpu = new CpuMeter({});
+  const own0 = process.cpuUsage();
+  void w.run();
+  await all;
+  const own = process.cpuUsage(own0);
+  const pcts = cpu.stop();
+  const rate = BULL_JOBS / ((performance.now() - t0) / 1000);
+  const cpuMsPerOp = { node: (own.user + own.system) / 1000 / BULL_JOBS, postgres: ((pcts.postgres / 100) * cpu.seconds * 1000) / BULL_JOBS, redis: ((pcts.redis / 100) * cpu.seconds * 1000) / BULL_JOBS };
+  await w.close();
+  await q.obliterate({ force: true }).catch(() => undefined);
+  await q.close();
+  await conn.quit();
+  return { rate, cpuMsPerOp };
+}
+
+// ---------- end to end ----------
+interface E2E { key: string; procs: number; concurrency: number; rotated: number; other: number; rate: number; windowS: number; commitP50Us: number; commitP99Us: number; cpu: Record<string, number>; daemonCpuMsPerRotation: number; cpuMsPerRotation: Record<string, number> }
+
+async function enqueueDueNow(key: string): Promise<number> {
+  const conn = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
+  const queues = new Queues(conn, PREFIX);
+  const q = queues.refreshQueue(key);
+  const rows = (await pool.query<{ id: string; at: Date }>(`SELECT id, "nextRefreshAt" AS at FROM "Connection" WHERE provider = $1 ORDER BY "nextRefreshAt", id`, [key])).rows;
+  for (let i = 0; i < rows.length; i += 1000) {
+    await q.addBulk(rows.slice(i, i + 1000).map((r) => ({ name: 'refresh', data: { connectionId: r.id, trigger: 'feeder' as const, plannedAt: r.at.getTime() }, opts: { ...REFRESH_JOB_OPTS, jobId: r.id } })));
+  }
+  await queues.close();
+  await conn.quit();
+  return rows.length;
+}
+
+async function waitForWorkers(key: string, n: number): Promise<void> {
+  const conn = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
+  const q = new Queue(`refresh-${key}`, { connection: conn, prefix: PREFIX });
+  const deadline = Date.now() + 60_000;
+  try {
+    while ((await q.getWorkers()).length < n) {
+      if (Date.now() > deadline) throw new Error(`only ${(await q.getWorkers()).length} of ${n} daemon workers came up within 60 s`);
+      await sleep(200);
+    }
+  } finally {
+    await q.close();
+    await conn.quit();
+  }
+}
+
+async function startDaemons(key: string, procs: number, c: number) {
+  const file = providersFile(key, c);
+  const ds = Array.from({ length: procs }, (_x, i) => startDaemonProcess(daemonEnv({ PROVIDERS_FILE: file, WORKER_CONCURRENCY: String(c), WORKER_ID: `bench-${key}-${i}` }), `${key}#${i}`));
+  children.push(...ds);
+  await waitForWorkers(key, procs);
+  return ds;
+}
+
+async function e2e(procs: number, c: number, n: number): Promise<E2E> {
+  const key = `e2e-p${procs}-c${c}`;
+  await seedConnections(pool, { provider: key, n, startMs: Date.now() - 2000, spreadMs: 1000, externalPrefix: 'e-', ...seedTokens });
+  const ds = await startDaemons(key, procs, c);
+  const cpu = new CpuMeter({ daemons: ds.map((d) => d.child.pid!), provider: [provider!.child.pid!] });
+  await enqueueDueNow(key);
+  const t0 = Date.now();
+  for (;;) {
+    await sleep(500);
+    const done = Number((await pool.query(`SELECT count(*) FROM "RefreshAttempt" WHERE provider = $1 AND "finishedAt" IS NOT NULL`, [key])).rows[0].count);
+    if (done >= n || Date.now() - t0 > DURATION_S * 1000) break;
+  }
+  const cpuPct = cpu.stop();
+  await Promise.all(ds.map((d) => d.stop()));
+  const r = await pool.query<{ f: Date; outcome: string | null; cw: number | null }>(
+    `SELECT "finishedAt" AS f, outcome, "commitWindowUs" AS cw FROM "RefreshAttempt" WHERE provider = $1 AND "finishedAt" IS NOT NULL ORDER BY "finishedAt"`, [key]);
+  const rotated = r.rows.filter((x) => x.outcome === 'rotated');
+  const times = rotated.map((x) => x.f.getTime());
+  // Steady state: from 1 s after the first finished refresh (pools and JIT warm) to the last one.
+  const from = times[0] + 1000;
+  const to = times[times.length - 1];
+  const inWindow = times.filter((t) => t > from && t <= to).length;
+  const windowS = (to - from) / 1000;
+  const cw = rotated.map((x) => x.cw ?? 0).sort((a, b) => a - b);
+  // CPU cost per rotation: robust to other load on the machine (it measures work, not waiting).
+  const perRot = (p: number) => ((p / 100) * cpu.seconds * 1000) / Math.max(1, rotated.length);
+  return {
+    key, procs, concurrency: c, rotated: rotated.length, other: r.rows.length - rotated.length, rate: windowS > 0 ? inWindow / windowS : NaN, windowS,
+    commitP50Us: pct(cw, 50), commitP99Us: pct(cw, 99), cpu: cpuPct, daemonCpuMsPerRotation: perRot(cpuPct.daemons),
+    cpuMsPerRotation: Object.fromEntries(Object.entries(cpuPct).map(([k, v]) => [k, perRot(v)])),
+  };
+}
+
+// ---------- lateness ----------
+async function lateness(c: number, procs: number) {
+  const key = 'late';
+  const spreadMs = (LATE_N / LATE_RATE) * 1000;
+  // Time to enqueue (>= 3,000 jobs/s assumed) and start the daemons before the first one is due;
+  // jobs planned before the daemons were ready are left out of the lateness figures (and counted).
+  const leadMs = 10_000 + LATE_N / 3;
+  const startMs = Date.now() + leadMs;
+  await seedConnections(pool, { provider: key, n: LATE_N, startMs, spreadMs, externalPrefix: 'l-', ...seedTokens });
+  await pool.query(`CREATE TABLE bench_plan AS SELECT id, "nextRefreshAt" AS planned FROM "Connection" WHERE provider = $1`, [key]);
+  await pool.query(`ANALYZE "Connection"`);
+  // Enqueue with the real feeder (horizon covers them all): the 100k enqueue time and Redis memory per job.
+  const conn = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
+  const queues = new Queues(conn, PREFIX);
+  const db = createDb(dbUrl, { poolSize: 4 });
+  const sched = new Scheduler(db, queues, pino({ level: 'silent' }), { horizonMs: 15 * 60_000 });
+  const pm0 = await prefixMemory(redis, PREFIX);
+  const mem0 = await redisUsedMemory(redis);
+  const t0 = performance.now();
+  const fed = await sched.feed();
+  const enqueueS = (performance.now() - t0) / 1000;
+  const mem1 = await redisUsedMemory(redis);
+  const pm1 = await prefixMemory(redis, PREFIX);
+  const bytesPerJob = (pm1.bytes - pm0.bytes) / Math.max(1, fed.enqueued);
+  progress(`lateness: fed ${fed.enqueued} jobs in ${enqueueS.toFixed(1)} s (${fmt(bytesPerJob)} B/job by MEMORY USAGE, ${fmt((mem1 - mem0) / Math.max(1, fed.enqueued))} B/job by INFO delta); first due in ${((startMs - Date.now()) / 1000).toFixed(0)} s`);
+  if (Date.now() > startMs - 5000) progress('lateness: WARNING enqueue took longer than the lead time; early jobs start late');
+  const ds = await startDaemons(key, procs, c);
+  const readyAt = Date.now();
+  const cpu = new CpuMeter({ daemons: ds.map((d) => d.child.pid!), provider: [provider!.child.pid!] });
+  const endMs = startMs + spreadMs;
+  for (;;) {
+    await sleep(1000);
+    const done = Number((await pool.query(`SELECT count(*) FROM "RefreshAttempt" WHERE provider = $1`, [key])).rows[0].count);
+    if (Date.now() > endMs && (done >= LATE_N || Date.now() > endMs + 30_000)) break;
+    if (Date.now() % 10_000 < 1000) progress(`lateness: ${done}/${LATE_N} started`);
+  }
+  const cpuPct = cpu.stop();
+  await Promise.all(ds.map((d) => d.stop()));
+  const r = await pool.query<{ late: number }>(
+    `SELECT EXTRACT(EPOCH FROM (a."startedAt" - p.planned)) * 1000 AS late
+     FROM "RefreshAttempt" a JOIN bench_plan p ON p.id = a."connectionId" WHERE a.provider = $1 AND p.planned >= $2::timestamp`, [key, new Date(readyAt).toISOString()]);
+  const plannedBeforeReady = Number((await pool.query(`SELECT count(*) FROM bench_plan WHERE planned < $1::timestamp`, [new Date(readyAt).toISOString()])).rows[0].count);
+  const late = r.rows.map((x) => Number(x.late)).sort((a, b) => a - b);
+  const cw = (await pool.query<{ cw: number }>(`SELECT "commitWindowUs" AS cw FROM "RefreshAttempt" WHERE provider = $1 AND outcome = 'rotated'`, [key])).rows.map((x) => x.cw).sort((a, b) => a - b);
+  await db.$disconnect();
+  await queues.close();
+  await conn.quit();
+  return {
+    connections: LATE_N, duePerSecond: LATE_RATE, procs, concurrency: c, started: late.length, missed: LATE_N - plannedBeforeReady - late.length, plannedBeforeReady,
+    p50Ms: pct(late, 50), p99Ms: pct(late, 99), maxMs: late[late.length - 1], commitP50Us: pct(cw, 50), commitP99Us: pct(cw, 99),
+    enqueue100k: { jobs: fed.enqueued, seconds: enqueueS, perSecond: fed.enqueued / enqueueS, redisBytesPerJob: bytesPerJob, redisInfoDeltaBytesPerJob: (mem1 - mem0) / Math.max(1, fed.enqueued) },
+    cpu: cpuPct,
+  };
+}
+
+// ---------- a million connections ----------
+async function million() {
+  const key = 'big';
+  const t0 = performance.now();
+  await seedConnections(pool, {
+    provider: key, n: BIG_N, startMs: Date.now() + 60_000, spreadMs: 3600_000, externalPrefix: 'm-', ...seedTokens,
+    onChunk: (d) => progress(`million: seeded ${fmt(d)} rows`),
+  });
+  const seedS = (performance.now() - t0) / 1000;
+  await pool.query(`VACUUM ANALYZE "Connection"`);
+  const total = Number((await pool.query(`SELECT count(*) FROM "Connection"`)).rows[0].count);
+  const sizes = (await pool.query(`SELECT pg_relation_size('"Connection"') AS heap, pg_indexes_size('"Connection"') AS idx, pg_total_relation_size('"Connection"') AS total,
+    pg_relation_size('"Connection_status_nextRefreshAt_id_idx"') AS feeder_idx,
+    pg_relation_size('"RefreshAttempt"') AS att_heap, pg_indexes_size('"RefreshAttempt"') AS att_idx, (SELECT count(*) FROM "RefreshAttempt") AS attempts`)).rows[0];
+  const db = createDb(dbUrl, { poolSize: 4 });
+  const silent = pino({ level: 'silent' });
+  // Only the million are due: rows left over from the earlier phases are taken off the schedule.
+  await pool.query(`UPDATE "Connection" SET "nextRefreshAt" = NULL WHERE provider <> $1`, [key]);
+
+  // (1) Horizon 15 min over tokens spread across an hour: Redis holds only the near future.
+  const connA = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
+  const qA = new Queues(connA, `${PREFIX}-h15`);
+  const memA0 = await redisUsedMemory(redis);
+  let t = performance.now();
+  const fedA = await new Scheduler(db, qA, silent, { horizonMs: 15 * 60_000 }).feed();
+  const feedAS = (performance.now() - t) / 1000;
+  const memA1 = await redisUsedMemory(redis);
+  const pmA = await prefixMemory(redis, `${PREFIX}-h15`);
+  progress(`million: horizon 15 min -> ${fmt(fedA.enqueued)} jobs in ${feedAS.toFixed(1)} s, Redis ${fmt(pmA.bytes / 2 ** 20, 1)} MiB (INFO delta ${fmt((memA1 - memA0) / 2 ** 20, 1)} MiB)`);
+  // A second tick finds everything already queued: the steady-state cost of a feeder tick.
+  t = performance.now();
+  const fedA2 = await new Scheduler(db, qA, silent, { horizonMs: 15 * 60_000 }).feed();
+  const tickAS = (performance.now() - t) / 1000;
+  await deleteKeys(redis, `${PREFIX}-h15`);
+  await qA.close();
+  await connA.quit();
+
+  // (2) Everything at once (horizon beyond the last): the time to enqueue 1,000,000 connections.
+  const connB = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
+  const qB = new Queues(connB, `${PREFIX}-all`);
+  const memB0 = await redisUsedMemory(redis);
+  t = performance.now();
+  let lastLog = 0;
+  const fedB = await new Scheduler(db, qB, silent, { horizonMs: 2 * 3600_000 }).feed((r) => {
+    if (r.scanned - lastLog >= 200_000) { lastLog = r.scanned; progress(`million: enqueued ${fmt(r.enqueued)} (${((performance.now() - t) / 1000).toFixed(1)} s)`); }
+  });
+  const feedBS = (performance.now() - t) / 1000;
+  const memB1 = await redisUsedMemory(redis);
+  const pmB = await prefixMemory(redis, `${PREFIX}-all`);
+  progress(`million: all -> ${fmt(fedB.enqueued)} jobs in ${feedBS.toFixed(1)} s, Redis ${fmt(pmB.bytes / 2 ** 20, 1)} MiB (INFO delta ${fmt((memB1 - memB0) / 2 ** 20, 1)} MiB)`);
+  const delS = performance.now();
+  await deleteKeys(redis, `${PREFIX}-all`);
+  progress(`million: deleted the 1M-job queue keys in ${((performance.now() - delS) / 1000).toFixed(1)} s`);
+  await qB.close();
+  await connB.quit();
+
+  // (3) The feeder's page query on the big table, as Prisma sends it (first page and a middle page).
+  const plans = await feederPlans();
+  await db.$disconnect();
+  return {
+    connections: BIG_N, tableRows: total, seedSeconds: seedS,
+    pg: {
+      heapBytes: Number(sizes.heap), indexBytes: Number(sizes.idx), totalBytes: Number(sizes.total), feederIndexBytes: Number(sizes.feeder_idx),
+      bytesPerConnection: Number(sizes.total) / total, heapPerConnection: Number(sizes.heap) / total, indexPerConnection: Number(sizes.idx) / total,
+      attempts: Number(sizes.attempts), attemptBytesPerRow: (Number(sizes.att_heap) + Number(sizes.att_idx)) / Math.max(1, Number(sizes.attempts)),
+    },
+    horizon15: { jobs: fedA.enqueued, scanned: fedA.scanned, seconds: feedAS, redisBytes: pmA.bytes, redisBytesPerJob: pmA.bytes / Math.max(1, fedA.enqueued), redisBytesPerConnection: pmA.bytes / BIG_N, redisInfoDeltaBytes: memA1 - memA0, secondTickSeconds: tickAS, secondTickEnqueued: fedA2.enqueued },
+    all: { jobs: fedB.enqueued, pages: fedB.pages, seconds: feedBS, perSecond: fedB.enqueued / feedBS, redisBytes: pmB.bytes, redisBytesPerJob: pmB.bytes / Math.max(1, fedB.enqueued), redisInfoDeltaBytes: memB1 - memB0 },
+    plans,
+  };
+}
+
+/** EXPLAIN (ANALYZE, BUFFERS) of the feeder's page query (FEEDER_PAGE_SQL, as the Scheduler prepares it) on the big table. */
+async function feederPlans() {
+  const client = await pool.connect();
+  const plans: { page: string; plan: string; executionMs: number }[] = [];
+  try {
+    const until = new Date(Date.now() + 2 * 3600_000).toISOString();
+    const mid = (await client.query<{ at: Date; id: string }>(
+      `SELECT "nextRefreshAt" AS at, id FROM "Connection" WHERE status = 'active' ORDER BY "nextRefreshAt", id OFFSET $1 LIMIT 1`, [Math.floor(BIG_N / 2)])).rows[0];
+    await client.query(`PREPARE bench_feeder_page AS ${FEEDER_PAGE_SQL}`);
+    // pg returns timestamp columns as local-time Dates: format the cursor back as the UTC wall time it is.
+    const midAt = new Date(mid.at.getTime() - mid.at.getTimezoneOffset() * 60_000).toISOString();
+    for (const [label, at, id] of [['first page', '-infinity', '00000000-0000-0000-0000-000000000000'], [`middle page (cursor at row ${fmt(BIG_N / 2)})`, midAt, mid.id]] as const) {
+      const r = await client.query(`EXPLAIN (ANALYZE, BUFFERS) EXECUTE bench_feeder_page('${until}', '${at}', '${id}', 1000)`);
+      const text = r.rows.map((x: Record<string, string>) => x['QUERY PLAN']).join('\n');
+      plans.push({ page: label, plan: text, executionMs: Number(/Execution Time: ([\d.]+)/.exec(text)?.[1] ?? NaN) });
+    }
+    await client.query('DEALLOCATE bench_feeder_page');
+  } finally {
+    client.release();
+  }
+  return { sql: FEEDER_PAGE_SQL, plans };
+}
+
+async function freeConnections(): Promise<number> {
+  const r = (await pool.query<{ free: number }>(`SELECT current_setting('max_connections')::int - (SELECT count(*)::int FROM pg_stat_activity) AS free`)).rows[0];
+  return r.free;
+}
+
+// ---------- main ----------
+async function main() {
+  progress(`database ${new URL(dbUrl).pathname.slice(1)}, Redis prefix ${PREFIX}`);
+  await applyMigrations(dbUrl);
+  pool = new pg.Pool({ connectionString: dbUrl, max: 4 });
+  redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 3 });
+  provider = await startProviderProcess();
+  progress(`fake provider at ${provider.url}`);
+  const conns = (await pool.query<{ max: number; used: number }>(`SELECT current_setting('max_connections')::int AS max, (SELECT count(*)::int FROM pg_stat_activity) AS used`)).rows[0];
+  out.machine.postgresConnections = conns;
+  if (conns.max - conns.used < Math.max(...CONCURRENCY) + 10) progress(`WARNING: PostgreSQL has ${conns.max - conns.used} free connections of ${conns.max}; high concurrency settings may fail`);
+  const loadavg = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+  out.machine.loadavgAtStart = loadavg;
+
+  // 1) Ceilings at each concurrency.
+  out.ceilings = [] as any[];
+  for (const c of CONCURRENCY) {
+    progress(`ceiling: PostgreSQL fenced commits at concurrency ${c}`);
+    const pgC = await pgCeiling(c);
+    progress(`ceiling: BullMQ empty jobs at concurrency ${c}`);
+    const bullC = await bullCeiling(c);
+    const pgRate = pgC.rate;
+    const bullRate = bullC.rate;
+    out.ceilings.push({ concurrency: c, pgCommitsPerSecond: pgRate, bullmqJobsPerSecond: bullRate, lower: Math.min(pgRate, bullRate), pgCpuMsPerOp: pgC.cpuMsPerOp, bullmqCpuMsPerOp: bullC.cpuMsPerOp });
+    progress(`ceiling c=${c}: pg ${fmt(pgRate)}/s, bullmq ${fmt(bullRate)}/s`);
+  }
+
+  // 2) End to end, one daemon process, at each concurrency; then PROCS processes at the best one.
+  out.e2e = [] as E2E[];
+  const e2eN = QUICK ? 8000 : 25_000;
+  for (const c of CONCURRENCY) {
+    const free = await freeConnections();
+    if (poolSizeFor(c) + 4 > free) {
+      progress(`end-to-end: SKIPPED concurrency ${c}: its pool (${poolSizeFor(c)}) does not fit in PostgreSQL's ${free} free connections (shared server)`);
+      (out.skipped ??= []).push(`e2e c=${c}: only ${free} free PostgreSQL connections`);
+      continue;
+    }
+    progress(`end-to-end: 1 process, concurrency ${c}`);
+    const r = await e2e(1, c, e2eN);
+    out.e2e.push(r);
+    progress(`end-to-end c=${c}: ${fmt(r.rate)} rotations/s (${r.rotated} rotated, ${r.other} other) cpu ${JSON.stringify(r.cpu)}`);
+  }
+  if (!out.e2e.length) throw new Error('no end-to-end setting could run (PostgreSQL connections exhausted by other users?)');
+  const best = (out.e2e as E2E[]).reduce((a, b) => (b.rate > a.rate ? b : a));
+  if (PROCS > 1) {
+    // Each process has its own pool (concurrency + 5): stay well inside PostgreSQL's max_connections.
+    const free = await freeConnections();
+    const fit = (out.e2e as E2E[]).filter((r) => r.concurrency <= 25 && PROCS * poolSizeFor(r.concurrency) + 4 <= free);
+    if (!fit.length) {
+      progress(`end-to-end: SKIPPED ${PROCS} processes: not enough free PostgreSQL connections (${free})`);
+      (out.skipped ??= []).push(`e2e ${PROCS} processes: only ${free} free PostgreSQL connections`);
+    } else {
+      const base = fit.reduce((a, b) => (b.rate > a.rate ? b : a));
+      progress(`end-to-end: ${PROCS} processes, concurrency ${base.concurrency} each`);
+      const r = await e2e(PROCS, base.concurrency, e2eN * Math.min(PROCS, 2));
+      out.e2e.push(r);
+      progress(`end-to-end ${PROCS} procs: ${fmt(r.rate)} rotations/s cpu ${JSON.stringify(r.cpu)}`);
+    }
+  }
+
+  // 3) Lateness at LATE_RATE due per second.
+  progress(`lateness: ${fmt(LATE_N)} connections due over ${LATE_N / LATE_RATE} s, ${LATE_PROCS} process(es), concurrency ${best.concurrency}`);
+  out.lateness = await lateness(best.concurrency, LATE_PROCS);
+  progress(`lateness p50 ${fmt(out.lateness.p50Ms)} ms p99 ${fmt(out.lateness.p99Ms)} ms max ${fmt(out.lateness.maxMs)} ms`);
+
+  // 4) A million connections.
+  if (MILLION) {
+    progress(`million: seeding ${fmt(BIG_N)} connections spread over one hour`);
+    out.million = await million();
+  }
+
+  out.machine.loadavgAtEnd = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+  report();
+}
+
+const cpuNote = (m: Record<string, number>) => Object.entries(m).filter(([k]) => k !== 'machine').map(([k, v]) => `${k} ${fmt(v, 2)}`).join(', ');
+
+function report() {
+  const lines: string[] = [];
+  const row = (a: string, b: string, c = '') => lines.push(`| ${a.padEnd(62)} | ${b.padStart(16)} | ${c}`.trimEnd() + (c ? ' |' : ' |'));
+  const e2e = out.e2e as E2E[];
+  const ceil = out.ceilings as { concurrency: number; pgCommitsPerSecond: number; bullmqJobsPerSecond: number; lower: number; pgCpuMsPerOp: Record<string, number>; bullmqCpuMsPerOp: Record<string, number> }[];
+  const ceilAt = (c: number) => ceil.find((x) => x.concurrency === c)!;
+  const lowestCeiling = Math.max(...ceil.map((x) => x.lower));
+  lines.push(`oauth-refresher bench, ${out.date}, ${out.machine.cpus} cores (${out.machine.cpuModel}), ${out.machine.memGb} GB, Node ${out.machine.node}, load ${out.machine.loadavgAtStart}`);
+  lines.push(`command: ${out.command}`);
+  lines.push('');
+  lines.push(`| ${'figure'.padEnd(62)} | ${'value'.padStart(16)} | note |`);
+  lines.push(`|${'-'.repeat(64)}|${'-'.repeat(18)}|------|`);
+  for (const c of ceil) {
+    row(`ceiling: PostgreSQL fenced rotation commits/s, concurrency ${c.concurrency}`, fmt(c.pgCommitsPerSecond), `pool ${poolSizeFor(c.concurrency)}, store.commitRotation; CPU ms/op: ${cpuNote(c.pgCpuMsPerOp)}`);
+    row(`ceiling: BullMQ empty jobs/s, concurrency ${c.concurrency}`, fmt(c.bullmqJobsPerSecond), `${BULL_JOBS} jobs; CPU ms/op: ${cpuNote(c.bullmqCpuMsPerOp)}`);
+  }
+  for (const r of e2e) {
+    const cl = ceilAt(r.concurrency).lower;
+    row(`end-to-end rotations/s, ${r.procs} process${r.procs > 1 ? 'es' : ''}, concurrency ${r.concurrency}`, fmt(r.rate),
+      `${fmt((r.rate / cl) * 100)}% of lower ceiling ${fmt(cl)}; ${r.rotated} rotated, ${r.other} other; CPU ms/rotation: ${cpuNote(r.cpuMsPerRotation)}; CPU% ${Object.entries(r.cpu).map(([k, v]) => `${k} ${fmt(v)}`).join(', ')}`);
+  }
+  const one = e2e.filter((r) => r.procs === 1).reduce((a, b) => (b.rate > a.rate ? b : a));
+  const multi = e2e.find((r) => r.procs > 1);
+  if (multi) row(`scale-out: ${multi.procs} processes / 1 process (concurrency ${multi.concurrency})`, `${(multi.rate / (e2e.find((r) => r.procs === 1 && r.concurrency === multi.concurrency)!.rate)).toFixed(2)}x`);
+  row('best end-to-end / lower ceiling (same concurrency)', `${fmt((one.rate / ceilAt(one.concurrency).lower) * 100)}%`, 'goal >= 50%');
+  const L = out.lateness;
+  row(`lateness p50 / p99 / max (${fmt(L.connections)} due at ${L.duePerSecond}/s, ${L.procs} proc)`, `${fmt(L.p50Ms)} / ${fmt(L.p99Ms)} / ${fmt(L.maxMs)} ms`, `goal p99 < 1000 ms; ${L.started} started, ${L.missed} not started by the end${L.plannedBeforeReady ? `, ${L.plannedBeforeReady} planned before the daemon was ready (left out)` : ''}`);
+  const allCw = e2e.map((r) => `c${r.concurrency}x${r.procs}: ${fmt(r.commitP50Us)}/${fmt(r.commitP99Us)}`).join(', ');
+  row('crash window (answer -> commit) p50 / p99, lateness run', `${fmt(L.commitP50Us)} / ${fmt(L.commitP99Us)} us`, `throughput runs (p50/p99 us): ${allCw}`);
+  row(`enqueue ${fmt(L.enqueue100k.jobs)} connections (feeder, delayed jobs)`, `${L.enqueue100k.seconds.toFixed(1)} s`, `${fmt(L.enqueue100k.perSecond)} jobs/s`);
+  row('Redis memory per queued connection (MEMORY USAGE of our keys)', `${fmt(L.enqueue100k.redisBytesPerJob)} B`, `${fmt(L.enqueue100k.jobs)} delayed jobs; INFO used_memory delta ${fmt(L.enqueue100k.redisInfoDeltaBytesPerJob)} B/job (shared Redis: noisy)`);
+  const M = out.million;
+  if (M) {
+    row(`seed ${fmt(M.connections)} connections (INSERT ... SELECT generate_series)`, `${M.seedSeconds.toFixed(1)} s`, `table now ${fmt(M.tableRows)} rows`);
+    row(`enqueue ${fmt(M.all.jobs)} connections (feeder, horizon covers all)`, `${M.all.seconds.toFixed(1)} s`, `${fmt(M.all.perSecond)} jobs/s, ${M.all.pages} pages; goal < 60 s`);
+    row(`Redis for all ${fmt(M.all.jobs)} queued`, `${fmt(M.all.redisBytes / 2 ** 20, 1)} MiB`, `${fmt(M.all.redisBytesPerJob)} B/job`);
+    row(`Redis with horizon 15 min, ${fmt(M.connections)} tokens living 1 h`, `${fmt(M.horizon15.redisBytes / 2 ** 20, 1)} MiB`,
+      `${fmt(M.horizon15.jobs)} jobs (${fmt((M.horizon15.jobs / M.connections) * 100)}%), ${fmt(M.horizon15.redisBytesPerConnection)} B per connection, fed in ${M.horizon15.seconds.toFixed(1)} s`);
+    row('feeder tick with nothing missing (15 min horizon)', `${M.horizon15.secondTickSeconds.toFixed(1)} s`, `${fmt(M.horizon15.jobs)} rows paged, ${M.horizon15.secondTickEnqueued} added`);
+    row('PostgreSQL bytes per connection: heap / indexes / total', `${fmt(M.pg.heapPerConnection)} / ${fmt(M.pg.indexPerConnection)} / ${fmt(M.pg.bytesPerConnection)}`, `feeder index ${fmt(M.pg.feederIndexBytes / 2 ** 20, 1)} MiB`);
+    row('PostgreSQL bytes per RefreshAttempt row (heap + indexes)', fmt(M.pg.attemptBytesPerRow), `${fmt(M.pg.attempts)} attempts`);
+    for (const p of M.plans.plans) row(`feeder page query on ${fmt(M.tableRows)} rows, ${p.page}`, `${p.executionMs.toFixed(2)} ms`, (p.plan.match(/Index Scan using \S+/) ?? ['no index scan!'])[0]);
+  }
+  lines.push(`loadavg at start ${out.machine.loadavgAtStart}, at end ${out.machine.loadavgAtEnd} (other work on this machine makes figures noisy)`);
+  if (out.skipped?.length) lines.push(`skipped: ${out.skipped.join('; ')}`);
+  if (M) {
+    lines.push('');
+    lines.push(`feeder page query (${M.plans.plans[M.plans.plans.length - 1]?.page}), EXPLAIN (ANALYZE, BUFFERS):`);
+    lines.push(M.plans.plans[M.plans.plans.length - 1]?.plan ?? '');
+  }
+  void lowestCeiling;
+  if (!JSON_ONLY) process.stdout.write(`${lines.join('\n')}\n\n`);
+  process.stdout.write(`${JSON.stringify(out)}\n`);
+}
+
+async function cleanup() {
+  await Promise.allSettled(children.map((c) => c.stop()));
+  await provider?.stop().catch(() => undefined);
+  if (!KEEP) {
+    if (redis) {
+      const n = await deleteKeys(redis, PREFIX).catch(() => 0);
+      progress(`deleted ${n} Redis keys under ${PREFIX}*`);
+    }
+    await pool?.end().catch(() => undefined);
+    await dropDatabase(dbUrl).catch((e) => progress(`could not drop ${dbUrl}: ${e}`));
+  } else {
+    await pool?.end().catch(() => undefined);
+    progress(`kept database ${dbUrl} and Redis keys ${PREFIX}*`);
+  }
+  await redis?.quit().catch(() => undefined);
+}
+
+let interrupted = false;
+process.on('unhandledRejection', (e) => {
+  progress(`unhandled: ${e instanceof Error ? e.stack : String(e)}`);
+  if (interrupted) return;
+  interrupted = true;
+  cleanup().finally(() => process.exit(1));
+});
+
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(sig, () => {
+    if (interrupted) process.exit(130);
+    interrupted = true;
+    progress(`${sig}: cleaning up`);
+    cleanup().finally(() => process.exit(130));
+  });
+}
+
+main().then(cleanup, async (e) => {
+  progress(`failed: ${e instanceof Error ? e.stack : String(e)}`);
+  await cleanup();
+  process.exit(1);
+});

@@ -1,0 +1,32 @@
+import pg from 'pg';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { applyMigrations, dropDatabase } from '../lib/migrations.ts';
+import { seedConnections } from './lib.ts';
+import { createDb } from '../../worker/store/db.ts';
+import { ConnectionStore } from '../../worker/store/connections.ts';
+const url = `postgresql://postgres@127.0.0.1:5432/ort_bench_micro${randomBytes(2).toString('hex')}`;
+await applyMigrations(url);
+const pool = new pg.Pool({ connectionString: url, max: 4 });
+await seedConnections(pool, { provider: 'bench', n: 2000, startMs: Date.now(), spreadMs: 1000, accessTokenEnc: 'a'.repeat(90), refreshTokenEnc: 'b'.repeat(90), encKeyId: 'k1', externalPrefix: 'm-' });
+const ids = (await pool.query('select id from "Connection"')).rows.map((r: any) => r.id);
+const db = createDb(url, { poolSize: 4 });
+const store = new ConnectionStore(db);
+const C = 8;
+async function run(label: string, fn: (i: number) => Promise<unknown>, n = 2000) {
+  await fn(0);
+  const c0 = process.cpuUsage(); const t0 = performance.now();
+  let next = 0;
+  await Promise.all(Array.from({ length: C }, async () => { while (next < n) await fn(next++); }));
+  const c = process.cpuUsage(c0); const ms = performance.now() - t0;
+  console.log(label.padEnd(40), `${(n / ms * 1000).toFixed(0)}/s`, `cpu ${((c.user + c.system) / 1000 / n).toFixed(3)} ms/op`);
+}
+await run('prisma findUnique', (i) => store.load(ids[i % ids.length]));
+await run('prisma $queryRaw select row', (i) => db.$queryRaw`SELECT * FROM "Connection" WHERE id = ${ids[i % ids.length]}::uuid`);
+await run('pg unnamed select row', (i) => pool.query('SELECT * FROM "Connection" WHERE id = $1', [ids[i % ids.length]]));
+await run('pg named select row', (i) => pool.query({ name: 'sel', text: 'SELECT * FROM "Connection" WHERE id = $1', values: [ids[i % ids.length]] }));
+await run('prisma create attempt', (i) => store.beginAttempt({ connectionId: ids[i % ids.length], provider: 'bench', trigger: 'scheduled', workerId: 'w', versionBefore: 1, tokenFingerprint: 'abc', startedAt: new Date() }));
+await run('prisma $queryRaw insert attempt', (i) => db.$queryRaw`INSERT INTO "RefreshAttempt" (id, "connectionId", provider, trigger, "workerId", "versionBefore", "tokenFingerprint", "startedAt") VALUES (${randomUUID()}::uuid, ${ids[i % ids.length]}::uuid, 'bench', 'scheduled', 'w', 1, 'abc', ${new Date()}) RETURNING id`);
+await run('pg named insert attempt', (i) => pool.query({ name: 'ins', text: `INSERT INTO "RefreshAttempt" (id, "connectionId", provider, trigger, "workerId", "versionBefore", "tokenFingerprint", "startedAt") VALUES ($1, $2, 'bench', 'scheduled', 'w', 1, 'abc', $3) RETURNING id`, values: [randomUUID(), ids[i % ids.length], new Date().toISOString()] }));
+await run('pg SELECT 1', () => pool.query('SELECT 1'));
+await run('prisma SELECT 1', () => db.$queryRaw`SELECT 1`);
+await db.$disconnect(); await pool.end(); await dropDatabase(url);

@@ -1,0 +1,15 @@
+import pg from 'pg';
+import { randomBytes } from 'node:crypto';
+import { applyMigrations } from '../lib/migrations.ts';
+import { seedConnections, progress } from './lib.ts';
+import { Keyring } from '../../worker/crypto/keyring.ts';
+const url = `postgresql://postgres@127.0.0.1:5432/ort_bench_scratch`;
+await applyMigrations(url);
+const pool = new pg.Pool({ connectionString: url, max: 4 });
+const kr = new Keyring([{ id: 'k1', key: randomBytes(32) }]);
+const t0 = Date.now();
+const have = Number((await pool.query('select count(*) from "Connection"')).rows[0].count);
+if (have === 0) await seedConnections(pool, { provider: 'bench', n: 1_000_000, startMs: Date.now(), spreadMs: 3600_000, accessTokenEnc: kr.encrypt('at-seed-0123456789'), refreshTokenEnc: kr.encrypt('rt-seed-0123456789'), encKeyId: 'k1', externalPrefix: 'm-', onChunk: (d) => progress(`seeded ${d} ${Date.now() - t0}ms`) });
+await pool.query('ANALYZE "Connection"');
+progress(`seed ${Date.now() - t0} ms`);
+await pool.end();

@@ -1,0 +1,14 @@
+import { PrismaPg } from '@prisma/adapter-pg';
+import { PrismaClient } from '../../worker/generated/prisma/client.ts';
+const url = `postgresql://postgres@127.0.0.1:5432/ort_bench_scratch`;
+const db = new PrismaClient({ adapter: new PrismaPg({ connectionString: url }), log: [{ emit: 'event', level: 'query' }] });
+db.$on('query' as never, (e: any) => console.log('SQL', e.query, e.params, e.duration));
+const until = new Date(Date.now() + 3600_000);
+const cur = { at: new Date(Date.now() + 1800_000), id: '00000000-0000-0000-0000-000000000000' };
+let t = Date.now();
+await db.connection.findMany({ where: { status: 'active', nextRefreshAt: { lte: until }, OR: [{ nextRefreshAt: { gt: cur.at } }, { nextRefreshAt: cur.at, id: { gt: cur.id } }] }, orderBy: [{ nextRefreshAt: 'asc' }, { id: 'asc' }], take: 1000, select: { id: true, provider: true, nextRefreshAt: true } });
+console.log('ms', Date.now() - t);
+t = Date.now();
+const c = await db.connection.findUnique({ where: { id: cur.id } });
+await db.refreshAttempt.findMany({ take: 1 });
+await db.$disconnect();

@@ -1,0 +1,28 @@
+import { randomBytes } from 'node:crypto';
+import { isDeepStrictEqual } from 'node:util';
+import { applyMigrations, dropDatabase } from '../lib/migrations.ts';
+import { createDb } from '../../worker/store/db.ts';
+import { ConnectionStore } from '../../worker/store/connections.ts';
+process.env.TZ = 'America/New_York';
+const url = `postgresql://postgres@127.0.0.1:5432/ort_bench_shape${randomBytes(2).toString('hex')}`;
+await applyMigrations(url);
+const db = createDb(url);
+const store = new ConnectionStore(db);
+const c = await db.connection.create({ data: { provider: 'p', externalId: 'x', accessTokenEnc: 'a', refreshTokenEnc: 'r', encKeyId: 'k1', expiresAt: new Date('2026-01-02T03:04:05.678Z'), nextRefreshAt: new Date(), metadata: { a: 1, b: 'x' }, scope: 's' } });
+const viaPrisma = await db.connection.findUnique({ where: { id: c.id } });
+const viaPg = await store.load(c.id);
+console.log('equal', isDeepStrictEqual({ ...viaPrisma }, { ...viaPg }));
+if (!isDeepStrictEqual({ ...viaPrisma }, { ...viaPg })) { console.log(viaPrisma, viaPg); }
+const aid = await store.beginAttempt({ connectionId: c.id, provider: 'p', trigger: 'scheduled', workerId: 'w', versionBefore: 1, tokenFingerprint: 'f', startedAt: new Date('2026-01-02T03:04:05.678Z') });
+const a = await db.refreshAttempt.findUnique({ where: { id: aid } });
+console.log('attempt startedAt', a?.startedAt.toISOString(), a?.trigger, a?.providerRotated);
+const now = new Date('2026-02-03T04:05:06.789Z');
+const v = await store.commitRotation({ connectionId: c.id, attemptId: aid, versionBefore: 1, accessTokenEnc: 'a2', refreshTokenEnc: 'r2', encKeyId: 'k1', expiresAt: new Date('2026-02-03T05:05:06.789Z'), metadata: { c: 2 }, now, nextRefreshAt: new Date('2026-02-03T04:50:06.789Z'), httpStatus: 200, durationMs: 5, commitWindowUs: 77 });
+const v2 = await store.commitRotation({ connectionId: c.id, attemptId: aid, versionBefore: 1, accessTokenEnc: 'a2', refreshTokenEnc: 'r2', encKeyId: 'k1', expiresAt: null, metadata: {}, now, nextRefreshAt: now, httpStatus: 200, durationMs: 5, commitWindowUs: 77 });
+const v3 = await store.commitRotation({ connectionId: c.id, attemptId: aid, versionBefore: 1, accessTokenEnc: 'a3', refreshTokenEnc: 'r3', encKeyId: 'k1', expiresAt: null, metadata: {}, now, nextRefreshAt: now, httpStatus: 200, durationMs: 5, commitWindowUs: 77 });
+console.log('versions', v, 'idempotent retry', v2, 'fenced', v3);
+const after = await db.connection.findUnique({ where: { id: c.id } });
+console.log(after?.lastRefreshedAt?.toISOString(), after?.nextRefreshAt?.toISOString(), after?.expiresAt, after?.metadata, after?.tokenType, after?.scope);
+const a2 = await db.refreshAttempt.findUnique({ where: { id: aid } });
+console.log(a2?.finishedAt?.toISOString(), a2?.outcome, a2?.versionAfter, a2?.commitWindowUs);
+await db.$disconnect(); await dropDatabase(url);

@@ -1,0 +1,144 @@
+// Helpers for scripts/bench.ts: seeding with SQL, Redis memory and key clean-up, percentiles,
+// child processes (fake provider, daemon workers).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type pg from 'pg';
+import type { Redis } from 'ioredis';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+export const progress = (msg: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+
+export function pct(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[i];
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Inserts n active connections of one provider in one INSERT ... SELECT generate_series (chunked),
+ * with nextRefreshAt spread evenly over [startMs, startMs + spreadMs). All rows carry the same
+ * precomputed ciphertexts: the fake provider does not check refresh tokens.
+ */
+export async function seedConnections(pool: pg.Pool, o: {
+  provider: string; n: number; startMs: number; spreadMs: number; accessTokenEnc: string; refreshTokenEnc: string; encKeyId: string;
+  externalPrefix: string; chunk?: number; onChunk?: (done: number) => void;
+}): Promise<void> {
+  const chunk = o.chunk ?? 100_000;
+  for (let from = 0; from < o.n; from += chunk) {
+    const to = Math.min(o.n, from + chunk) - 1;
+    await pool.query(
+      `INSERT INTO "Connection" ("id", "provider", "externalId", "status", "accessTokenEnc", "refreshTokenEnc", "encKeyId", "tokenType",
+                                 "expiresAt", "nextRefreshAt", "updatedAt")
+       SELECT gen_random_uuid(), $1, $2 || g, 'active', $3, $4, $5, 'Bearer',
+              to_timestamp(($6::float8 + g * $7::float8) / 1000) AT TIME ZONE 'UTC' + interval '5 minutes',
+              to_timestamp(($6::float8 + g * $7::float8) / 1000) AT TIME ZONE 'UTC',
+              now() AT TIME ZONE 'UTC'
+       FROM generate_series($8::int, $9::int) AS g`,
+      [o.provider, o.externalPrefix, o.accessTokenEnc, o.refreshTokenEnc, o.encKeyId, o.startMs, o.spreadMs / o.n, from, to],
+    );
+    o.onChunk?.(to + 1);
+  }
+}
+
+export async function redisUsedMemory(redis: Redis): Promise<number> {
+  const info = await redis.info('memory');
+  const m = /used_memory:(\d+)/.exec(info);
+  return m ? Number(m[1]) : NaN;
+}
+
+/** Deletes every key under the bench's own prefix (SCAN + UNLINK; never FLUSHALL: the Redis is shared). */
+export async function deleteKeys(redis: Redis, prefix: string): Promise<number> {
+  // Escape glob specials in the prefix ('{' and '}' are not special in Redis globs; '[', '*', '?' are).
+  const pattern = `${prefix.replace(/([*?[\]\\])/g, '\\$1')}*`;
+  let cursor = '0';
+  let n = 0;
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 5000);
+    cursor = next;
+    if (keys.length) {
+      await redis.unlink(...keys);
+      n += keys.length;
+    }
+  } while (cursor !== '0');
+  return n;
+}
+
+export async function startProviderProcess(): Promise<{ url: string; child: ChildProcess; stop: () => Promise<void> }> {
+  const child = spawn(process.execPath, [path.join(ROOT, 'scripts/bench/provider-server.mjs')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((resolve, reject) => {
+    let buf = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      buf += d.toString();
+      const m = /listening (\d+)/.exec(buf);
+      if (m) resolve(Number(m[1]));
+    });
+    child.once('exit', (code) => reject(new Error(`bench provider exited with ${code}`)));
+  });
+  return {
+    url: `http://127.0.0.1:${port}/token`,
+    child,
+    stop: async () => {
+      if (child.exitCode !== null) return;
+      child.kill('SIGTERM');
+      await once(child, 'exit');
+    },
+  };
+}
+
+/** A daemon as a child process (`node tsx worker/main.ts`), as it runs in production. */
+export function startDaemonProcess(env: Record<string, string>, label: string): { child: ChildProcess; stop: () => Promise<void> } {
+  const child = spawn(process.execPath, [path.join(ROOT, 'node_modules/tsx/dist/cli.mjs'), path.join(ROOT, 'worker/main.ts')], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let errTail = '';
+  child.stderr!.on('data', (d: Buffer) => { errTail = (errTail + d.toString()).slice(-4000); });
+  child.once('exit', (code, sig) => {
+    if (code !== 0 && code !== 143 && sig !== 'SIGTERM' && sig !== 'SIGKILL') progress(`daemon ${label} exited with ${code ?? sig}: ${errTail.trim().split('\n').slice(-3).join(' | ')}`);
+  });
+  return {
+    child,
+    stop: async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      const t = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      await once(child, 'exit');
+      clearTimeout(t);
+    },
+  };
+}
+
+export const fmt = (n: number, digits = 0) => (Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : 'n/a');
+
+/**
+ * Bytes Redis holds under a prefix, measured key by key (MEMORY USAGE), so other users of a shared
+ * Redis do not show up in the figure: every non-job key exactly, job hashes from a sample of 2,000.
+ */
+export async function prefixMemory(redis: Redis, prefix: string): Promise<{ bytes: number; jobs: number; keys: number }> {
+  const pattern = `${prefix.replace(/([*?[\]\\])/g, '\\$1')}*`;
+  const jobKeys: string[] = [];
+  const other: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 10000);
+    cursor = next;
+    for (const k of keys) (/:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(k) ? jobKeys : other).push(k);
+  } while (cursor !== '0');
+  let bytes = 0;
+  for (const k of other) bytes += Number((await redis.call('MEMORY', 'USAGE', k, 'SAMPLES', '0')) ?? 0);
+  const sample = jobKeys.length <= 2000 ? jobKeys : Array.from({ length: 2000 }, () => jobKeys[Math.floor(Math.random() * jobKeys.length)]);
+  if (sample.length) {
+    const pipe = redis.pipeline();
+    for (const k of sample) pipe.call('MEMORY', 'USAGE', k, 'SAMPLES', '0');
+    const res = (await pipe.exec()) ?? [];
+    const total = res.reduce((a, [, v]) => a + Number(v ?? 0), 0);
+    bytes += (total / sample.length) * jobKeys.length;
+  }
+  return { bytes, jobs: jobKeys.length, keys: jobKeys.length + other.length };
+}

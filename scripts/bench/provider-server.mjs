@@ -1,0 +1,26 @@
+// A minimal, very fast OAuth token endpoint for the benchmark: answers every refresh_token grant at
+// once with a rotated token set (no validation, no state). Runs as its own process so that its CPU
+// is not counted against the daemon's event loop. Prints "listening <port>" on stdout when ready.
+import { createServer } from 'node:http';
+
+let n = 0;
+const prefix = `${process.pid.toString(36)}-`;
+const server = createServer((req, res) => {
+  // Drain the body (the refresher sends a small form), then answer.
+  req.on('data', () => {});
+  req.on('end', () => {
+    n++;
+    const body = `{"access_token":"at-${prefix}${n}","refresh_token":"rt-${prefix}${n}","expires_in":3600,"token_type":"Bearer"}`;
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+    res.end(body);
+  });
+});
+server.keepAliveTimeout = 60_000;
+server.headersTimeout = 65_000;
+server.listen(Number(process.env.PORT ?? 0), '127.0.0.1', () => {
+  process.stdout.write(`listening ${server.address().port}\n`);
+});
+process.on('SIGTERM', () => server.close(() => process.exit(0)));
+process.on('message', (m) => {
+  if (m === 'count') process.send?.({ count: n });
+});
