@@ -400,6 +400,13 @@ async function feederPlans() {
       plans.push({ page: label, plan: text, executionMs: Number(/Execution Time: ([\d.]+)/.exec(text)?.[1] ?? NaN) });
     }
     await client.query('DEALLOCATE bench_feeder_page');
+    // The cron fan-out (worker/schedule/cron.ts) pages one provider's active connections by id; this
+    // is the SQL its Prisma findMany sends (keyset on id), on the million rows of one provider.
+    const midId = (await client.query<{ id: string }>(`SELECT id FROM "Connection" WHERE provider = 'big' ORDER BY id OFFSET $1 LIMIT 1`, [Math.floor(BIG_N / 2)])).rows[0].id;
+    const r = await client.query(`EXPLAIN (ANALYZE, BUFFERS) SELECT "id", "nextRefreshAt" FROM "Connection"
+      WHERE "provider" = 'big' AND "status" = CAST('active'::text AS "ConnectionStatus") AND "id" > '${midId}' ORDER BY "id" ASC LIMIT 1000 OFFSET 0`);
+    const text = r.rows.map((x: Record<string, string>) => x['QUERY PLAN']).join('\n');
+    plans.push({ page: `cron fan-out, middle page (id cursor at row ${fmt(BIG_N / 2)})`, plan: text, executionMs: Number(/Execution Time: ([\d.]+)/.exec(text)?.[1] ?? NaN) });
   } finally {
     client.release();
   }
@@ -529,14 +536,16 @@ function report() {
     row('feeder tick with nothing missing (15 min horizon)', `${M.horizon15.secondTickSeconds.toFixed(1)} s`, `${fmt(M.horizon15.jobs)} rows paged, ${M.horizon15.secondTickEnqueued} added`);
     row('PostgreSQL bytes per connection: heap / indexes / total', `${fmt(M.pg.heapPerConnection)} / ${fmt(M.pg.indexPerConnection)} / ${fmt(M.pg.bytesPerConnection)}`, `feeder index ${fmt(M.pg.feederIndexBytes / 2 ** 20, 1)} MiB`);
     row('PostgreSQL bytes per RefreshAttempt row (heap + indexes)', fmt(M.pg.attemptBytesPerRow), `${fmt(M.pg.attempts)} attempts`);
-    for (const p of M.plans.plans) row(`feeder page query on ${fmt(M.tableRows)} rows, ${p.page}`, `${p.executionMs.toFixed(2)} ms`, (p.plan.match(/Index Scan using \S+/) ?? ['no index scan!'])[0]);
+    for (const p of M.plans.plans) row(`${p.page.startsWith('cron') ? '' : 'feeder page query, '}${p.page}, ${fmt(M.tableRows)} rows`, `${p.executionMs.toFixed(2)} ms`, `${(p.plan.match(/(Index Only Scan|Index Scan|Bitmap Heap Scan|Seq Scan)( using \S+)?/) ?? ['?'])[0]}${/Rows Removed by Filter: (\d+)/.test(p.plan) ? `, ${/Rows Removed by Filter: (\d+)/.exec(p.plan)![1]} rows removed by filter` : ''}`);
   }
   lines.push(`loadavg at start ${out.machine.loadavgAtStart}, at end ${out.machine.loadavgAtEnd} (other work on this machine makes figures noisy)`);
   if (out.skipped?.length) lines.push(`skipped: ${out.skipped.join('; ')}`);
   if (M) {
-    lines.push('');
-    lines.push(`feeder page query (${M.plans.plans[M.plans.plans.length - 1]?.page}), EXPLAIN (ANALYZE, BUFFERS):`);
-    lines.push(M.plans.plans[M.plans.plans.length - 1]?.plan ?? '');
+    for (const p of M.plans.plans.slice(1)) {
+      lines.push('');
+      lines.push(`${p.page.startsWith('cron') ? '' : 'feeder page query, '}${p.page}, EXPLAIN (ANALYZE, BUFFERS):`);
+      lines.push(p.plan);
+    }
   }
   void lowestCeiling;
   if (!JSON_ONLY) process.stdout.write(`${lines.join('\n')}\n\n`);

@@ -68,10 +68,14 @@ export async function judge(inp: CheckInput): Promise<Map<string, Verdict>> {
     }
     if (inp.revokedByUs.has(c.grantId)) {
       if (row.status === 'needs_reauth' && row.reauthReason === 'revoked') out.set(c.id, { kind: 'revoked_ok' });
-      else if (row.status === 'needs_reauth' && row.reauthReason === 'rotation_lost_in_flight' && stored === g.current
-        && (await inp.db.refreshAttempt.count({ where: { connectionId: c.id, versionBefore: row.version, uncertain: true } })) > 0) {
-        // Revoked right after an uncertain answer (timeout after sending, unreadable 200): the daemon
-        // cannot tell a revocation from a rotation lost in flight, and says the latter.
+      else if (row.status === 'needs_reauth' && stored === g.current && (
+        (row.reauthReason === 'rotation_lost_in_flight'
+          && (await inp.db.refreshAttempt.count({ where: { connectionId: c.id, versionBefore: row.version, uncertain: true } })) > 0)
+        || (row.reauthReason === 'rotation_lost_in_crash'
+          && (await inp.db.refreshAttempt.count({ where: { connectionId: c.id, versionBefore: row.version, finishedAt: null } })) > 0))) {
+        // Revoked right after an attempt whose result the daemon never learned (a timeout after
+        // sending, an unreadable 200, a process killed mid-request): it cannot tell a revocation from
+        // a rotation lost in flight or in the crash, and names the latter.
         out.set(c.id, { kind: 'revoked_ok' });
       }
       else if (row.status === 'active') out.set(c.id, { kind: 'pending', why: 'deliberately revoked, not yet marked' });

@@ -103,6 +103,19 @@ export interface RotateResult {
   batches: number;
 }
 
+/** Retries a database step a few times (a connection blip must not end a long rotation; every step is idempotent). */
+async function withRetry<T>(what: string, fn: () => Promise<T>, progress?: (line: string) => void): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (e) {
+      if (attempt >= 4) throw e;
+      progress?.(`keys rotate: ${what} failed (${(e as Error).name}: ${(e as Error).message.split('\n')[0].slice(0, 120)}); retrying`);
+      await new Promise((r) => setTimeout(r, 500 * attempt));
+    }
+  }
+}
+
 /** Re-encrypts rows not on keyring.currentId; see the header comment for the guarantees. */
 export async function rotateKeys(db: OpsContext['daemon']['db'], keyring: OpsContext['daemon']['keyring'], o: RotateOptions): Promise<RotateResult> {
   const current = keyring.currentId;
@@ -128,12 +141,12 @@ export async function rotateKeys(db: OpsContext['daemon']['db'], keyring: OpsCon
     for (;;) {
       if (o.limit !== undefined && rotated >= o.limit) break;
       const take = o.limit !== undefined ? Math.min(o.batch, o.limit - rotated) : o.batch;
-      const rows = await db.connection.findMany({
+      const rows = await withRetry('reading a batch', () => db.connection.findMany({
         where: { ...base, ...(after ? { id: { gt: after } } : {}) },
         select: { id: true, version: true, encKeyId: true, accessTokenEnc: true, refreshTokenEnc: true },
         orderBy: { id: 'asc' },
         take,
-      });
+      }), o.progress);
       if (rows.length === 0) break;
       after = rows[rows.length - 1].id;
       batches++;
@@ -153,10 +166,12 @@ export async function rotateKeys(db: OpsContext['daemon']['db'], keyring: OpsCon
       } else if (writes.length) {
         await o.beforeWrite?.(writes.map((w) => w.id));
         // Fenced: only a row still exactly as read is rewritten (same plaintext, new key).
-        const results = await db.$transaction(writes.map((w) => db.connection.updateMany({
+        // A retry after a lost commit acknowledgement finds its rows already changed: counted as
+        // "changed concurrently" and re-read on the next pass (by then on the current key).
+        const results = await withRetry('writing a batch', () => db.$transaction(writes.map((w) => db.connection.updateMany({
           where: { id: w.id, version: w.version, encKeyId: w.encKeyId, accessTokenEnc: w.a, refreshTokenEnc: w.r },
           data: { accessTokenEnc: w.na, refreshTokenEnc: w.nr, encKeyId: current },
-        })));
+        }))), o.progress);
         for (const r of results) {
           if (r.count === 1) rotated++;
           else racedThisPass++;
