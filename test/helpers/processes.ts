@@ -4,7 +4,6 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 
 const ROOT = join(import.meta.dirname, '..', '..');
-const TSX = join(ROOT, 'node_modules', 'tsx', 'dist', 'cli.mjs');
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -27,7 +26,9 @@ export interface DaemonProcess {
 
 export async function spawnDaemon(env: Record<string, string | undefined>, timeoutMs = 30_000): Promise<DaemonProcess> {
   const port = await freePort();
-  const child = spawn(process.execPath, [TSX, join(ROOT, 'worker', 'main.ts')], {
+  // One process, like `npm start` (node --import tsx): a signal reaches the daemon itself. The tsx
+  // CLI would fork a grandchild that outlives a SIGKILL of its launcher.
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'worker', 'main.ts')], {
     cwd: ROOT,
     env: { ...process.env, ...env, PORT: String(port), LOG_LEVEL: env.LOG_LEVEL ?? 'info', LOG_PRETTY: 'false' } as NodeJS.ProcessEnv,
     stdio: ['ignore', 'pipe', 'pipe'],
