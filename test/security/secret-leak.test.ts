@@ -142,7 +142,9 @@ describe('secrets never leak', () => {
     await waitFor(async () => (await attemptsOf(ok.id)).some((a) => a.outcome === 'transient'), 20_000, '5xx attempts');
     fake.setFaults({ invalidClient: true });
     expect((await call('POST', `/v1/connections/${revoked.id}/refresh`)).status).toBe(200);
-    await waitFor(async () => (await attemptsOf(ok.id)).some((a) => a.outcome === 'misconfigured'), 20_000, 'invalid_client attempts');
+    // The forced refresh opens the credential breaker, after which only one probe per interval calls
+    // the provider (whichever connection it picks): wait for a credential failure on either.
+    await waitFor(async () => (await db.refreshAttempt.count({ where: { connectionId: { in: [ok.id, revoked.id] }, outcome: 'misconfigured' } })) > 0, 20_000, 'invalid_client attempts');
     fake.clearFaults();
     fakeBody.setFaults({ invalidClient: true, count: 1 });
     await call('POST', `/v1/connections/${okBody.id}/refresh`);
@@ -155,6 +157,11 @@ describe('secrets never leak', () => {
       return false;
     }, 30_000, 'needs_reauth', 300);
     expect((await call('GET', `/v1/connections/${revoked.id}/token`)).status).toBe(409);
+    // The credential faults are gone: wait for the breaker's probe to close it, as an operator would.
+    await waitFor(async () => {
+      const r = await call('GET', '/v1/providers/leakbasic');
+      return r.status === 200 && r.body.breaker?.state === 'closed';
+    }, 30_000, 'leakbasic breaker closed', 300);
     // Reconnect with a new grant (PUT) and an on-demand refresh through the token endpoint.
     const g2 = fake.issueGrant();
     secrets.add(g2.accessToken);
