@@ -149,3 +149,15 @@ export async function waitFor<T>(fn: () => Promise<T> | T, timeoutMs = 20_000, w
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Deletes every key matching a pattern (SCAN, never KEYS or FLUSHDB: other tests share this Redis). */
+export async function deleteKeys(redis: Redis, pattern: string): Promise<number> {
+  let cursor = '0';
+  let n = 0;
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
+    cursor = next;
+    if (keys.length) n += await redis.del(...keys);
+  } while (cursor !== '0');
+  return n;
+}

@@ -2,7 +2,7 @@
 // single-use rotation and reuse detection (presenting a spent token revokes the grant).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakeProvider } from '../fakes/fake-provider.ts';
-import { startDaemon, testDb, testRedis, waitFor, writeProvidersFile, sleep, type TestDaemon } from '../helpers/harness.ts';
+import { deleteKeys, startDaemon, testDb, testRedis, waitFor, writeProvidersFile, sleep, type TestDaemon } from '../helpers/harness.ts';
 
 const fake = new FakeProvider({ persona: 'standard', rotation: 'always', reuseDetection: true, accessTtlSeconds: 4 });
 let d: TestDaemon;
@@ -96,16 +96,19 @@ describe('refresh pipeline', () => {
     expect(d.daemon.keyring.decrypt(row.refreshTokenEnc)).toBe(fake.currentRefreshToken(grantId));
   });
 
-  it('a Redis FLUSHDB mid-run is repaired by the feeder and no connection is lost', async () => {
+  it('wiping Redis mid-run is repaired by the feeder and no connection is lost', async () => {
     const ids = await Promise.all([0, 1, 2, 3, 4].map((i) => register(`flush-${i}`, 3)));
     await sleep(1500);
+    // Wipe everything this daemon keeps in Redis (queues, jobs, locks, the feeder's job scheduler):
+    // what FLUSHALL does to it, without touching other test files sharing this Redis.
     const redis = testRedis();
-    await redis.flushdb();
+    const deleted = await deleteKeys(redis, `${d.config.queuePrefix}*`);
     await redis.quit();
+    expect(deleted).toBeGreaterThan(5);
     await waitFor(async () => {
       const rows = await db.connection.findMany({ where: { id: { in: ids.map((x) => x.id) } } });
       return rows.every((r) => r.version >= 3);
-    }, 30_000, 'rotations after FLUSHDB');
+    }, 30_000, 'rotations after the wipe');
     const rows = await db.connection.findMany({ where: { id: { in: ids.map((x) => x.id) } } });
     for (const r of rows) {
       const g = ids.find((x) => x.id === r.id)!;

@@ -20,6 +20,12 @@ export interface Lease {
    * this at or below zero even though nothing told it the lock was lost.
    */
   remainingMs(): number;
+  /**
+   * Asks Redis whether the key still holds our owner token (false when Redis is unreachable). A
+   * wiped Redis (FLUSHALL, a restart without persistence) drops every lock at once, and the feeder
+   * may hand the connection to another process before our heartbeat notices.
+   */
+  confirm(): Promise<boolean>;
 }
 
 export class ConnectionLocks {
@@ -58,6 +64,16 @@ export class ConnectionLocks {
       owner,
       held: () => alive,
       remainingMs: () => (alive ? validUntil - Date.now() : 0),
+      confirm: async () => {
+        if (!alive) return false;
+        try {
+          const ok = (await this.redis.get(key)) === owner;
+          if (!ok) alive = false;
+          return ok;
+        } catch {
+          return false;
+        }
+      },
       release: async () => {
         clearInterval(timer);
         alive = false;

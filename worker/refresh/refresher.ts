@@ -139,7 +139,7 @@ export class Refresher {
     });
   }
 
-  private async refreshLocked(connectionId: string, req: RefreshRequest, lease?: Pick<Lease, 'remainingMs'>): Promise<RefreshOutcome> {
+  private async refreshLocked(connectionId: string, req: RefreshRequest, lease?: Pick<Lease, 'remainingMs' | 'confirm'>): Promise<RefreshOutcome> {
     const { store, log } = this.d;
     const row = await store.load(connectionId);
     if (!row) return { outcome: 'skipped', why: 'not_found', nextRefreshAt: null };
@@ -178,10 +178,11 @@ export class Refresher {
     // Never present a refresh token on a lease that may have expired (this process was frozen, or
     // the heartbeat saw the key gone): another process may own the connection now, and a second
     // request with the same single-use token is a reuse that revokes the grant. The heartbeat
-    // renews every TTL/3, so a healthy lease always has more than a third of its TTL left. Checked
-    // inside the gate, right before the request goes out.
-    const leaseOk = () => !lease || lease.remainingMs() >= this.d.locks.ttl / 3;
-    const answer = await this.gate.run(provider, () => (leaseOk() ? this.d.http(built.request, this.d.policy.requestTimeoutMs) : Promise.resolve(null)));
+    // renews every TTL/3, so a healthy lease always has more than a third of its TTL left; and the
+    // key must still be ours in Redis (a wiped Redis drops every lock at once). Checked inside the
+    // gate, right before the request goes out.
+    const leaseOk = async () => !lease || (lease.remainingMs() >= this.d.locks.ttl / 3 && (await lease.confirm()) && lease.remainingMs() >= this.d.locks.ttl / 3);
+    const answer = await this.gate.run(provider, async () => ((await leaseOk()) ? this.d.http(built.request, this.d.policy.requestTimeoutMs) : null));
     if (answer === null) {
       await store.finishAttempt({ attemptId, now: new Date(this.now()), outcome: 'lock_lost', durationMs: this.now() - startMs });
       log.warn({ connectionId, provider: row.provider }, 'refresh lock may have expired before the provider call (process paused?); not calling');

@@ -227,7 +227,10 @@ export class ConnectionStore {
         id: { not: excludeId },
         OR: [{ finishedAt: null }, { uncertain: true }, { providerRotated: true, outcome: { not: 'rotated' } }],
       },
-      orderBy: { startedAt: 'desc' },
+      // The earliest: a single-use token rotates once, so the first attempt whose result we never
+      // learned is the one that lost it (a later one presenting the same token, e.g. a retry that
+      // met a provider fault, changed nothing).
+      orderBy: { startedAt: 'asc' },
     });
   }
 
