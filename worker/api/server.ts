@@ -9,6 +9,7 @@ import type { Scheduler } from '../schedule/scheduler.ts';
 import type { Db } from '../store/db.ts';
 import type { Registration } from '../store/registration.ts';
 import { ApiKeys, type Scope } from './auth.ts';
+import { isOutage } from '../util/outage.ts';
 import { isUuid, parseMinValidSeconds, validateCreate, validateMetadata, validateTokens } from './validate.ts';
 
 export interface ApiDeps {
@@ -75,6 +76,11 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
       return bad(reply, 'body', 'is not valid JSON');
     }
     if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) return reply.code(err.statusCode).send({ error: 'invalid_request', field: 'body', message: 'malformed request' });
+    if (isOutage(err)) {
+      // PostgreSQL or Redis is unreachable: nothing was decided, ask the caller to retry shortly.
+      d.log.warn({ err, method: req.method, route: req.routeOptions?.url }, 'API request failed: a dependency is unavailable');
+      return reply.code(503).header('retry-after', '2').send({ error: 'unavailable', message: 'storage temporarily unavailable; retry shortly' });
+    }
     d.log.error({ err, method: req.method, route: req.routeOptions?.url }, 'API handler failed');
     return reply.code(500).send({ error: 'internal_error' });
   });
