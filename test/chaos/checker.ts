@@ -121,11 +121,16 @@ export async function judge(inp: CheckInput): Promise<Map<string, Verdict>> {
     });
     const death = culprit ? deathOf(culprit.workerId, culprit.startedAt.getTime()) : undefined;
     const how = culprit ? `${culprit.workerId} ${death ? (death.point && death.pointConnection === id ? `killed at ${death.point}` : `killed while it was in flight${death.point ? ` (the process died at ${death.point} of another refresh)` : ' (random moment)'}`) : 'frozen'}` : '';
-    if (culprit && behind === 1 && reason.startsWith('rotation_lost') && inp.allowedLossReasons.has(reason)) {
+    // When the same token version also saw an uncertain answer (a timeout after sending, an
+    // unreadable 200) the daemon may name that instead: both are real, it cannot tell which one the
+    // provider processed.
+    const reasonOk = inp.allowedLossReasons.has(reason)
+      || (reason === 'rotation_lost_in_flight' && inp.allowedLossReasons.has('rotation_lost_in_crash') && onVersion.some((a) => a.uncertain));
+    if (culprit && behind === 1 && reason.startsWith('rotation_lost') && reasonOk) {
       out.set(id, { kind: 'lost_explained', reason, why: `provider rotated once past the stored token; attempt ${culprit.id.slice(0, 8)} by ${how} never committed` });
     } else {
       const why = `needs_reauth reason=${reason}, stored token ${behind} behind provider (grant ${g.status}${g.revokedBy ? ` by ${g.revokedBy}` : ''}), `
-        + (culprit ? `culprit ${how}${inp.allowedLossReasons.has(reason) ? '' : ' (loss not allowed in this scenario)'}` : `no killed/frozen attempt on version ${row.version} (${onVersion.map((a) => `${a.workerId}:${a.outcome ?? 'unfinished'}`).join(', ') || 'none'})`);
+        + (culprit ? `culprit ${how}${reasonOk ? '' : ' (loss not allowed in this scenario)'}` : `no killed/frozen attempt on version ${row.version} (${onVersion.map((a) => `${a.workerId}:${a.outcome ?? 'unfinished'}`).join(', ') || 'none'})`);
       out.set(id, { kind: 'violation', why, falseReauth: true });
     }
   }
