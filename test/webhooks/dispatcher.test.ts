@@ -68,7 +68,7 @@ describe('signing', () => {
   });
 
   it('the verification example in the README verifies a real delivery and rejects a tampered one', async () => {
-    const md = readFileSync(join(process.cwd(), 'docs/readme/security.md'), 'utf8');
+    const md = readFileSync(join(process.cwd(), 'README.md'), 'utf8');
     const block = /```js\n(\/\/ verify-webhook\.mjs\n[\s\S]*?)```/.exec(md);
     expect(block).not.toBeNull();
     const file = join(mkdtempSync(join(tmpdir(), 'ort-readme-')), 'verify-webhook.mjs');
