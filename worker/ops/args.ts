@@ -1,6 +1,7 @@
 // Argument parsing shared by the ops commands (node:util parseArgs with friendlier errors).
 import { parseArgs } from 'node:util';
 import { parseDuration } from './format.ts';
+import type { OpsContext } from './types.ts';
 
 /** A mistake in how the command was called: printed with a pointer to --help, exit code 2. */
 export class UsageError extends Error {
@@ -45,4 +46,19 @@ export function intFlag(v: string | boolean | undefined, name: string, min = 1, 
 
 export function stringFlag(v: string | boolean | undefined): string | undefined {
   return typeof v === 'string' && v !== '' ? v : undefined;
+}
+
+/** Runs `<command> <sub> ...` against a table of subcommands (cli.ts handles --help before this). */
+export function subcommands(command: string, subs: Record<string, (argv: string[], ctx: OpsContext) => Promise<number>>): (argv: string[], ctx: OpsContext) => Promise<number> {
+  const names = Object.keys(subs);
+  return (argv, ctx) => {
+    const [sub, ...rest] = argv;
+    const run = sub !== undefined && Object.prototype.hasOwnProperty.call(subs, sub) ? subs[sub] : undefined;
+    if (!run) {
+      throw new UsageError(sub !== undefined
+        ? `unknown subcommand "${command} ${sub}" (use ${names.join(', ')})`
+        : `missing subcommand: ${names.map((n) => `${command} ${n}`).join(' | ')}`);
+    }
+    return run(rest, ctx);
+  };
 }

@@ -1,6 +1,6 @@
 // `connections list` / `connections show`: state, schedule, last attempts.
 import type { OpsCommand, OpsContext } from '../types.ts';
-import { intFlag, parseFlags, stringFlag, UsageError } from '../args.ts';
+import { intFlag, parseFlags, stringFlag, UsageError, subcommands } from '../args.ts';
 import { isoShort, plural, relative, table, truncate } from '../format.ts';
 import { findConnection } from '../lookup.ts';
 import { connectionView } from '../../api/server.ts';
@@ -118,10 +118,5 @@ export const connectionsCommand: OpsCommand = {
   name: 'connections',
   summary: 'list connections; show one with its schedule and last attempts',
   help: HELP,
-  async run(argv, ctx) {
-    const [sub, ...rest] = argv;
-    if (sub === 'list') return list(rest, ctx);
-    if (sub === 'show') return show(rest, ctx);
-    throw new UsageError(sub ? `unknown subcommand "connections ${sub}" (use list or show)` : 'missing subcommand: connections list | connections show <id>');
-  },
+  run: subcommands('connections', { list, show }),
 };

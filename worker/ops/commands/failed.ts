@@ -1,7 +1,7 @@
 // `failed list` / `failed replay`: connections whose latest refresh failed, grouped by provider and
 // error; replay requeues them through the normal queue (same job id, same lock, same fence).
 import type { OpsCommand, OpsContext } from '../types.ts';
-import { durationFlag, intFlag, parseFlags, stringFlag, UsageError } from '../args.ts';
+import { durationFlag, intFlag, parseFlags, stringFlag, UsageError, subcommands } from '../args.ts';
 import { formatDuration, isoShort, plural, progressBar, relative, shouldReportProgress, table, truncate } from '../format.ts';
 import { failedWhere, refreshedSince, type FailedFilter } from '../lookup.ts';
 
@@ -210,10 +210,5 @@ export const failedCommand: OpsCommand = {
   name: 'failed',
   summary: 'list failed refreshes grouped by provider and error; replay them',
   help: HELP,
-  async run(argv, ctx) {
-    const [sub, ...rest] = argv;
-    if (sub === 'list') return list(rest, ctx);
-    if (sub === 'replay') return replay(rest, ctx);
-    throw new UsageError(sub ? `unknown subcommand "failed ${sub}" (use list or replay)` : 'missing subcommand: failed list | failed replay');
-  },
+  run: subcommands('failed', { list, replay }),
 };

@@ -8,7 +8,7 @@
 import { DecryptError } from '../../crypto/keyring.ts';
 import type { Prisma } from '../../generated/prisma/client.ts';
 import type { OpsCommand, OpsContext } from '../types.ts';
-import { intFlag, parseFlags, stringFlag, UsageError } from '../args.ts';
+import { intFlag, parseFlags, stringFlag, UsageError, subcommands } from '../args.ts';
 import { plural, progressBar, table } from '../format.ts';
 
 const HELP = `Usage:
@@ -252,19 +252,7 @@ export const keysCommand: OpsCommand = {
   name: 'keys',
   summary: 'encryption keys of stored tokens: status, rotate (re-encrypt under the newest key), verify',
   help: HELP,
-  async run(argv, ctx) {
-    const [sub, ...rest] = argv;
-    if (sub === undefined || sub === '--help' || sub === '-h' || rest.includes('--help') || rest.includes('-h')) {
-      ctx.out(HELP);
-      return sub === undefined ? 2 : 0;
-    }
-    switch (sub) {
-      case 'status': return status(rest, ctx);
-      case 'rotate': return rotate(rest, ctx);
-      case 'verify': return verify(rest, ctx);
-      default: throw new UsageError(`unknown subcommand "${sub}" (use status, rotate or verify)`);
-    }
-  },
+  run: subcommands('keys', { status, rotate, verify }),
 };
 
 export default keysCommand;

@@ -2,7 +2,7 @@
 import type { Prisma } from '../../generated/prisma/client.ts';
 import { isUuid } from '../../api/validate.ts';
 import type { OpsCommand, OpsContext } from '../types.ts';
-import { durationFlag, intFlag, parseFlags, stringFlag, UsageError } from '../args.ts';
+import { durationFlag, intFlag, parseFlags, stringFlag, UsageError, subcommands } from '../args.ts';
 import { isoShort, plural, relative, table, truncate } from '../format.ts';
 
 const HELP = `Usage:
@@ -156,18 +156,7 @@ export const webhooksCommand: OpsCommand = {
   name: 'webhooks',
   summary: 'webhook outbox: list failed/dead deliveries, replay them',
   help: HELP,
-  async run(argv, ctx) {
-    const [sub, ...rest] = argv;
-    if (sub === undefined || sub === '--help' || sub === '-h' || rest.includes('--help') || rest.includes('-h')) {
-      ctx.out(HELP);
-      return sub === undefined ? 2 : 0;
-    }
-    switch (sub) {
-      case 'list': return list(rest, ctx);
-      case 'replay': return replay(rest, ctx);
-      default: throw new UsageError(`unknown subcommand "${sub}" (use list or replay)`);
-    }
-  },
+  run: subcommands('webhooks', { list, replay }),
 };
 
 export default webhooksCommand;
