@@ -54,8 +54,9 @@ export class Scheduler {
       const state = await existing.getState();
       if (state === 'delayed') {
         try {
-          // A replay is recorded as one (attempt trigger, lateness from now) rather than as the old plan.
-          if (trigger === 'replay') await existing.updateData({ connectionId, trigger, plannedAt: at.getTime() });
+          // A replay or a cron tick is recorded as such (attempt trigger, lateness from the new plan)
+          // rather than under the job's old plan.
+          if (trigger === 'replay' || trigger === 'cron') await existing.updateData({ connectionId, trigger, plannedAt: at.getTime() });
           await existing.changeDelay(delay);
           return 'moved';
         } catch {
