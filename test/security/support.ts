@@ -1,20 +1,17 @@
 // Shared by the security and webhook suites: an isolated database per test file (so a dispatcher
 // or a key rotation never touches rows of other suites running in parallel), a log capture with
 // the production logger (redaction on), and dumps of everything stored outside the token columns.
-import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { applyMigrations, dropDatabase } from '../../scripts/lib/migrations.ts';
 import { createLogger, type Logger } from '../../worker/log/logger.ts';
 import type { Db } from '../../worker/store/db.ts';
 import { databaseUrl } from '../helpers/harness.ts';
 
-/** A fresh, migrated database next to the run's database; drop() removes it. */
-export async function isolatedDatabase(label: string): Promise<{ url: string; drop: () => Promise<void> }> {
-  const url = new URL(databaseUrl());
-  url.pathname = `/${url.pathname.slice(1).slice(0, 40)}_${label.replace(/[^a-z0-9]/g, '').slice(0, 8)}${randomBytes(2).toString('hex')}`;
-  const u = url.toString();
-  await applyMigrations(u);
-  return { url: u, drop: () => (process.env.KEEP_TEST_DB ? Promise.resolve() : dropDatabase(u)) };
+/**
+ * This file's own database: the harness already clones one per test file from the run's migrated
+ * template (and the run's teardown drops it), so no second migration is needed here.
+ */
+export async function isolatedDatabase(_label: string): Promise<{ url: string; drop: () => Promise<void> }> {
+  return { url: databaseUrl(), drop: async () => {} };
 }
 
 /** The production logger (redaction, serializers, message scrubbing) writing into an array. */

@@ -219,8 +219,7 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
     const removed = await d.registration.remove(req.params.id);
     if (!removed) return reply.code(404).send({ error: 'not_found', message: 'no such connection' });
     // The job (if any) finds no row and completes; removing it now keeps Redis tidy.
-    const job = await d.scheduler['queues'].refreshQueue(removed.provider).getJob(removed.id);
-    await job?.remove().catch(() => undefined);
+    await d.scheduler.remove(removed.id, removed.provider);
     return reply.code(204).send();
   });
 

@@ -70,6 +70,12 @@ export class Scheduler {
     return 'added';
   }
 
+  /** Removes a connection's job, if any (a deleted connection would otherwise just complete it). */
+  async remove(connectionId: string, provider: string): Promise<void> {
+    const job = await this.queues.refreshQueue(provider).getJob(connectionId);
+    await job?.remove().catch(() => undefined);
+  }
+
   /** One page of the feeder: keyset pagination over the (status, nextRefreshAt, id) index. */
   private async page(until: Date, cur: { at: Date; id: string } | null, pageSize: number): Promise<FeedRow[]> {
     const pool = hotPool(this.db);
