@@ -18,6 +18,7 @@ import { checkPostgres, checkRedis, maskUrl, ServiceUnavailable } from '../worke
 import { applyMigrations, dropDatabase } from './lib/migrations.ts';
 import { DaemonProcess } from './demo/daemon-process.ts';
 import { clock, expiredNow, LiveBlock, renderBlock, renderLine, statusCounts, styleFor, type ConnView, type Snapshot } from './demo/view.ts';
+import { FAST_TIMINGS } from '../test/helpers/timings.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const DEFAULT_DATABASE_URL = 'postgresql://postgres@127.0.0.1:5432/oauth_refresher';
@@ -296,17 +297,7 @@ async function main(): Promise<number> {
     // Timings shrunk so that tokens living seconds work (as in the test harness).
     REQUEST_TIMEOUT_MS: '3000',
     LOCK_TTL_MS: '10000',
-    FEEDER_INTERVAL_MS: '1000',
-    HORIZON_MS: '60000',
-    REFRESH_LEAD_MS: '1000',
-    REFRESH_JITTER_MS: '200',
-    RETRY_BASE_MS: '300',
-    RETRY_MAX_MS: '3000',
-    COMMIT_RETRY_MS: '20000',
-    JOB_LOCK_MS: '5000',
-    STALLED_INTERVAL_MS: '2000',
-    SHUTDOWN_TIMEOUT_MS: '5000',
-    BREAKER_PROBE_INTERVAL_MS: '1000',
+    ...FAST_TIMINGS,
     // The view shows only warnings and errors; the info-level "refresh attempt" lines give the
     // refreshes by trigger (scheduled / on demand) and how late scheduled ones started.
     LOG_LEVEL: process.env.DEMO_DAEMON_LOG_LEVEL || 'info',

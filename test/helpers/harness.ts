@@ -8,6 +8,7 @@ import { Redis } from 'ioredis';
 import { inject } from 'vitest';
 import pino from 'pino';
 import pg from 'pg';
+import { FAST_TIMINGS } from './timings.ts';
 import { loadConfig, type Config } from '../../worker/config/env.ts';
 import { Daemon, type DaemonOptions } from '../../worker/daemon.ts';
 import { createDb, type Db } from '../../worker/store/db.ts';
@@ -79,17 +80,7 @@ export function testEnv(overrides: Record<string, string | undefined> = {}): Rec
     // (a real in-flight loss, correctly diagnosed, but not what most tests are about).
     REQUEST_TIMEOUT_MS: '6000',
     LOCK_TTL_MS: '18000',
-    FEEDER_INTERVAL_MS: '1000',
-    HORIZON_MS: '60000',
-    REFRESH_LEAD_MS: '1000',
-    REFRESH_JITTER_MS: '200',
-    RETRY_BASE_MS: '300',
-    RETRY_MAX_MS: '3000',
-    COMMIT_RETRY_MS: '20000',
-    JOB_LOCK_MS: '5000',
-    STALLED_INTERVAL_MS: '2000',
-    SHUTDOWN_TIMEOUT_MS: '5000',
-    BREAKER_PROBE_INTERVAL_MS: '1000',
+    ...FAST_TIMINGS,
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     LOG_PRETTY: 'false',
     ...overrides,
