@@ -241,6 +241,9 @@ describe('why: each diagnosis from a real history', () => {
     crashOnce.add(c.id);
     expect((await forceRefresh(c.id)).status).toBe(500); // died after the provider rotated
     expect((await db.refreshAttempt.findFirst({ where: { connectionId: c.id } }))!.finishedAt).toBeNull();
+    // A dead process's unfinished attempt holds the connection for a lock TTL (like its Redis lock
+    // would): the crash happened a minute ago.
+    await db.$executeRaw`UPDATE "RefreshAttempt" SET "startedAt" = "startedAt" - interval '1 minute' WHERE "connectionId" = ${c.id}::uuid`;
     // The next refresh presents the spent token: the provider refuses (reuse detection).
     expect((await forceRefresh(c.id)).body).toMatchObject({ outcome: 'needs_reauth', reauthReason: 'rotation_lost_in_crash' });
     const dgn = await why('why-crash');

@@ -54,3 +54,20 @@ export function spreadKeyOf(id: string): number {
   for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 16777619);
   return (h >>> 0) / 2 ** 32;
 }
+
+/**
+ * When a refresh of this trigger is due, as bounds on the row (the claim statement writes the
+ * attempt only within them; Refresher.isDue is the same rule over a row in memory):
+ * dueBy: nextRefreshAt null or at/before it; expiringBefore: expiresAt null or before it.
+ */
+export function dueBounds(trigger: string, nowMs: number, skewToleranceMs: number, minValidMs = 60_000): { dueBy: Date | null; expiringBefore: Date | null } {
+  switch (trigger) {
+    case 'forced':
+    case 'replay':
+      return { dueBy: null, expiringBefore: null };
+    case 'on_demand':
+      return { dueBy: null, expiringBefore: new Date(nowMs + minValidMs) };
+    default:
+      return { dueBy: new Date(nowMs + skewToleranceMs), expiringBefore: null };
+  }
+}

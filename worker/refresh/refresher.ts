@@ -1,6 +1,6 @@
 // Where a refresh happens. One call = at most one token request for one connection:
-//   lock (Redis, owner token) -> read row -> write-ahead attempt -> provider call -> classify ->
-//   one fenced commit (or a guarded needs_reauth mark) -> release.
+//   lock (Redis, owner token) -> read row + write-ahead attempt (one statement) -> provider call ->
+//   classify -> one fenced commit (or a guarded needs_reauth mark) -> release.
 // Everything expected comes back as a RefreshOutcome; a thrown error is a bug or an outage.
 import type { Logger } from 'pino';
 import { classifyAnswer, type Classified, type ReauthReason } from '../oauth/answer.ts';
@@ -11,7 +11,7 @@ import { DecryptError, type Keyring } from '../crypto/keyring.ts';
 import type { ConnectionLocks, Lease } from '../lock/lock.ts';
 import type { ProviderRegistry, ResolvedProvider } from '../providers/registry.ts';
 import type { ConnectionRow, ConnectionStore } from '../store/connections.ts';
-import { planNextRefresh, retryDelayMs, spreadKeyOf } from './plan.ts';
+import { dueBounds, planNextRefresh, retryDelayMs, spreadKeyOf } from './plan.ts';
 import type { RefreshOutcome, Trigger } from './outcome.ts';
 
 export interface RefreshPolicy {
@@ -64,7 +64,7 @@ export interface RefreshRequest {
   trigger: Trigger;
   /** on_demand: refresh only if the access token expires within this many ms. */
   minValidMs?: number;
-  /** Planned start time, to measure lateness. */
+  /** Planned start time, to measure lateness (default for scheduled refreshes: the row's nextRefreshAt). */
   plannedAt?: number;
 }
 
@@ -141,19 +141,54 @@ export class Refresher {
 
   private async refreshLocked(connectionId: string, req: RefreshRequest, lease?: Pick<Lease, 'remainingMs' | 'confirm'>): Promise<RefreshOutcome> {
     const { store, log } = this.d;
-    const row = await store.load(connectionId);
+    const startMs = this.now();
+    // One statement reads the row and writes the write-ahead attempt if the connection is active and
+    // due (the same conditions as isDue): the attempt is on disk before the provider can rotate
+    // anything. It is refused while another process's attempt on this token version is still out
+    // (within a lock TTL): only possible when Redis lost our lock, and presenting the token again
+    // would then be a reuse.
+    const { row, attemptId } = await store.claim({
+      connectionId, trigger: req.trigger, workerId: this.d.workerId, startedAt: new Date(startMs),
+      exclusiveSince: new Date(startMs - this.d.locks.ttl), ...dueBounds(req.trigger, startMs, this.d.policy.skewToleranceMs, req.minValidMs),
+    });
     if (!row) return { outcome: 'skipped', why: 'not_found', nextRefreshAt: null };
     if (row.status !== 'active') return { outcome: 'skipped', why: 'not_active', nextRefreshAt: null };
-    const startMs = this.now();
-    if (!this.isDue(row, req, startMs)) return { outcome: 'skipped', why: 'not_due', nextRefreshAt: row.nextRefreshAt };
+    if (!this.isDue(row, req, startMs)) {
+      if (attemptId !== null) await store.dropAttempt(attemptId); // cannot happen: the claim checks the same bounds
+      return { outcome: 'skipped', why: 'not_due', nextRefreshAt: row.nextRefreshAt };
+    }
+    if (attemptId === null) {
+      log.warn({ connectionId, provider: row.provider, version: row.version }, 'another refresh of this token version is still in flight (Redis lost the lock?); not calling');
+      return { outcome: 'skipped', why: 'busy', nextRefreshAt: null };
+    }
+    if (req.plannedAt === undefined && req.trigger === 'scheduled' && row.nextRefreshAt) req = { ...req, plannedAt: row.nextRefreshAt.getTime() };
 
+    try {
+      return await this.refreshClaimed(row, req, attemptId, startMs, lease);
+    } catch (e) {
+      // Nothing was sent yet only if the attempt is still unsent; refreshClaimed marks the moment it
+      // sends. An unsent claim left behind would later read as a crash after the provider answered.
+      if (!this.sent.has(attemptId)) await store.dropAttempt(attemptId).catch(() => undefined);
+      throw e;
+    } finally {
+      this.sent.delete(attemptId);
+    }
+  }
+
+  /** Attempts (ids) whose request may have reached the provider. */
+  private readonly sent = new Set<string>();
+
+  private async refreshClaimed(row: ConnectionRow, req: RefreshRequest, attemptId: string, startMs: number, lease?: Pick<Lease, 'remainingMs' | 'confirm'>): Promise<RefreshOutcome> {
+    const { store, log } = this.d;
+    const connectionId = row.id;
     const provider = this.d.providers.get(row.provider);
     const base = { connectionId, provider: row.provider, trigger: req.trigger, versionBefore: row.version };
     if (!provider || !provider.configured) {
-      return this.misconfiguredWithoutCall(row, req, provider ? 'client_credentials_missing' : 'unknown_provider',
+      return this.misconfiguredWithoutCall(row, req, attemptId, provider ? 'client_credentials_missing' : 'unknown_provider',
         provider ? `set ${provider.key.toUpperCase().replace(/[^A-Z0-9]/g, '_')}_CLIENT_ID and _CLIENT_SECRET` : `provider "${row.provider}" is not defined`);
     }
     if (!(await this.gate.admit(provider, connectionId))) {
+      await store.dropAttempt(attemptId);
       return { outcome: 'skipped', why: 'breaker_open', nextRefreshAt: new Date(startMs + this.d.policy.breakerProbeIntervalMs) };
     }
 
@@ -161,18 +196,14 @@ export class Refresher {
     try {
       refreshToken = this.d.keyring.decrypt(row.refreshTokenEnc);
     } catch (e) {
-      if (e instanceof DecryptError) return this.misconfiguredWithoutCall(row, req, 'decrypt_failed', e.message);
+      if (e instanceof DecryptError) return this.misconfiguredWithoutCall(row, req, attemptId, 'decrypt_failed', e.message);
       throw e;
     }
     const metadata = (row.metadata ?? {}) as Record<string, unknown>;
     const built = buildRefreshRequest(provider, refreshToken, metadata);
-    if (!built.ok) return this.misconfiguredWithoutCall(row, req, built.code, built.description);
+    if (!built.ok) return this.misconfiguredWithoutCall(row, req, attemptId, built.code, built.description);
+    const tokenFingerprint = this.d.keyring.fingerprint(refreshToken);
 
-    // Write-ahead: the attempt is on disk before the provider can rotate anything.
-    const attemptId = await store.beginAttempt({
-      connectionId, provider: row.provider, trigger: req.trigger, workerId: this.d.workerId,
-      versionBefore: row.version, tokenFingerprint: this.d.keyring.fingerprint(refreshToken), startedAt: new Date(startMs),
-    });
     await this.d.faultPoint?.('before_call', { connectionId, provider: row.provider });
 
     // Never present a refresh token on a lease that may have expired (this process was frozen, or
@@ -182,9 +213,13 @@ export class Refresher {
     // key must still be ours in Redis (a wiped Redis drops every lock at once). Checked inside the
     // gate, right before the request goes out.
     const leaseOk = async () => !lease || (lease.remainingMs() >= this.d.locks.ttl / 3 && (await lease.confirm()) && lease.remainingMs() >= this.d.locks.ttl / 3);
-    const answer = await this.gate.run(provider, async () => ((await leaseOk()) ? this.d.http(built.request, this.d.policy.requestTimeoutMs) : null));
+    const answer = await this.gate.run(provider, async () => {
+      if (!(await leaseOk())) return null;
+      this.sent.add(attemptId);
+      return this.d.http(built.request, this.d.policy.requestTimeoutMs);
+    });
     if (answer === null) {
-      await store.finishAttempt({ attemptId, now: new Date(this.now()), outcome: 'lock_lost', durationMs: this.now() - startMs });
+      await store.finishAttempt({ attemptId, now: new Date(this.now()), outcome: 'lock_lost', durationMs: this.now() - startMs, tokenFingerprint });
       log.warn({ connectionId, provider: row.provider }, 'refresh lock may have expired before the provider call (process paused?); not calling');
       return { outcome: 'skipped', why: 'busy', nextRefreshAt: null };
     }
@@ -200,7 +235,7 @@ export class Refresher {
       const nextRefreshAt = this.planNext(row, provider, c.tokens.expiresAt, nowMs);
       await this.d.faultPoint?.('after_answer', { connectionId, provider: row.provider });
       const commit = {
-        connectionId, attemptId, versionBefore: row.version, accessTokenEnc, refreshTokenEnc,
+        connectionId, attemptId, tokenFingerprint, versionBefore: row.version, accessTokenEnc, refreshTokenEnc,
         encKeyId: this.d.keyring.currentId, tokenType: c.tokens.tokenType, scope: c.tokens.scope,
         expiresAt: c.tokens.expiresAt, refreshExpiresAt: c.tokens.refreshExpiresAt, metadata: c.tokens.metadata,
         now: new Date(nowMs), nextRefreshAt, httpStatus: c.httpStatus, durationMs: nowMs - startMs, commitWindowUs: 0,
@@ -220,7 +255,7 @@ export class Refresher {
       return out;
     }
 
-    const finish = { attemptId, now: new Date(nowMs), httpStatus: c.httpStatus, errorCode: c.code, errorDescription: c.description, durationMs: nowMs - startMs };
+    const finish = { attemptId, tokenFingerprint, now: new Date(nowMs), httpStatus: c.httpStatus, errorCode: c.code, errorDescription: c.description, durationMs: nowMs - startMs };
     let out: RefreshOutcome;
     if (c.kind === 'terminal') {
       void this.gate.report(provider, 'other');
@@ -300,13 +335,9 @@ export class Refresher {
     }
   }
 
-  private async misconfiguredWithoutCall(row: ConnectionRow, req: RefreshRequest, code: string, description: string): Promise<RefreshOutcome> {
+  private async misconfiguredWithoutCall(row: ConnectionRow, req: RefreshRequest, attemptId: string, code: string, description: string): Promise<RefreshOutcome> {
     const nowMs = this.now();
     const retryAt = new Date(nowMs + this.d.policy.breakerProbeIntervalMs);
-    const attemptId = await this.d.store.beginAttempt({
-      connectionId: row.id, provider: row.provider, trigger: req.trigger, workerId: this.d.workerId,
-      versionBefore: row.version, tokenFingerprint: '', startedAt: new Date(nowMs),
-    });
     await this.d.store.recordFailure({
       connectionId: row.id, versionBefore: row.version, retryAt, countsAsFailure: false,
       finish: { attemptId, now: new Date(nowMs), outcome: 'misconfigured', errorCode: code, errorDescription: description, durationMs: 0 },

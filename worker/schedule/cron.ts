@@ -148,9 +148,10 @@ export class CronFanout {
           result.enqueued += missing.length;
         }
         // Jobs already queued (a retry, a scheduled refresh) move to the tick's time if it is earlier.
+        // (The row's plan before this tick is the job's time: scheduled jobs do not carry it.)
+        const planned = new Map(rows.map((r) => [r.id, r.nextRefreshAt?.getTime() ?? Number.POSITIVE_INFINITY]));
         for (const t of present) {
-          const job = await queue.getJob(t.id);
-          if (!job || job.data.plannedAt <= t.at) continue;
+          if ((planned.get(t.id) ?? Number.POSITIVE_INFINITY) <= t.at) continue;
           if ((await d.scheduler.ensure(t.id, p.key, new Date(t.at), 'cron')) === 'moved') result.moved++;
         }
       }

@@ -46,7 +46,9 @@ export function createRefreshWorker(provider: ResolvedProvider, connection: Redi
     const trigger = job.data.trigger === 'feeder' ? 'scheduled' : job.data.trigger;
     let out: RefreshOutcome;
     try {
-      out = await refresher.refresh(connectionId, { trigger, plannedAt: job.data.plannedAt });
+      // A scheduled refresh's plan is the row's nextRefreshAt (the refresher reads it); the job's
+      // plannedAt is only authoritative for one-off triggers (replay, cron tick).
+      out = await refresher.refresh(connectionId, { trigger, plannedAt: trigger === 'scheduled' ? undefined : job.data.plannedAt });
     } catch (err) {
       // An outage (PostgreSQL or Redis down) or a bug: keep the job and look again shortly, rather
       // than failing it and waiting for the feeder.
@@ -58,7 +60,9 @@ export function createRefreshWorker(provider: ResolvedProvider, connection: Redi
     const nowMs = now();
     const next = nextRunAt(out, nowMs, s.busyRecheckMs);
     if (next === null || next - nowMs > s.horizonMs) return out.outcome;
-    if (job.data.trigger !== 'scheduled' || job.data.plannedAt !== next) {
+    // A one-off trigger becomes a plain scheduled refresh. Scheduled jobs keep their data as it is:
+    // rewriting plannedAt on every cycle would cost a Redis round trip per refresh for nothing.
+    if (job.data.trigger !== 'scheduled' && job.data.trigger !== 'feeder') {
       await job.updateData({ connectionId, trigger: 'scheduled', plannedAt: next });
     }
     await job.moveToDelayed(Math.max(next, nowMs), token);

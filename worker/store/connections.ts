@@ -19,9 +19,25 @@ export interface BeginAttempt {
   startedAt: Date;
 }
 
+/** The write-ahead claim of a refresh that will call the provider (see ConnectionStore.claim). */
+export interface Claim {
+  connectionId: string;
+  trigger: RefreshTrigger;
+  workerId: string;
+  startedAt: Date;
+  /** Refused while another attempt on the same token version is unfinished and started at or after this. */
+  exclusiveSince: Date;
+  /** Due only if nextRefreshAt is null or at or before this (null: no condition). */
+  dueBy: Date | null;
+  /** Due only if expiresAt is null or before this (null: no condition). */
+  expiringBefore: Date | null;
+}
+
 export interface RotationCommit {
   connectionId: string;
   attemptId: string;
+  /** Keyed hash of the refresh token presented (recorded on the attempt). */
+  tokenFingerprint?: string;
   versionBefore: number;
   accessTokenEnc: string;
   refreshTokenEnc: string;
@@ -47,6 +63,7 @@ export interface AttemptFinish {
   errorDescription?: string;
   durationMs: number;
   uncertain?: boolean;
+  tokenFingerprint?: string;
 }
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -63,6 +80,22 @@ const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
 /** Every column the generated client knows, so a row read here has the same shape as Prisma's. */
 const LOAD_SQL = `SELECT ${Object.values(Prisma.ConnectionScalarFieldEnum).map((f) => `"${f}"${f === 'status' ? '::text' : ''}`).join(', ')}
   FROM "Connection" WHERE "id" = $1::uuid`;
+
+/** ConnectionStore.claim: the row, plus the write-ahead attempt row when active, due and unclaimed. */
+const CLAIM_SQL = `
+      WITH c AS (${LOAD_SQL}),
+      ins AS (
+        INSERT INTO "RefreshAttempt" ("id", "connectionId", "provider", "trigger", "workerId", "versionBefore", "startedAt")
+        SELECT $2::uuid, c."id", c."provider", $3::"RefreshTrigger", $4, c."version", $5::timestamp FROM c
+        WHERE c."status" = 'active'
+          AND ($6::timestamp IS NULL OR c."nextRefreshAt" IS NULL OR c."nextRefreshAt" <= $6::timestamp)
+          AND ($7::timestamp IS NULL OR c."expiresAt" IS NULL OR c."expiresAt" < $7::timestamp)
+          AND NOT EXISTS (
+            SELECT 1 FROM "RefreshAttempt" o
+            WHERE o."connectionId" = c."id" AND o."startedAt" >= $8::timestamp AND o."versionBefore" = c."version" AND o."finishedAt" IS NULL)
+        RETURNING "id"
+      )
+      SELECT c.*, (SELECT "id" FROM ins) AS "claimedAttemptId" FROM c`;
 
 /** commitRotation's statement (the same as the Prisma fallback below), with positional parameters. */
 const COMMIT_ROTATION_SQL = `
@@ -97,7 +130,8 @@ const COMMIT_ROTATION_SQL = `
         "httpStatus" = $15::int,
         "versionAfter" = (SELECT "version" FROM upd),
         "durationMs" = $16::int,
-        "commitWindowUs" = $17::int
+        "commitWindowUs" = $17::int,
+        "tokenFingerprint" = COALESCE($18::text, "tokenFingerprint")
       WHERE "id" = $14::uuid
       RETURNING "versionAfter"`;
 
@@ -116,19 +150,31 @@ export class ConnectionStore {
     return this.pool.query<ConnectionRow>({ name: 'ort_load_connection', text: LOAD_SQL, values: [id], types: UTC_TYPES }).then((r) => r.rows[0] ?? null);
   }
 
-  async beginAttempt(a: BeginAttempt): Promise<string> {
-    if (!this.pool) {
-      const row = await this.db.refreshAttempt.create({ data: { ...a }, select: { id: true } });
-      return row.id;
-    }
-    const id = randomUUID();
-    await this.pool.query({
-      name: 'ort_begin_attempt',
-      text: `INSERT INTO "RefreshAttempt" ("id", "connectionId", "provider", "trigger", "workerId", "versionBefore", "tokenFingerprint", "startedAt")
-             VALUES ($1::uuid, $2::uuid, $3, $4::"RefreshTrigger", $5, $6, $7, $8::timestamp)`,
-      values: [id, a.connectionId, a.provider, a.trigger, a.workerId, a.versionBefore, a.tokenFingerprint, a.startedAt.toISOString()],
-    });
-    return id;
+  /**
+   * Reads the connection and, in the same statement, writes the attempt's write-ahead row if the
+   * connection is active and due (one round trip instead of two on the hot path). The row is refused
+   * (attemptId null on an active, due connection) while another attempt on the same token version is
+   * unfinished and started at or after `exclusiveSince` (now minus the lock TTL). The Redis lock
+   * keeps refreshes of a connection apart; this is the guard that still holds when Redis loses the
+   * lock (FLUSHALL, a restart without persistence) while a request is out: a second process would
+   * otherwise present the same single-use refresh token.
+   */
+  async claim(c: Claim): Promise<{ row: ConnectionRow | null; attemptId: string | null }> {
+    if (!UUID_RE.test(c.connectionId)) return { row: null, attemptId: null };
+    const values = [c.connectionId, randomUUID(), c.trigger, c.workerId, c.startedAt.toISOString(), iso(c.dueBy), iso(c.expiringBefore), c.exclusiveSince.toISOString()];
+    type Out = ConnectionRow & { claimedAttemptId: string | null };
+    const rows = this.pool
+      ? (await this.pool.query<Out>({ name: 'ort_claim', text: CLAIM_SQL, values, types: UTC_TYPES })).rows
+      : await this.db.$queryRawUnsafe<Out[]>(CLAIM_SQL, ...values);
+    const r = rows[0];
+    if (!r) return { row: null, attemptId: null };
+    const { claimedAttemptId, ...row } = r;
+    return { row: row as ConnectionRow, attemptId: claimedAttemptId };
+  }
+
+  /** Removes a claimed attempt that did not go ahead before any call (the provider's breaker is open). */
+  async dropAttempt(attemptId: string): Promise<void> {
+    await this.db.refreshAttempt.deleteMany({ where: { id: attemptId, finishedAt: null } });
   }
 
   /**
@@ -145,7 +191,7 @@ export class ConnectionStore {
         values: [
           c.accessTokenEnc, c.refreshTokenEnc, c.encKeyId, c.tokenType ?? null, c.scope ?? null, iso(c.expiresAt), iso(c.refreshExpiresAt ?? null),
           JSON.stringify(c.metadata), c.versionBefore + 1, iso(c.now), iso(c.nextRefreshAt), c.connectionId, c.versionBefore,
-          c.attemptId, c.httpStatus, c.durationMs, c.commitWindowUs,
+          c.attemptId, c.httpStatus, c.durationMs, c.commitWindowUs, c.tokenFingerprint ?? null,
         ],
       });
       return r.rows[0]?.versionAfter ?? null;
@@ -184,7 +230,8 @@ export class ConnectionStore {
         "httpStatus" = ${c.httpStatus},
         "versionAfter" = (SELECT "version" FROM upd),
         "durationMs" = ${c.durationMs},
-        "commitWindowUs" = ${c.commitWindowUs}
+        "commitWindowUs" = ${c.commitWindowUs},
+        "tokenFingerprint" = COALESCE(${c.tokenFingerprint ?? null}::text, "tokenFingerprint")
       WHERE "id" = ${c.attemptId}::uuid
       RETURNING "versionAfter"`;
     return rows[0]?.versionAfter ?? null;
@@ -211,6 +258,7 @@ export class ConnectionStore {
         errorDescription: f.errorDescription ?? null,
         durationMs: f.durationMs,
         uncertain: f.uncertain ?? false,
+        ...(f.tokenFingerprint ? { tokenFingerprint: f.tokenFingerprint } : {}),
       },
     });
   }
