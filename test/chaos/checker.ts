@@ -94,9 +94,9 @@ export async function judge(inp: CheckInput): Promise<Map<string, Verdict>> {
     suspects.push(c.id);
   }
   if (suspects.length === 0) return out;
-  // Explain each needs_reauth: the provider rotated exactly once past what we stored, and an attempt
-  // on the stored version was left unfinished (or finished as a lost commit) by a process that was
-  // SIGKILLed or frozen after it started.
+  // Explain each needs_reauth: the provider rotated past what we stored at most once per attempt on
+  // the stored version that was left unfinished (or finished as a lost commit) by a process that was
+  // SIGKILLed or frozen after it started, and there is at least one such attempt.
   const attempts = await inp.db.refreshAttempt.findMany({ where: { connectionId: { in: suspects } }, orderBy: { startedAt: 'asc' } });
   for (const id of suspects) {
     const c = inp.connections.find((x) => x.id === id)!;
@@ -114,11 +114,15 @@ export async function judge(inp: CheckInput): Promise<Map<string, Verdict>> {
     const SKEW = 5000;
     const deathOf = (workerId: string, startedAt: number) => inp.deaths.find((d) => d.workerId === workerId && d.signal === 'SIGKILL' && d.at >= startedAt - SKEW
       && (d.pointConnection !== id || d.point === 'after_answer'));
-    const culprit = onVersion.find((a) => {
+    // Every attempt on the stored version whose process died (or froze) before it could commit may
+    // have rotated the token once: with an old-token grace window a retry after a first crash is
+    // accepted by the provider, and if that process dies too the token ends two rotations ahead.
+    const culprits = onVersion.filter((a) => {
       if (!(a.finishedAt === null || (a.providerRotated && a.outcome !== 'rotated') || a.uncertain)) return false;
       const froze = inp.pauses.find((p) => p.workerId === a.workerId && p.at >= a.startedAt.getTime() - SKEW);
       return Boolean(deathOf(a.workerId, a.startedAt.getTime()) || froze);
     });
+    const culprit = culprits[0];
     const death = culprit ? deathOf(culprit.workerId, culprit.startedAt.getTime()) : undefined;
     const how = culprit ? `${culprit.workerId} ${death ? (death.point && death.pointConnection === id ? `killed at ${death.point}` : `killed while it was in flight${death.point ? ` (the process died at ${death.point} of another refresh)` : ' (random moment)'}`) : 'frozen'}` : '';
     // When the same token version also saw an uncertain answer (a timeout after sending, an
@@ -126,8 +130,9 @@ export async function judge(inp: CheckInput): Promise<Map<string, Verdict>> {
     // provider processed.
     const reasonOk = inp.allowedLossReasons.has(reason)
       || (reason === 'rotation_lost_in_flight' && inp.allowedLossReasons.has('rotation_lost_in_crash') && onVersion.some((a) => a.uncertain));
-    if (culprit && behind === 1 && reason.startsWith('rotation_lost') && reasonOk) {
-      out.set(id, { kind: 'lost_explained', reason, why: `provider rotated once past the stored token; attempt ${culprit.id.slice(0, 8)} by ${how} never committed` });
+    if (culprit && behind >= 1 && behind <= culprits.length && reason.startsWith('rotation_lost') && reasonOk) {
+      const others = culprits.length > 1 ? ` (and ${culprits.slice(1).map((a) => a.workerId).join(', ')}, also killed or frozen)` : '';
+      out.set(id, { kind: 'lost_explained', reason, why: `provider rotated ${behind === 1 ? 'once' : `${behind} times`} past the stored token; attempt ${culprit.id.slice(0, 8)} by ${how}${others} never committed` });
     } else {
       const why = `needs_reauth reason=${reason}, stored token ${behind} behind provider (grant ${g.status}${g.revokedBy ? ` by ${g.revokedBy}` : ''}), `
         + (culprit ? `culprit ${how}${reasonOk ? '' : ' (loss not allowed in this scenario)'}` : `no killed/frozen attempt on version ${row.version} (${onVersion.map((a) => `${a.workerId}:${a.outcome ?? 'unfinished'}`).join(', ') || 'none'})`);

@@ -32,14 +32,15 @@ const N_DAEMONS = 3;
 const N_CONN = Number(process.env.CHAOS_CONNECTIONS ?? 100);
 const N_GRACE = Math.max(10, Math.floor(N_CONN / 5));
 const TOKEN_TTL_S = 6;
-// Long enough for the retry after a crash (lock TTL + stall detection, ~12 s here) to land inside it,
-// short enough that a token put back by an unfenced late commit (pause scenario) is past it.
+// Long enough for the retry after a crash (lock TTL + stall detection, ~8 s here; ~15 s when a second
+// process dies holding the same connection's lock) to land inside it, short enough that a token put
+// back by an unfenced late commit (pause scenario) is past it.
 const GRACE_S = 20;
 const TIMINGS = {
   // Timeouts a little above the design guidance: on a loaded 2-core machine an event loop can lag
   // more than a second, and a request timeout that fires late turns an answered rotation into an
   // uncertain one (rotation_lost_in_flight), which would be the test's fault, not the daemon's.
-  REQUEST_TIMEOUT_MS: 4000, LOCK_TTL_MS: 10000, FEEDER_INTERVAL_MS: 1000, STALLED_INTERVAL_MS: 2000, JOB_LOCK_MS: 5000,
+  REQUEST_TIMEOUT_MS: 4000, LOCK_TTL_MS: 6000, FEEDER_INTERVAL_MS: 1000, STALLED_INTERVAL_MS: 2000, JOB_LOCK_MS: 5000,
   RETRY_BASE_MS: 300, RETRY_MAX_MS: 3000, REFRESH_LEAD_MS: 1000, REFRESH_JITTER_MS: 200, HORIZON_MS: 60000,
   COMMIT_RETRY_MS: 60000, SHUTDOWN_TIMEOUT_MS: 8000, BREAKER_PROBE_INTERVAL_MS: 1000,
   // Pool size is WORKER_CONCURRENCY + 5 (min 10): keep 3 daemons well under max_connections (100).
