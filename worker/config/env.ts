@@ -27,6 +27,8 @@ export interface Config {
   requestTimeoutMs: number;
   lockTtlMs: number;
   workerConcurrency: number;
+  /** PostgreSQL connections per process (0 = derived from WORKER_CONCURRENCY). */
+  databasePoolSize: number;
   feederIntervalMs: number;
   horizonMs: number;
   refreshLeadMs: number;
@@ -207,6 +209,7 @@ export function loadConfig(env: Env = process.env): Config {
     requestTimeoutMs,
     lockTtlMs,
     workerConcurrency: int(env, 'WORKER_CONCURRENCY', 20, 1, 1000),
+    databasePoolSize: int(env, 'DATABASE_POOL_SIZE', 0, 0, 500),
     feederIntervalMs: int(env, 'FEEDER_INTERVAL_MS', 60_000, 200),
     horizonMs: int(env, 'HORIZON_MS', 15 * 60_000, 1000),
     refreshLeadMs: int(env, 'REFRESH_LEAD_MS', 5 * 60_000, 0),

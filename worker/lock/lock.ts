@@ -28,8 +28,23 @@ export interface Lease {
   confirm(): Promise<boolean>;
 }
 
+/** The two scripts as commands: ioredis sends EVALSHA (40 bytes) instead of the script text each time. */
+type LockRedis = Redis & {
+  ortLockRelease(key: string, owner: string): Promise<number>;
+  ortLockExtend(key: string, owner: string, ttlMs: string): Promise<number>;
+};
+
 export class ConnectionLocks {
-  constructor(private readonly redis: Redis, private readonly prefix: string, private readonly ttlMs: number) {}
+  private readonly redis: LockRedis;
+
+  constructor(redis: Redis, private readonly prefix: string, private readonly ttlMs: number) {
+    const r = redis as LockRedis;
+    if (typeof r.ortLockRelease !== 'function') {
+      r.defineCommand('ortLockRelease', { numberOfKeys: 1, lua: RELEASE });
+      r.defineCommand('ortLockExtend', { numberOfKeys: 1, lua: EXTEND });
+    }
+    this.redis = r;
+  }
 
   get ttl(): number {
     return this.ttlMs;
@@ -50,7 +65,7 @@ export class ConnectionLocks {
     // Heartbeat: a refresh that waits on a slow commit keeps its lease instead of letting another process in.
     const timer = setInterval(() => {
       const extendSentAt = Date.now();
-      this.redis.eval(EXTEND, 1, key, owner, String(this.ttlMs)).then(
+      this.redis.ortLockExtend(key, owner, String(this.ttlMs)).then(
         (r) => {
           if (Number(r) !== 1) alive = false;
           else validUntil = Math.max(validUntil, extendSentAt + this.ttlMs);
@@ -78,7 +93,7 @@ export class ConnectionLocks {
         clearInterval(timer);
         alive = false;
         try {
-          return Number(await this.redis.eval(RELEASE, 1, key, owner)) === 1;
+          return Number(await this.redis.ortLockRelease(key, owner)) === 1;
         } catch {
           return false; // expires by TTL
         }
