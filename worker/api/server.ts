@@ -178,8 +178,12 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
         return reply.code(404).send({ error: 'not_found', message: 'no such connection' });
       case 'needs_reauth':
         return reply.code(409).send({ status: 'needs_reauth', reauthReason: r.reauthReason });
-      case 'unavailable':
-        return reply.code(503).header('retry-after', '5').send({ error: 'refresh_failed', ...outcomeView(r.outcome) });
+      case 'unavailable': {
+        // When the connection is backing off after failures, say when its next try is.
+        const next = 'retryAt' in r.outcome ? r.outcome.retryAt : 'nextRefreshAt' in r.outcome ? r.outcome.nextRefreshAt : null;
+        const wait = next ? Math.ceil((next.getTime() - Date.now()) / 1000) : 0;
+        return reply.code(503).header('retry-after', String(Math.min(600, Math.max(1, wait || 5)))).send({ error: 'refresh_failed', ...outcomeView(r.outcome) });
+      }
       case 'token':
         reply.header('cache-control', 'no-store');
         return { access_token: r.accessToken, expires_at: r.expiresAt?.toISOString() ?? null, token_type: r.tokenType, refreshed: r.refreshed };

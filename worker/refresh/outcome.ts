@@ -9,6 +9,7 @@ export type RefreshOutcome =
   | { outcome: 'misconfigured'; code: string; description: string; httpStatus?: number; retryAt: Date }
   | { outcome: 'skipped'; why: SkipReason; nextRefreshAt: Date | null };
 
-export type SkipReason = 'not_found' | 'not_active' | 'not_due' | 'busy' | 'breaker_open';
+/** backoff: an app asked for a token while the connection's last refresh failed and its retry time has not come. */
+export type SkipReason = 'not_found' | 'not_active' | 'not_due' | 'backoff' | 'busy' | 'breaker_open';
 
 export type Trigger = 'scheduled' | 'on_demand' | 'forced' | 'replay' | 'feeder' | 'cron' | 'keepalive';

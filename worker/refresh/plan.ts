@@ -55,19 +55,38 @@ export function spreadKeyOf(id: string): number {
   return (h >>> 0) / 2 ** 32;
 }
 
+export interface DueBounds {
+  /** Due only if nextRefreshAt is null or at/before this. */
+  dueBy: Date | null;
+  /** Due only if expiresAt is null or before this. */
+  expiringBefore: Date | null;
+  /** After a failure (consecutiveFailures > 0), due only once its retry time (nextRefreshAt) is at/before this. */
+  backoffUntil: Date | null;
+}
+
 /**
  * When a refresh of this trigger is due, as bounds on the row (the claim statement writes the
- * attempt only within them; Refresher.isDue is the same rule over a row in memory):
- * dueBy: nextRefreshAt null or at/before it; expiringBefore: expiresAt null or before it.
+ * attempt only within them; Refresher.isDue is the same rule over a row in memory). An app asking
+ * for a token does not bypass the backoff of a failing connection: during a provider outage every
+ * GET /token would otherwise be one more call to the provider (a retry storm driven by the app).
+ * An operator's forced refresh or replay does.
  */
-export function dueBounds(trigger: string, nowMs: number, skewToleranceMs: number, minValidMs = 60_000): { dueBy: Date | null; expiringBefore: Date | null } {
+export function dueBounds(trigger: string, nowMs: number, skewToleranceMs: number, minValidMs = 60_000): DueBounds {
   switch (trigger) {
     case 'forced':
     case 'replay':
-      return { dueBy: null, expiringBefore: null };
+      return { dueBy: null, expiringBefore: null, backoffUntil: null };
     case 'on_demand':
-      return { dueBy: null, expiringBefore: new Date(nowMs + minValidMs) };
+      return { dueBy: null, expiringBefore: new Date(nowMs + minValidMs), backoffUntil: new Date(nowMs) };
     default:
-      return { dueBy: new Date(nowMs + skewToleranceMs), expiringBefore: null };
+      return { dueBy: new Date(nowMs + skewToleranceMs), expiringBefore: null, backoffUntil: null };
   }
+}
+
+/** Whether a row is due under these bounds (the same rule as the claim statement's SQL). */
+export function dueWithin(row: { nextRefreshAt: Date | null; expiresAt: Date | null; consecutiveFailures: number }, b: DueBounds): boolean {
+  if (b.dueBy && row.nextRefreshAt && row.nextRefreshAt.getTime() > b.dueBy.getTime()) return false;
+  if (b.expiringBefore && row.expiresAt && row.expiresAt.getTime() >= b.expiringBefore.getTime()) return false;
+  if (b.backoffUntil && row.consecutiveFailures > 0 && row.nextRefreshAt && row.nextRefreshAt.getTime() > b.backoffUntil.getTime()) return false;
+  return true;
 }

@@ -11,7 +11,7 @@ import { DecryptError, type Keyring } from '../crypto/keyring.ts';
 import type { ConnectionLocks, Lease } from '../lock/lock.ts';
 import type { ProviderRegistry, ResolvedProvider } from '../providers/registry.ts';
 import type { ConnectionRow, ConnectionStore } from '../store/connections.ts';
-import { dueBounds, planNextRefresh, retryDelayMs, spreadKeyOf } from './plan.ts';
+import { dueBounds, dueWithin, planNextRefresh, retryDelayMs, spreadKeyOf } from './plan.ts';
 import type { RefreshOutcome, Trigger } from './outcome.ts';
 
 export interface RefreshPolicy {
@@ -79,17 +79,9 @@ export class Refresher {
     this.gate = d.gate ?? openGate;
   }
 
-  /** Whether a refresh is due for this request (pure over the row). */
+  /** Whether a refresh is due for this request (pure over the row; the claim statement applies the same bounds). */
   isDue(row: ConnectionRow, req: RefreshRequest, nowMs: number): boolean {
-    switch (req.trigger) {
-      case 'forced':
-      case 'replay':
-        return true;
-      case 'on_demand':
-        return !row.expiresAt || row.expiresAt.getTime() - nowMs < (req.minValidMs ?? 60_000);
-      default:
-        return !row.nextRefreshAt || row.nextRefreshAt.getTime() <= nowMs + this.d.policy.skewToleranceMs;
-    }
+    return dueWithin(row, dueBounds(req.trigger, nowMs, this.d.policy.skewToleranceMs, req.minValidMs));
   }
 
   planNext(row: Pick<ConnectionRow, 'id' | 'expiresAt'>, provider: ResolvedProvider, expiresAt: Date | null, nowMs: number): Date {
@@ -153,9 +145,11 @@ export class Refresher {
     });
     if (!row) return { outcome: 'skipped', why: 'not_found', nextRefreshAt: null };
     if (row.status !== 'active') return { outcome: 'skipped', why: 'not_active', nextRefreshAt: null };
-    if (!this.isDue(row, req, startMs)) {
+    const bounds = dueBounds(req.trigger, startMs, this.d.policy.skewToleranceMs, req.minValidMs);
+    if (!dueWithin(row, bounds)) {
       if (attemptId !== null) await store.dropAttempt(attemptId); // cannot happen: the claim checks the same bounds
-      return { outcome: 'skipped', why: 'not_due', nextRefreshAt: row.nextRefreshAt };
+      const backoff = dueWithin(row, { ...bounds, backoffUntil: null });
+      return { outcome: 'skipped', why: backoff ? 'backoff' : 'not_due', nextRefreshAt: row.nextRefreshAt };
     }
     if (attemptId === null) {
       log.warn({ connectionId, provider: row.provider, version: row.version }, 'another refresh of this token version is still in flight (Redis lost the lock?); not calling');

@@ -31,6 +31,8 @@ export interface Claim {
   dueBy: Date | null;
   /** Due only if expiresAt is null or before this (null: no condition). */
   expiringBefore: Date | null;
+  /** After a failure, due only if its retry time (nextRefreshAt) is at or before this (null: no condition). */
+  backoffUntil: Date | null;
 }
 
 export interface RotationCommit {
@@ -90,6 +92,7 @@ const CLAIM_SQL = `
         WHERE c."status" = 'active'
           AND ($6::timestamp IS NULL OR c."nextRefreshAt" IS NULL OR c."nextRefreshAt" <= $6::timestamp)
           AND ($7::timestamp IS NULL OR c."expiresAt" IS NULL OR c."expiresAt" < $7::timestamp)
+          AND ($9::timestamp IS NULL OR c."consecutiveFailures" = 0 OR c."nextRefreshAt" IS NULL OR c."nextRefreshAt" <= $9::timestamp)
           AND NOT EXISTS (
             SELECT 1 FROM "RefreshAttempt" o
             WHERE o."connectionId" = c."id" AND o."startedAt" >= $8::timestamp AND o."versionBefore" = c."version" AND o."finishedAt" IS NULL)
@@ -161,7 +164,7 @@ export class ConnectionStore {
    */
   async claim(c: Claim): Promise<{ row: ConnectionRow | null; attemptId: string | null }> {
     if (!UUID_RE.test(c.connectionId)) return { row: null, attemptId: null };
-    const values = [c.connectionId, randomUUID(), c.trigger, c.workerId, c.startedAt.toISOString(), iso(c.dueBy), iso(c.expiringBefore), c.exclusiveSince.toISOString()];
+    const values = [c.connectionId, randomUUID(), c.trigger, c.workerId, c.startedAt.toISOString(), iso(c.dueBy), iso(c.expiringBefore), c.exclusiveSince.toISOString(), iso(c.backoffUntil)];
     type Out = ConnectionRow & { claimedAttemptId: string | null };
     const rows = this.pool
       ? (await this.pool.query<Out>({ name: 'ort_claim', text: CLAIM_SQL, values, types: UTC_TYPES })).rows
