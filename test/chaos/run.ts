@@ -300,6 +300,8 @@ class World {
 interface ScenarioCtx {
   w: World;
   startedAt: number;
+  /** When the scenario's fault settings were written (a fault may fire before startedAt). */
+  faultsFrom: number;
   notes: string[];
   failures: string[];
   /** Run fn at ms after the scenario start. */
@@ -509,9 +511,10 @@ const SCENARIOS: Scenario[] = [
     async run(ctx) {
       // As soon as it has frozen, the setting is withdrawn (it would not freeze twice anyway).
       const deadline = ctx.startedAt + 20_000;
-      while (Date.now() < deadline && !ctx.w.fleet.pauses.some((x) => x.at >= ctx.startedAt)) await sleep(50);
+      // (It may have frozen while the settings were being applied, before startedAt.)
+      while (Date.now() < deadline && !ctx.w.fleet.pauses.some((x) => x.at >= ctx.faultsFrom)) await sleep(50);
       await ctx.w.applyFaults([]);
-      const p = ctx.w.fleet.pauses.filter((x) => x.at >= ctx.startedAt);
+      const p = ctx.w.fleet.pauses.filter((x) => x.at >= ctx.faultsFrom);
       if (p.length === 0) ctx.failures.push('no process froze within 20 s: the scenario proved nothing');
       else progress(`  ${p.map((x) => x.workerId).join(', ')} froze for 40 s holding the answer for connection ${p.map((x) => x.connectionId.slice(0, 8)).join(', ')}`);
     },
@@ -585,6 +588,7 @@ async function settleAndJudge(w: World, sc: Scenario, startedAt: number): Promis
 }
 
 async function runScenario(w: World, sc: Scenario): Promise<Row> {
+  const faultsFrom = Date.now();
   if (sc.faults) await w.applyFaults(sc.faults);
   const statsBefore = await w.stats();
   const deathsBefore = w.fleet.deaths.length;
@@ -593,7 +597,7 @@ async function runScenario(w: World, sc: Scenario): Promise<Row> {
   const revoking = sleep(sc.revokeAtMs ?? 0).then(async () => { revoked.push(...(await w.revokeSome(2))); });
   progress(`${sc.name}: ${sc.title} (${sc.durationMs / 1000} s; 2 grants revoked by their users)`);
   const ctx: ScenarioCtx = {
-    w, startedAt, notes: [], failures: [],
+    w, startedAt, faultsFrom, notes: [], failures: [],
     async at(ms, fn) {
       const wait = startedAt + ms - Date.now();
       if (wait > 0) await sleep(wait);
