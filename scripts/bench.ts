@@ -16,6 +16,7 @@
 //   --duration=12        seconds per end-to-end throughput phase
 //   --lateness-n=100000 --lateness-rate=1000 --lateness-procs=1
 //   --keep               keep the database and Redis keys (for inspection)
+//   --phases=ceilings,e2e,lateness,million   run only these (e.g. --phases=e2e to profile; see README)
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
@@ -50,6 +51,7 @@ const LATE_RATE = Number(opt('lateness-rate', '1000'));
 const LATE_PROCS = Number(opt('lateness-procs', '1'));
 const BIG_N = Number(opt('million-n', QUICK ? '100000' : '1000000'));
 const CEIL_S = QUICK ? 2 : 4;
+const PHASES = new Set(opt('phases', 'ceilings,e2e,lateness,million').split(','));
 const BULL_JOBS = QUICK ? 5000 : 20000;
 
 const BASE_URL = process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/oauth_refresher';
@@ -217,7 +219,11 @@ async function waitForWorkers(key: string, n: number): Promise<void> {
 
 async function startDaemons(key: string, procs: number, c: number) {
   const file = providersFile(key, c);
-  const ds = Array.from({ length: procs }, (_x, i) => startDaemonProcess(daemonEnv({ PROVIDERS_FILE: file, WORKER_CONCURRENCY: String(c), WORKER_ID: `bench-${key}-${i}` }), `${key}#${i}`));
+  // Each process's pool is concurrency + 5 unless that would not fit PostgreSQL's free connections
+  // (several processes at a high concurrency): then the free connections are shared out.
+  const dbPool = Math.max(5, Math.min(poolSizeFor(c), Math.floor(((await freeConnections()) - 8) / procs)));
+  if (dbPool < poolSizeFor(c)) progress(`${key}: ${procs} processes share PostgreSQL's free connections: DATABASE_POOL_SIZE=${dbPool} each`);
+  const ds = Array.from({ length: procs }, (_x, i) => startDaemonProcess(daemonEnv({ PROVIDERS_FILE: file, WORKER_CONCURRENCY: String(c), WORKER_ID: `bench-${key}-${i}`, DATABASE_POOL_SIZE: String(dbPool) }), `${key}#${i}`));
   children.push(...ds);
   await waitForWorkers(key, procs);
   return ds;
@@ -436,7 +442,7 @@ async function main() {
 
   // 1) Ceilings at each concurrency.
   out.ceilings = [] as any[];
-  for (const c of CONCURRENCY) {
+  for (const c of PHASES.has('ceilings') ? CONCURRENCY : []) {
     progress(`ceiling: PostgreSQL fenced commits at concurrency ${c}`);
     const pgC = await pgCeiling(c);
     progress(`ceiling: BullMQ empty jobs at concurrency ${c}`);
@@ -450,7 +456,7 @@ async function main() {
   // 2) End to end, one daemon process, at each concurrency; then PROCS processes at the best one.
   out.e2e = [] as E2E[];
   const e2eN = QUICK ? 8000 : 25_000;
-  for (const c of CONCURRENCY) {
+  for (const c of PHASES.has('e2e') || PHASES.has('lateness') ? CONCURRENCY : []) {
     const free = await freeConnections();
     if (poolSizeFor(c) + 4 > free) {
       progress(`end-to-end: SKIPPED concurrency ${c}: its pool (${poolSizeFor(c)}) does not fit in PostgreSQL's ${free} free connections (shared server)`);
@@ -462,9 +468,9 @@ async function main() {
     out.e2e.push(r);
     progress(`end-to-end c=${c}: ${fmt(r.rate)} rotations/s (${r.rotated} rotated, ${r.other} other) cpu ${JSON.stringify(r.cpu)}`);
   }
-  if (!out.e2e.length) throw new Error('no end-to-end setting could run (PostgreSQL connections exhausted by other users?)');
-  const best = (out.e2e as E2E[]).reduce((a, b) => (b.rate > a.rate ? b : a));
-  if (PROCS > 1) {
+  if (!out.e2e.length && PHASES.has('e2e')) throw new Error('no end-to-end setting could run (PostgreSQL connections exhausted by other users?)');
+  const best = (out.e2e as E2E[]).reduce((a, b) => (b.rate > a.rate ? b : a), { concurrency: Math.min(...CONCURRENCY), rate: 0 } as E2E);
+  if (PROCS > 1 && PHASES.has('e2e')) {
     // Each process has its own pool (concurrency + 5): stay well inside PostgreSQL's max_connections.
     const free = await freeConnections();
     const fit = (out.e2e as E2E[]).filter((r) => r.concurrency <= 25 && PROCS * poolSizeFor(r.concurrency) + 4 <= free);
@@ -481,12 +487,14 @@ async function main() {
   }
 
   // 3) Lateness at LATE_RATE due per second.
+  if (PHASES.has('lateness')) {
   progress(`lateness: ${fmt(LATE_N)} connections due over ${LATE_N / LATE_RATE} s, ${LATE_PROCS} process(es), concurrency ${best.concurrency}`);
   out.lateness = await lateness(best.concurrency, LATE_PROCS);
   progress(`lateness p50 ${fmt(out.lateness.p50Ms)} ms p99 ${fmt(out.lateness.p99Ms)} ms max ${fmt(out.lateness.maxMs)} ms`);
+  }
 
   // 4) A million connections.
-  if (MILLION) {
+  if (MILLION && PHASES.has('million')) {
     progress(`million: seeding ${fmt(BIG_N)} connections spread over one hour`);
     out.million = await million();
   }
@@ -502,7 +510,7 @@ function report() {
   const row = (a: string, b: string, c = '') => lines.push(`| ${a.padEnd(62)} | ${b.padStart(16)} | ${c}`.trimEnd() + (c ? ' |' : ' |'));
   const e2e = out.e2e as E2E[];
   const ceil = out.ceilings as { concurrency: number; pgCommitsPerSecond: number; bullmqJobsPerSecond: number; lower: number; pgCpuMsPerOp: Record<string, number>; bullmqCpuMsPerOp: Record<string, number> }[];
-  const ceilAt = (c: number) => ceil.find((x) => x.concurrency === c)!;
+  const ceilAt = (c: number) => ceil.find((x) => x.concurrency === c) ?? { lower: NaN };
   const lowestCeiling = Math.max(...ceil.map((x) => x.lower));
   lines.push(`oauth-refresher bench, ${out.date}, ${out.machine.cpus} cores (${out.machine.cpuModel}), ${out.machine.memGb} GB, Node ${out.machine.node}, load ${out.machine.loadavgAtStart}`);
   lines.push(`command: ${out.command}`);
@@ -518,16 +526,18 @@ function report() {
     row(`end-to-end rotations/s, ${r.procs} process${r.procs > 1 ? 'es' : ''}, concurrency ${r.concurrency}`, fmt(r.rate),
       `${fmt((r.rate / cl) * 100)}% of lower ceiling ${fmt(cl)}; ${r.rotated} rotated, ${r.other} other; CPU ms/rotation: ${cpuNote(r.cpuMsPerRotation)}; CPU% ${Object.entries(r.cpu).map(([k, v]) => `${k} ${fmt(v)}`).join(', ')}`);
   }
-  const one = e2e.filter((r) => r.procs === 1).reduce((a, b) => (b.rate > a.rate ? b : a));
+  const one = e2e.filter((r) => r.procs === 1).reduce((a, b) => (b.rate > a.rate ? b : a), { concurrency: 0, rate: -Infinity } as E2E);
   const multi = e2e.find((r) => r.procs > 1);
   if (multi) row(`scale-out: ${multi.procs} processes / 1 process (concurrency ${multi.concurrency})`, `${(multi.rate / (e2e.find((r) => r.procs === 1 && r.concurrency === multi.concurrency)!.rate)).toFixed(2)}x`);
   row('best end-to-end / lower ceiling (same concurrency)', `${fmt((one.rate / ceilAt(one.concurrency).lower) * 100)}%`, 'goal >= 50%');
   const L = out.lateness;
+  if (L) {
   row(`lateness p50 / p99 / max (${fmt(L.connections)} due at ${L.duePerSecond}/s, ${L.procs} proc)`, `${fmt(L.p50Ms)} / ${fmt(L.p99Ms)} / ${fmt(L.maxMs)} ms`, `goal p99 < 1000 ms; ${L.started} started, ${L.missed} not started by the end${L.plannedBeforeReady ? `, ${L.plannedBeforeReady} planned before the daemon was ready (left out)` : ''}`);
   const allCw = e2e.map((r) => `c${r.concurrency}x${r.procs}: ${fmt(r.commitP50Us)}/${fmt(r.commitP99Us)}`).join(', ');
   row('crash window (answer -> commit) p50 / p99, lateness run', `${fmt(L.commitP50Us)} / ${fmt(L.commitP99Us)} us`, `throughput runs (p50/p99 us): ${allCw}`);
   row(`enqueue ${fmt(L.enqueue100k.jobs)} connections (feeder, delayed jobs)`, `${L.enqueue100k.seconds.toFixed(1)} s`, `${fmt(L.enqueue100k.perSecond)} jobs/s`);
   row('Redis memory per queued connection (MEMORY USAGE of our keys)', `${fmt(L.enqueue100k.redisBytesPerJob)} B`, `${fmt(L.enqueue100k.jobs)} delayed jobs; INFO used_memory delta ${fmt(L.enqueue100k.redisInfoDeltaBytesPerJob)} B/job (shared Redis: noisy)`);
+  }
   const M = out.million;
   if (M) {
     row(`seed ${fmt(M.connections)} connections (INSERT ... SELECT generate_series)`, `${M.seedSeconds.toFixed(1)} s`, `table now ${fmt(M.tableRows)} rows`);
@@ -537,7 +547,7 @@ function report() {
       `${fmt(M.horizon15.jobs)} jobs (${fmt((M.horizon15.jobs / M.connections) * 100)}%), ${fmt(M.horizon15.redisBytesPerConnection)} B per connection, fed in ${M.horizon15.seconds.toFixed(1)} s`);
     row('feeder tick with nothing missing (15 min horizon)', `${M.horizon15.secondTickSeconds.toFixed(1)} s`, `${fmt(M.horizon15.jobs)} rows paged, ${M.horizon15.secondTickEnqueued} added`);
     row('PostgreSQL bytes per connection: heap / indexes / total', `${fmt(M.pg.heapPerConnection)} / ${fmt(M.pg.indexPerConnection)} / ${fmt(M.pg.bytesPerConnection)}`, `feeder index ${fmt(M.pg.feederIndexBytes / 2 ** 20, 1)} MiB`);
-    row('PostgreSQL bytes per RefreshAttempt row (heap + indexes)', fmt(M.pg.attemptBytesPerRow), `${fmt(M.pg.attempts)} attempts`);
+    if (M.pg.attempts > 0) row('PostgreSQL bytes per RefreshAttempt row (heap + indexes)', fmt(M.pg.attemptBytesPerRow), `${fmt(M.pg.attempts)} attempts`);
     for (const p of M.plans.plans) row(`${p.page.startsWith('cron') ? '' : 'feeder page query, '}${p.page}, ${fmt(M.tableRows)} rows`, `${p.executionMs.toFixed(2)} ms`, `${(p.plan.match(/(Index Only Scan|Index Scan|Bitmap Heap Scan|Seq Scan)( using \S+)?/) ?? ['?'])[0]}${/Rows Removed by Filter: (\d+)/.test(p.plan) ? `, ${/Rows Removed by Filter: (\d+)/.exec(p.plan)![1]} rows removed by filter` : ''}`);
   }
   lines.push(`loadavg at start ${out.machine.loadavgAtStart}, at end ${out.machine.loadavgAtEnd} (other work on this machine makes figures noisy)`);

