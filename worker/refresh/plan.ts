@@ -77,7 +77,9 @@ export function dueBounds(trigger: string, nowMs: number, skewToleranceMs: numbe
     case 'replay':
       return { dueBy: null, expiringBefore: null, backoffUntil: null };
     case 'on_demand':
-      return { dueBy: null, expiringBefore: new Date(nowMs + minValidMs), backoffUntil: new Date(nowMs) };
+      // The retry time was planned by whichever process saw the failure, by its clock: wait the skew
+      // tolerance past it, so a process whose clock runs ahead does not call early.
+      return { dueBy: null, expiringBefore: new Date(nowMs + minValidMs), backoffUntil: new Date(nowMs - skewToleranceMs) };
     default:
       return { dueBy: new Date(nowMs + skewToleranceMs), expiringBefore: null, backoffUntil: null };
   }
