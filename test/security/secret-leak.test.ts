@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../worker/config/env.ts';
 import { defaultExtensions } from '../../worker/extensions.ts';
-import { fetchHttpClient, type HttpClient } from '../../worker/oauth/http.ts';
+import { createNodeHttpClient, type HttpClient } from '../../worker/oauth/http.ts';
 import { createDb, type Db } from '../../worker/store/db.ts';
 import { FakeProvider } from '../fakes/fake-provider.ts';
 import { sleep, startDaemon, testEnv, testRedis, waitFor, writeProvidersFile, type TestDaemon } from '../helpers/harness.ts';
@@ -41,8 +41,9 @@ let db: Db;
 let d: TestDaemon;
 
 /** Records every token the providers hand to the daemon (the HTTP adapter sees all answers). */
+const tokenHttp = createNodeHttpClient(); // the daemon's own client
 const recordingHttp: HttpClient = async (req, timeoutMs) => {
-  const answer = await fetchHttpClient(req, timeoutMs);
+  const answer = await tokenHttp.client(req, timeoutMs);
   if (answer.kind === 'response') {
     try {
       const body = JSON.parse(answer.bodyText) as Record<string, unknown>;
@@ -99,6 +100,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await d?.stop();
+  tokenHttp.close();
   await Promise.all([fake.close(), fakeBody.close(), receiver.close()]);
   await db?.$disconnect();
   await iso?.drop();

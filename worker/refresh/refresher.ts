@@ -134,6 +134,7 @@ export class Refresher {
   private async refreshLocked(connectionId: string, req: RefreshRequest, lease?: Pick<Lease, 'remainingMs' | 'confirm'>): Promise<RefreshOutcome> {
     const { store, log } = this.d;
     const startMs = this.now();
+    const bounds = dueBounds(req.trigger, startMs, this.d.policy.skewToleranceMs, req.minValidMs);
     // One statement reads the row and writes the write-ahead attempt if the connection is active and
     // due (the same conditions as isDue): the attempt is on disk before the provider can rotate
     // anything. It is refused while another process's attempt on this token version is still out
@@ -141,11 +142,10 @@ export class Refresher {
     // would then be a reuse.
     const { row, attemptId } = await store.claim({
       connectionId, trigger: req.trigger, workerId: this.d.workerId, startedAt: new Date(startMs),
-      exclusiveSince: new Date(startMs - this.d.locks.ttl), ...dueBounds(req.trigger, startMs, this.d.policy.skewToleranceMs, req.minValidMs),
+      exclusiveSince: new Date(startMs - this.d.locks.ttl), ...bounds,
     });
     if (!row) return { outcome: 'skipped', why: 'not_found', nextRefreshAt: null };
     if (row.status !== 'active') return { outcome: 'skipped', why: 'not_active', nextRefreshAt: null };
-    const bounds = dueBounds(req.trigger, startMs, this.d.policy.skewToleranceMs, req.minValidMs);
     if (!dueWithin(row, bounds)) {
       if (attemptId !== null) await store.dropAttempt(attemptId); // cannot happen: the claim checks the same bounds
       const backoff = dueWithin(row, { ...bounds, backoffUntil: null });
@@ -157,22 +157,18 @@ export class Refresher {
     }
     if (req.plannedAt === undefined && req.trigger === 'scheduled' && row.nextRefreshAt) req = { ...req, plannedAt: row.nextRefreshAt.getTime() };
 
+    // refreshClaimed sets `sent` the moment the request may reach the provider. An unsent claim left
+    // behind by a throw would later read as a crash after the provider answered: remove it.
+    const progress = { sent: false };
     try {
-      return await this.refreshClaimed(row, req, attemptId, startMs, lease);
+      return await this.refreshClaimed(row, req, attemptId, startMs, progress, lease);
     } catch (e) {
-      // Nothing was sent yet only if the attempt is still unsent; refreshClaimed marks the moment it
-      // sends. An unsent claim left behind would later read as a crash after the provider answered.
-      if (!this.sent.has(attemptId)) await store.dropAttempt(attemptId).catch(() => undefined);
+      if (!progress.sent) await store.dropAttempt(attemptId).catch(() => undefined);
       throw e;
-    } finally {
-      this.sent.delete(attemptId);
     }
   }
 
-  /** Attempts (ids) whose request may have reached the provider. */
-  private readonly sent = new Set<string>();
-
-  private async refreshClaimed(row: ConnectionRow, req: RefreshRequest, attemptId: string, startMs: number, lease?: Pick<Lease, 'remainingMs' | 'confirm'>): Promise<RefreshOutcome> {
+  private async refreshClaimed(row: ConnectionRow, req: RefreshRequest, attemptId: string, startMs: number, progress: { sent: boolean }, lease?: Pick<Lease, 'remainingMs' | 'confirm'>): Promise<RefreshOutcome> {
     const { store, log } = this.d;
     const connectionId = row.id;
     const provider = this.d.providers.get(row.provider);
@@ -209,7 +205,7 @@ export class Refresher {
     const leaseOk = async () => !lease || (lease.remainingMs() >= this.d.locks.ttl / 3 && (await lease.confirm()) && lease.remainingMs() >= this.d.locks.ttl / 3);
     const answer = await this.gate.run(provider, async () => {
       if (!(await leaseOk())) return null;
-      this.sent.add(attemptId);
+      progress.sent = true;
       return this.d.http(built.request, this.d.policy.requestTimeoutMs);
     });
     if (answer === null) {

@@ -9,16 +9,6 @@ import type { ReauthReason } from '../oauth/answer.ts';
 
 export type ConnectionRow = Connection;
 
-export interface BeginAttempt {
-  connectionId: string;
-  provider: string;
-  trigger: RefreshTrigger;
-  workerId: string;
-  versionBefore: number;
-  tokenFingerprint: string;
-  startedAt: Date;
-}
-
 /** The write-ahead claim of a refresh that will call the provider (see ConnectionStore.claim). */
 export interface Claim {
   connectionId: string;
