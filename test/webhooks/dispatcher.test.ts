@@ -67,8 +67,8 @@ describe('signing', () => {
     expect(verify(SECRET, { timestamp: String(ts), signature: undefined }, body)).toBe(false);
   });
 
-  it('the verification example in the README verifies a real delivery and rejects a tampered one', async () => {
-    const md = readFileSync(join(process.cwd(), 'README.md'), 'utf8');
+  it('the verification example in docs/webhooks.md verifies a real delivery and rejects a tampered one', async () => {
+    const md = readFileSync(join(process.cwd(), 'docs', 'webhooks.md'), 'utf8');
     const block = /```js\n(\/\/ verify-webhook\.mjs\n[\s\S]*?)```/.exec(md);
     expect(block).not.toBeNull();
     const file = join(mkdtempSync(join(tmpdir(), 'ort-readme-')), 'verify-webhook.mjs');
