@@ -1,4 +1,9 @@
 // API input validation. Pure: every rejection names the field; nothing is written on a rejection.
+import type { ConnectionPageQuery } from '../store/connection-queries.ts';
+import { isUuid } from '../util/ids.ts';
+
+// Kept for importers of the old place (ops webhooks); the check itself lives in util/ids.ts.
+export { isUuid };
 
 export type Valid<T> = { ok: true; value: T } | { ok: false; field: string; message: string };
 
@@ -21,9 +26,6 @@ export interface CreateConnectionInput {
   tokens: TokenSetInput;
   metadata: Record<string, unknown>;
 }
-
-const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-export const isUuid = (s: string) => UUID_RE.test(s);
 
 function fail(field: string, message: string): { ok: false; field: string; message: string } {
   return { ok: false, field, message };
@@ -136,4 +138,28 @@ export function parseMinValidSeconds(raw: unknown): Valid<number> {
   if (raw === undefined) return { ok: true, value: 60 };
   if (typeof raw !== 'string' || !/^\d{1,7}$/.test(raw)) return fail('min_valid_seconds', 'must be a whole number of seconds (0 to 9999999)');
   return { ok: true, value: Number(raw) };
+}
+
+/** The query of GET /v1/connections, checked in this order (the first bad parameter is named). */
+export function parseConnectionPage(q: Record<string, unknown>, providerExists: (key: string) => boolean): Valid<ConnectionPageQuery> {
+  // A repeated parameter arrives as an array: one value per parameter.
+  for (const [k, v] of Object.entries(q)) if (v !== undefined && typeof v !== 'string') return fail(k.slice(0, 64), 'must be given once');
+  const { externalId, status, provider, after } = q as Record<string, string | undefined>;
+  if (externalId !== undefined && (externalId.length > LIMITS.externalIdChars || /\u0000/.test(externalId))) return fail('externalId', 'must be at most 255 characters, without NUL');
+  if (status !== undefined && status !== 'active' && status !== 'needs_reauth') return fail('status', 'must be active or needs_reauth');
+  if (provider !== undefined && !providerExists(provider)) return fail('provider', 'unknown provider');
+  const limit = q.limit === undefined ? 100 : Number(q.limit);
+  if (!Number.isInteger(limit) || limit < 1 || limit > 1000) return fail('limit', 'must be a whole number from 1 to 1000');
+  if (after !== undefined && !isUuid(after)) return fail('after', 'must be a connection id');
+  return { ok: true, value: { status, provider, externalId, after, limit } };
+}
+
+/** The body of PUT /v1/connections/:id/tokens: the token body itself, or { tokens, metadata }. */
+export function validateReplaceTokens(body: unknown): Valid<{ tokens: TokenSetInput; metadata: Record<string, unknown> }> {
+  const wrapped = isObject(body) && 'tokens' in body ? body : undefined;
+  const t = validateTokens(wrapped ? wrapped.tokens : body, wrapped ? 'tokens' : 'body');
+  if (!t.ok) return t;
+  const md = validateMetadata(wrapped?.metadata);
+  if (!md.ok) return md;
+  return { ok: true, value: { tokens: t.value, metadata: md.value } };
 }

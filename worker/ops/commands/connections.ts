@@ -3,7 +3,7 @@ import type { OpsCommand, OpsContext } from '../types.ts';
 import { intFlag, parseFlags, stringFlag, UsageError, subcommands } from '../args.ts';
 import { isoShort, plural, relative, table, truncate } from '../format.ts';
 import { findConnection } from '../lookup.ts';
-import { connectionView } from '../../api/server.ts';
+import { connectionView } from '../../api/views.ts';
 
 const HELP = `Usage:
   ops connections list [--status active|needs_reauth] [--provider P] [--limit 100] [--json]

@@ -3,7 +3,7 @@
 import type { OpsCommand } from '../types.ts';
 import { parseFlags, stringFlag, UsageError } from '../args.ts';
 import { findConnection } from '../lookup.ts';
-import { outcomeView } from '../../api/server.ts';
+import { outcomeView } from '../../api/views.ts';
 import { isoShort } from '../format.ts';
 
 const HELP = `Usage:

@@ -1,0 +1,13 @@
+// GET /healthz (the process answers) and GET /readyz (its dependencies answer). No key needed.
+import type { FastifyInstance } from 'fastify';
+
+export type Readiness = () => Promise<Record<string, { ok: boolean; detail?: string }>>;
+
+export function healthRoutes(app: FastifyInstance, d: { readiness: Readiness }): void {
+  app.get('/healthz', async () => ({ ok: true }));
+  app.get('/readyz', async (_req, reply) => {
+    const checks = await d.readiness();
+    const ok = Object.values(checks).every((c) => c.ok);
+    return reply.code(ok ? 200 : 503).send({ ok, checks });
+  });
+}
