@@ -1,0 +1,33 @@
+// Webhook URLs that answered 410 Gone (the Standard Webhooks "stop sending" signal). A URL is
+// known by the sha256 of its full text; only a display form without credentials is stored.
+import type { Db } from './db.ts';
+
+export interface GoneEndpoint {
+  urlHash: string;
+  url: string;
+  goneAt: Date;
+  eventId: string;
+}
+
+export async function isEndpointGone(db: Db, urlHash: string): Promise<boolean> {
+  return (await db.webhookEndpointGone.count({ where: { urlHash } })) > 0;
+}
+
+/** Records the first 410 of a URL (a later one keeps the first record). */
+export async function markEndpointGone(db: Db, e: { urlHash: string; url: string; eventId: string; at: Date }): Promise<void> {
+  await db.webhookEndpointGone.upsert({
+    where: { urlHash: e.urlHash },
+    create: { urlHash: e.urlHash, url: e.url, eventId: e.eventId, goneAt: e.at },
+    update: {},
+  });
+}
+
+export async function listGoneEndpoints(db: Db): Promise<GoneEndpoint[]> {
+  return db.webhookEndpointGone.findMany({ orderBy: { goneAt: 'desc' } });
+}
+
+/** Lets deliveries to these URLs (every one without urlHashes) start again; returns how many. */
+export async function resumeEndpoints(db: Db, urlHashes?: string[]): Promise<number> {
+  const res = await db.webhookEndpointGone.deleteMany({ where: urlHashes ? { urlHash: { in: urlHashes } } : {} });
+  return res.count;
+}
