@@ -269,6 +269,74 @@ describe('dispatcher', () => {
     await db.outboxEvent.update({ where: { id }, data: { deliveredAt: new Date() } });
   });
 
+  it('a 410 Gone stops deliveries to that URL in every dispatcher, shows in ops webhooks list, and resume delivers the rest in order', async () => {
+    const receiver = new WebhookReceiver(SECRET);
+    await receiver.start();
+    receiver.failFirst(1, 410);
+    const conn = randomUUID();
+    const ids = await addEvents(4, [conn]);
+    const a = dispatcher(receiver.url);
+    const b = dispatcher(receiver.url);
+    a.start();
+    b.start();
+    try {
+      await waitFor(() => receiver.requests.some((r) => r.status === 410), 20_000, 'the 410');
+      // Several ticks of both dispatchers later, nothing more was sent to that URL.
+      await new Promise((r) => setTimeout(r, 600));
+      expect(receiver.requests.filter((r) => ids.includes(r.id!))).toHaveLength(1);
+      const first = (await db.outboxEvent.findUnique({ where: { id: ids[0] } }))!;
+      expect(first).toMatchObject({ deliveredAt: null, deadAt: null, lastStatus: 410 });
+      expect(first.lastError).toMatch(/^HTTP 410/);
+
+      const listed = await runOps(webhooksCommand, ['list', '--json'], { DATABASE_URL: iso.url });
+      const gone = JSON.parse(listed.out[0]).gone as { url: string; eventId: string }[];
+      expect(gone).toContainEqual(expect.objectContaining({ url: receiver.url, eventId: ids[0] }));
+      const text = await runOps(webhooksCommand, ['list'], { DATABASE_URL: iso.url });
+      expect(text.out.join('\n')).toContain(`410 Gone`);
+      expect(text.out.join('\n')).toContain(receiver.url);
+
+      const dry = await runOps(webhooksCommand, ['resume', '--dry-run'], { DATABASE_URL: iso.url });
+      expect(dry.out.join('\n')).toContain('would resume');
+      await new Promise((r) => setTimeout(r, 300));
+      expect(receiver.requests.filter((r) => ids.includes(r.id!))).toHaveLength(1);
+      const resumed = await runOps(webhooksCommand, ['resume'], { DATABASE_URL: iso.url });
+      expect(resumed.code).toBe(0);
+      expect(resumed.out.join('\n')).toContain(receiver.url);
+      await waitFor(async () => (await db.outboxEvent.count({ where: { id: { in: ids }, deliveredAt: null } })) === 0, 20_000, 'delivered after resume');
+    } finally {
+      await Promise.all([a.stop(), b.stop()]);
+      await receiver.close();
+    }
+    expect(receiver.firstDeliveries().filter((r) => ids.includes(r.id!)).map((r) => r.id)).toEqual(ids);
+    expect(receiver.requests.every((r) => r.verified)).toBe(true);
+    const after = await runOps(webhooksCommand, ['list', '--json'], { DATABASE_URL: iso.url });
+    expect(JSON.parse(after.out[0]).gone).toEqual([]);
+  });
+
+  it('during a rotation every delivery carries both signatures; receivers on the old and on the new secret both verify', async () => {
+    const next = `whsec_${randomBytes(32).toString('base64')}`;
+    const oldSide = new WebhookReceiver(SECRET);
+    await oldSide.start();
+    const conn = randomUUID();
+    const ids = await addEvents(3, [conn]);
+    const d = dispatcher(oldSide.url, { secret: [next, SECRET] });
+    d.start();
+    try {
+      await waitFor(async () => (await db.outboxEvent.count({ where: { id: { in: ids }, deliveredAt: null } })) === 0, 20_000, 'delivered');
+    } finally {
+      await d.stop();
+      await oldSide.close();
+    }
+    const mine = oldSide.requests.filter((r) => ids.includes(r.id!));
+    expect(mine.length).toBeGreaterThanOrEqual(3);
+    for (const r of mine) {
+      expect(r.verified).toBe(true);
+      expect(r.signature!.split(' ')).toHaveLength(2);
+      const headers = { 'webhook-id': r.id!, 'webhook-timestamp': r.timestamp!, 'webhook-signature': r.signature! };
+      expect(standardVerify(next, r.body, headers)).toBe(true);
+    }
+  });
+
   it('the event body never contains more than the payload written with the state change', () => {
     const e = { type: 'connection.recovered', connectionId: randomUUID(), provider: 'acme', payload: { provider: 'acme', externalId: 'x', after: 'reconnect' }, createdAt: new Date(0) };
     expect(JSON.parse(eventBody(e))).toEqual({ type: e.type, timestamp: '1970-01-01T00:00:00.000Z', data: { connectionId: e.connectionId, provider: 'acme', externalId: 'x', after: 'reconnect' } });
