@@ -98,7 +98,7 @@ describe('webhook events from state transitions', () => {
     const body = (id: string) => JSON.parse(receiver.requests.find((r) => r.id === id)!.body);
     const [reauth, recoveredA] = await eventsOf(a.id);
     expect(body(reauth.id)).toMatchObject({
-      id: reauth.id, type: 'connection.needs_reauth', createdAt: reauth.createdAt.toISOString(),
+      type: 'connection.needs_reauth', timestamp: reauth.createdAt.toISOString(),
       data: { connectionId: a.id, provider: 'wha', externalId: 'user-a', reason: 'revoked', errorCode: 'invalid_grant' },
     });
     expect(body(recoveredA.id).data).toMatchObject({ connectionId: a.id, externalId: 'user-a', after: 'reconnect' });
