@@ -11,7 +11,7 @@ import { sleep, startDaemon, testEnv, waitFor, writeProvidersFile, type TestDaem
 import { isolatedDatabase } from '../security/support.ts';
 import { WebhookReceiver } from './receiver.ts';
 
-const SECRET = `whsec_${randomBytes(16).toString('hex')}`;
+const SECRET = `whsec_${randomBytes(32).toString('base64')}`;
 const fakeA = new FakeProvider({ rotation: 'always', accessTtlSeconds: 30 });
 const fakeB = new FakeProvider({ rotation: 'always', accessTtlSeconds: 30 });
 const receiver = new WebhookReceiver(SECRET);
