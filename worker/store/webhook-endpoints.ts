@@ -13,13 +13,12 @@ export async function isEndpointGone(db: Db, urlHash: string): Promise<boolean> 
   return (await db.webhookEndpointGone.count({ where: { urlHash } })) > 0;
 }
 
-/** Records the first 410 of a URL (a later one keeps the first record). */
+/** Records the first 410 of a URL (a later one, from any process at the same time, keeps it). */
 export async function markEndpointGone(db: Db, e: { urlHash: string; url: string; eventId: string; at: Date }): Promise<void> {
-  await db.webhookEndpointGone.upsert({
-    where: { urlHash: e.urlHash },
-    create: { urlHash: e.urlHash, url: e.url, eventId: e.eventId, goneAt: e.at },
-    update: {},
-  });
+  await db.$executeRaw`
+    INSERT INTO "WebhookEndpointGone" ("urlHash", "url", "goneAt", "eventId")
+    VALUES (${e.urlHash}, ${e.url}, ${e.at}, ${e.eventId}::uuid)
+    ON CONFLICT ("urlHash") DO NOTHING`;
 }
 
 export async function listGoneEndpoints(db: Db): Promise<GoneEndpoint[]> {
