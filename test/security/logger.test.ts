@@ -15,7 +15,7 @@ describe('logger redaction', () => {
     const cs = `cs_${hex(8)}`;
     const basic = Buffer.from(`id:${cs}`).toString('base64');
     const apiKey = `apikey-${hex(10)}`;
-    const whsec = `whsec-${hex(10)}`;
+    const whsec = `whsec_${randomBytes(24).toString('base64')}`;
     const dbPass = `pw${hex(8)}`;
     const config = loadConfig(testEnv({ API_KEY: apiKey, WEBHOOK_URL: `https://hooks.example/x?token=${whsec}x`, WEBHOOK_SECRET: whsec, DATABASE_URL: `postgresql://u:${dbPass}@127.0.0.1:5432/db` }));
     const { log, lines } = captureLogger('trace');

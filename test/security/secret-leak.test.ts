@@ -24,7 +24,7 @@ const CLIENT_SECRET_BODY = `cb${hex(8)}`;
 const API_KEY = `tokenkey-${hex(12)}`;
 const READ_KEY = `readkey-${hex(12)}`;
 const ENC_KEY = randomBytes(32).toString('base64');
-const WEBHOOK_SECRET = `wh${hex(12)}`;
+const WEBHOOK_SECRET = `whsec_${randomBytes(24).toString('base64')}`;
 
 const fake = new FakeProvider({ rotation: 'always', reuseDetection: true, accessTtlSeconds: 3, clientSecret: CLIENT_SECRET });
 const fakeBody = new FakeProvider({ rotation: 'always', reuseDetection: true, accessTtlSeconds: 3, clientSecret: CLIENT_SECRET_BODY });

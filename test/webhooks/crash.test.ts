@@ -9,7 +9,7 @@ import { testEnv, waitFor } from '../helpers/harness.ts';
 import { isolatedDatabase } from '../security/support.ts';
 import { WebhookReceiver } from './receiver.ts';
 
-const SECRET = `whsec_${randomBytes(16).toString('hex')}`;
+const SECRET = `whsec_${randomBytes(32).toString('base64')}`;
 let iso: { url: string; drop: () => Promise<void> };
 let db: Db;
 const children: ChildProcess[] = [];

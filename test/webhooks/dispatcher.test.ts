@@ -1,21 +1,24 @@
 // The outbox dispatcher against real PostgreSQL (an isolated database) and a receiver over HTTP.
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../worker/log/logger.ts';
 import { webhooksCommand } from '../../worker/ops/commands/webhooks.ts';
 import { createDb, type Db } from '../../worker/store/db.ts';
 import { enqueueEvent, type EventType } from '../../worker/store/outbox.ts';
 import { attemptsWithin, backoffMs, eventBody, WebhookDispatcher, type DispatcherOptions } from '../../worker/webhooks/dispatcher.ts';
-import { sign, signatureHeader, verify } from '../../worker/webhooks/signing.ts';
+import { deliveryHeaders, sign, signatureHeader, signingKeys } from '../../worker/webhooks/signing.ts';
 import { waitFor } from '../helpers/harness.ts';
 import { isolatedDatabase, runOps } from '../security/support.ts';
-import { WebhookReceiver } from './receiver.ts';
+import { standardVerify, WebhookReceiver } from './receiver.ts';
 
-const SECRET = `whsec_${randomBytes(16).toString('hex')}`;
+const SECRET = `whsec_${randomBytes(32).toString('base64')}`;
+const KEYS = signingKeys(SECRET);
 let iso: { url: string; drop: () => Promise<void> };
 let db: Db;
 const silent = createLogger({ level: 'silent' });
@@ -49,41 +52,65 @@ afterAll(async () => {
 });
 
 describe('signing', () => {
-  it('signs timestamp + "." + body with HMAC-SHA256 and verifies only the untampered, fresh delivery', () => {
-    const body = JSON.stringify({ id: randomUUID(), type: 'connection.recovered', createdAt: new Date().toISOString(), data: { a: 1 } });
+  it('signs "${id}.${timestamp}.${body}" as the spec says: the reference library computes the same header and verifies only the untampered, fresh delivery', () => {
+    const id = randomUUID();
+    const body = eventBody({ type: 'connection.recovered', connectionId: null, provider: 'acme', payload: { a: 1 }, createdAt: new Date() });
     const ts = Math.floor(Date.now() / 1000);
-    const header = signatureHeader(SECRET, ts, body);
-    expect(header).toMatch(/^v1=[0-9a-f]{64}$/);
-    expect(header).toBe(`v1=${sign(SECRET, ts, body)}`);
-    expect(verify(SECRET, { timestamp: String(ts), signature: header }, body)).toBe(true);
-    expect(verify(SECRET, { timestamp: String(ts), signature: header }, `${body} `)).toBe(false);
-    expect(verify('other-secret', { timestamp: String(ts), signature: header }, body)).toBe(false);
-    expect(verify(SECRET, { timestamp: String(ts + 1), signature: header }, body)).toBe(false);
+    const header = signatureHeader(KEYS, id, ts, body);
+    expect(header).toMatch(/^v1,[A-Za-z0-9+/]{43}=$/);
+    expect(header).toBe(`v1,${sign(KEYS[0], id, ts, body)}`);
+    // The reference implementation signs the same content with the same key (the decoded whsec_ part).
+    expect(new Webhook(SECRET).sign(id, new Date(ts * 1000), body)).toBe(header);
+    const h = (over: Record<string, string> = {}) => ({ 'webhook-id': id, 'webhook-timestamp': String(ts), 'webhook-signature': header, ...over });
+    expect(standardVerify(SECRET, body, h())).toBe(true);
+    expect(standardVerify(SECRET, `${body} `, h())).toBe(false);
+    expect(standardVerify(`whsec_${randomBytes(32).toString('base64')}`, body, h())).toBe(false);
+    expect(standardVerify(SECRET, body, h({ 'webhook-timestamp': String(ts + 1) }))).toBe(false);
+    expect(standardVerify(SECRET, body, h({ 'webhook-id': randomUUID() }))).toBe(false);
     // Replay protection: a correct signature with an old timestamp is refused.
     const old = ts - 3600;
-    expect(verify(SECRET, { timestamp: String(old), signature: signatureHeader(SECRET, old, body) }, body)).toBe(false);
-    // Several signatures (secret rotation): any valid one passes.
-    expect(verify(SECRET, { timestamp: String(ts), signature: `v1=${'0'.repeat(64)} ${header}` }, body)).toBe(true);
-    expect(verify(SECRET, { timestamp: String(ts), signature: undefined }, body)).toBe(false);
+    expect(standardVerify(SECRET, body, h({ 'webhook-timestamp': String(old), 'webhook-signature': signatureHeader(KEYS, id, old, body) }))).toBe(false);
+    expect(standardVerify(SECRET, body, { 'webhook-id': id, 'webhook-timestamp': String(ts) })).toBe(false);
   });
 
-  it('the verification example in docs/webhooks.md verifies a real delivery and rejects a tampered one', async () => {
+  it('signs with every secret of a rotation, current first, space-separated; a receiver knowing either one verifies', () => {
+    const next = `whsec_${randomBytes(24).toString('base64')}`;
+    const keys = signingKeys([next, SECRET]);
+    const body = eventBody({ type: 'connection.needs_reauth', connectionId: randomUUID(), provider: 'acme', payload: { reason: 'revoked' }, createdAt: new Date() });
+    const headers = deliveryHeaders(keys, randomUUID(), body, Date.now());
+    const sigs = headers['webhook-signature'].split(' ');
+    expect(sigs).toHaveLength(2);
+    expect(sigs.every((x) => /^v1,[A-Za-z0-9+/]+=*$/.test(x))).toBe(true);
+    expect(sigs[0]).toBe(deliveryHeaders(signingKeys(next), headers['webhook-id'], body, Date.now())['webhook-signature']);
+    expect(standardVerify(next, body, headers)).toBe(true);
+    expect(standardVerify(SECRET, body, headers)).toBe(true);
+    expect(standardVerify(`whsec_${randomBytes(24).toString('base64')}`, body, headers)).toBe(false);
+    expect(headers['content-type']).toBe('application/json');
+  });
+
+  it('the receiving example in docs/webhooks.md verifies a real delivery and rejects a tampered one', async () => {
     const md = readFileSync(join(process.cwd(), 'docs', 'webhooks.md'), 'utf8');
     const block = /```js\n(\/\/ verify-webhook\.mjs\n[\s\S]*?)```/.exec(md);
     expect(block).not.toBeNull();
-    const file = join(mkdtempSync(join(tmpdir(), 'ort-readme-')), 'verify-webhook.mjs');
-    writeFileSync(file, block![1]);
-    const { verifyWebhook } = (await import(pathToFileURL(file).href)) as { verifyWebhook: (s: string, h: Record<string, string>, b: string) => boolean };
-    const body = eventBody({ id: randomUUID(), type: 'connection.needs_reauth', connectionId: randomUUID(), provider: 'acme', payload: { reason: 'revoked' }, createdAt: new Date() });
-    const { deliveryHeaders } = await import('../../worker/webhooks/signing.ts');
-    const headers = deliveryHeaders(SECRET, 'evt', body, Date.now());
-    expect(verifyWebhook(SECRET, headers, body)).toBe(true);
-    expect(verifyWebhook(SECRET, headers, body.replace('revoked', 'expired'))).toBe(false);
-    expect(verifyWebhook('wrong', headers, body)).toBe(false);
-    expect(verifyWebhook(SECRET, { ...headers, 'webhook-signature': `v1=${'0'.repeat(64)} ${headers['webhook-signature']}` }, body)).toBe(true);
-    expect(verifyWebhook(SECRET, { ...headers, 'webhook-signature': 'v1=é' }, body)).toBe(false);
-    const old = deliveryHeaders(SECRET, 'evt', body, Date.now() - 3600_000);
-    expect(verifyWebhook(SECRET, old, body)).toBe(false);
+    // The example imports the package by name; point that at this checkout's copy.
+    const lib = pathToFileURL(createRequire(import.meta.url).resolve('standardwebhooks')).href;
+    const source = block![1].replace(/from 'standardwebhooks'/, `from '${lib}'`);
+    expect(source).toContain(lib);
+    const file = join(mkdtempSync(join(tmpdir(), 'ort-docs-')), 'verify-webhook.mjs');
+    writeFileSync(file, source);
+    type Verify = (s: string, h: Record<string, string>, b: string) => { type: string; timestamp: string; data: Record<string, unknown> } | null;
+    const { verifyWebhook } = (await import(pathToFileURL(file).href)) as { verifyWebhook: Verify };
+    const createdAt = new Date();
+    const body = eventBody({ type: 'connection.needs_reauth', connectionId: randomUUID(), provider: 'acme', payload: { reason: 'revoked' }, createdAt });
+    const headers = deliveryHeaders(KEYS, randomUUID(), body, Date.now());
+    expect(verifyWebhook(SECRET, headers, body)).toEqual({ type: 'connection.needs_reauth', timestamp: createdAt.toISOString(), data: JSON.parse(body).data });
+    expect(verifyWebhook(SECRET, headers, body.replace('revoked', 'expired'))).toBeNull();
+    expect(verifyWebhook(`whsec_${randomBytes(32).toString('base64')}`, headers, body)).toBeNull();
+    const rotated = deliveryHeaders(signingKeys([`whsec_${randomBytes(32).toString('base64')}`, SECRET]), headers['webhook-id'], body, Date.now());
+    expect(verifyWebhook(SECRET, rotated, body)).not.toBeNull();
+    expect(verifyWebhook(SECRET, { ...headers, 'webhook-signature': 'v1,é' }, body)).toBeNull();
+    const old = deliveryHeaders(KEYS, headers['webhook-id'], body, Date.now() - 3600_000);
+    expect(verifyWebhook(SECRET, old, body)).toBeNull();
   });
 
   it('backs off exponentially with jitter, capped, and keeps retrying for the whole max age', () => {
@@ -126,10 +153,11 @@ describe('dispatcher', () => {
       const seqs = mine.filter((r) => JSON.parse(r.body).data.connectionId === c).map((r) => seqOf.get(r.id!)!);
       expect(seqs).toEqual([...seqs].sort((x, y) => x - y));
     }
-    // The body is the documented envelope and carries the event id.
+    // The body is the spec's envelope; the event id is the webhook-id header.
     const body = JSON.parse(mine[0].body);
-    expect(Object.keys(body).sort()).toEqual(['createdAt', 'data', 'id', 'type']);
-    expect(body.id).toBe(mine[0].id);
+    expect(Object.keys(body).sort()).toEqual(['data', 'timestamp', 'type']);
+    const row = rows.find((r) => r.id === mine[0].id)!;
+    expect(body).toMatchObject({ type: row.type, timestamp: row.createdAt.toISOString() });
     expect(rows.every((r) => r.attempts === 1 && r.lastStatus === 200 && r.lastError === null)).toBe(true);
   });
 
@@ -241,8 +269,76 @@ describe('dispatcher', () => {
     await db.outboxEvent.update({ where: { id }, data: { deliveredAt: new Date() } });
   });
 
+  it('a 410 Gone stops deliveries to that URL in every dispatcher, shows in ops webhooks list, and resume delivers the rest in order', async () => {
+    const receiver = new WebhookReceiver(SECRET);
+    await receiver.start();
+    receiver.failFirst(1, 410);
+    const conn = randomUUID();
+    const ids = await addEvents(4, [conn]);
+    const a = dispatcher(receiver.url);
+    const b = dispatcher(receiver.url);
+    a.start();
+    b.start();
+    try {
+      await waitFor(() => receiver.requests.some((r) => r.status === 410), 20_000, 'the 410');
+      // Several ticks of both dispatchers later, nothing more was sent to that URL.
+      await new Promise((r) => setTimeout(r, 600));
+      expect(receiver.requests.filter((r) => ids.includes(r.id!))).toHaveLength(1);
+      const first = (await db.outboxEvent.findUnique({ where: { id: ids[0] } }))!;
+      expect(first).toMatchObject({ deliveredAt: null, deadAt: null, lastStatus: 410 });
+      expect(first.lastError).toMatch(/^HTTP 410/);
+
+      const listed = await runOps(webhooksCommand, ['list', '--json'], { DATABASE_URL: iso.url });
+      const gone = JSON.parse(listed.out[0]).gone as { url: string; eventId: string }[];
+      expect(gone).toContainEqual(expect.objectContaining({ url: receiver.url, eventId: ids[0] }));
+      const text = await runOps(webhooksCommand, ['list'], { DATABASE_URL: iso.url });
+      expect(text.out.join('\n')).toContain(`410 Gone`);
+      expect(text.out.join('\n')).toContain(receiver.url);
+
+      const dry = await runOps(webhooksCommand, ['resume', '--dry-run'], { DATABASE_URL: iso.url });
+      expect(dry.out.join('\n')).toContain('would resume');
+      await new Promise((r) => setTimeout(r, 300));
+      expect(receiver.requests.filter((r) => ids.includes(r.id!))).toHaveLength(1);
+      const resumed = await runOps(webhooksCommand, ['resume'], { DATABASE_URL: iso.url });
+      expect(resumed.code).toBe(0);
+      expect(resumed.out.join('\n')).toContain(receiver.url);
+      await waitFor(async () => (await db.outboxEvent.count({ where: { id: { in: ids }, deliveredAt: null } })) === 0, 20_000, 'delivered after resume');
+    } finally {
+      await Promise.all([a.stop(), b.stop()]);
+      await receiver.close();
+    }
+    expect(receiver.firstDeliveries().filter((r) => ids.includes(r.id!)).map((r) => r.id)).toEqual(ids);
+    expect(receiver.requests.every((r) => r.verified)).toBe(true);
+    const after = await runOps(webhooksCommand, ['list', '--json'], { DATABASE_URL: iso.url });
+    expect(JSON.parse(after.out[0]).gone).toEqual([]);
+  });
+
+  it('during a rotation every delivery carries both signatures; receivers on the old and on the new secret both verify', async () => {
+    const next = `whsec_${randomBytes(32).toString('base64')}`;
+    const oldSide = new WebhookReceiver(SECRET);
+    await oldSide.start();
+    const conn = randomUUID();
+    const ids = await addEvents(3, [conn]);
+    const d = dispatcher(oldSide.url, { secret: [next, SECRET] });
+    d.start();
+    try {
+      await waitFor(async () => (await db.outboxEvent.count({ where: { id: { in: ids }, deliveredAt: null } })) === 0, 20_000, 'delivered');
+    } finally {
+      await d.stop();
+      await oldSide.close();
+    }
+    const mine = oldSide.requests.filter((r) => ids.includes(r.id!));
+    expect(mine.length).toBeGreaterThanOrEqual(3);
+    for (const r of mine) {
+      expect(r.verified).toBe(true);
+      expect(r.signature!.split(' ')).toHaveLength(2);
+      const headers = { 'webhook-id': r.id!, 'webhook-timestamp': r.timestamp!, 'webhook-signature': r.signature! };
+      expect(standardVerify(next, r.body, headers)).toBe(true);
+    }
+  });
+
   it('the event body never contains more than the payload written with the state change', () => {
-    const e = { id: randomUUID(), type: 'connection.recovered', connectionId: randomUUID(), provider: 'acme', payload: { provider: 'acme', externalId: 'x', after: 'reconnect' }, createdAt: new Date(0) };
-    expect(JSON.parse(eventBody(e))).toEqual({ id: e.id, type: e.type, createdAt: '1970-01-01T00:00:00.000Z', data: { connectionId: e.connectionId, provider: 'acme', externalId: 'x', after: 'reconnect' } });
+    const e = { type: 'connection.recovered', connectionId: randomUUID(), provider: 'acme', payload: { provider: 'acme', externalId: 'x', after: 'reconnect' }, createdAt: new Date(0) };
+    expect(JSON.parse(eventBody(e))).toEqual({ type: e.type, timestamp: '1970-01-01T00:00:00.000Z', data: { connectionId: e.connectionId, provider: 'acme', externalId: 'x', after: 'reconnect' } });
   });
 });

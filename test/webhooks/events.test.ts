@@ -11,7 +11,7 @@ import { sleep, startDaemon, testEnv, waitFor, writeProvidersFile, type TestDaem
 import { isolatedDatabase } from '../security/support.ts';
 import { WebhookReceiver } from './receiver.ts';
 
-const SECRET = `whsec_${randomBytes(16).toString('hex')}`;
+const SECRET = `whsec_${randomBytes(32).toString('base64')}`;
 const fakeA = new FakeProvider({ rotation: 'always', accessTtlSeconds: 30 });
 const fakeB = new FakeProvider({ rotation: 'always', accessTtlSeconds: 30 });
 const receiver = new WebhookReceiver(SECRET);
@@ -98,7 +98,7 @@ describe('webhook events from state transitions', () => {
     const body = (id: string) => JSON.parse(receiver.requests.find((r) => r.id === id)!.body);
     const [reauth, recoveredA] = await eventsOf(a.id);
     expect(body(reauth.id)).toMatchObject({
-      id: reauth.id, type: 'connection.needs_reauth', createdAt: reauth.createdAt.toISOString(),
+      type: 'connection.needs_reauth', timestamp: reauth.createdAt.toISOString(),
       data: { connectionId: a.id, provider: 'wha', externalId: 'user-a', reason: 'revoked', errorCode: 'invalid_grant' },
     });
     expect(body(recoveredA.id).data).toMatchObject({ connectionId: a.id, externalId: 'user-a', after: 'reconnect' });

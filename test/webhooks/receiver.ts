@@ -1,9 +1,20 @@
-// A webhook receiver on 127.0.0.1 for tests: verifies every signature, can fail the next N
-// deliveries, go down (connection refused) and come back on the same port, or hold requests
-// unanswered (to kill the sender mid-dispatch).
+// A webhook receiver on 127.0.0.1 for tests: verifies every delivery as a real receiver would,
+// with the `standardwebhooks` library (the Standard Webhooks reference verifier), can fail the
+// next N deliveries, go down (connection refused) and come back on the same port, or hold
+// requests unanswered (to kill the sender mid-dispatch).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { verify } from '../../worker/webhooks/signing.ts';
+import { Webhook } from 'standardwebhooks';
+
+/** True when the library accepts the delivery (signature, id, fresh timestamp) under secret. */
+export function standardVerify(secret: string, body: string, headers: Record<string, string | undefined>): boolean {
+  try {
+    new Webhook(secret).verify(body, Object.fromEntries(Object.entries(headers).filter(([, v]) => v !== undefined)) as Record<string, string>);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 export interface Received {
   id: string | undefined;
@@ -24,6 +35,7 @@ export class WebhookReceiver {
   holding = false;
   private readonly held = new Set<ServerResponse>();
 
+  /** secret: the whsec_ secret this receiver knows (during a rotation, either one). */
   constructor(private readonly secret: string) {}
 
   get url(): string {
@@ -91,7 +103,7 @@ export class WebhookReceiver {
     const h = (n: string) => (typeof req.headers[n] === 'string' ? (req.headers[n] as string) : undefined);
     const rec: Received = {
       id: h('webhook-id'), timestamp: h('webhook-timestamp'), signature: h('webhook-signature'), body,
-      verified: verify(this.secret, { timestamp: h('webhook-timestamp'), signature: h('webhook-signature') }, body),
+      verified: standardVerify(this.secret, body, { 'webhook-id': h('webhook-id'), 'webhook-timestamp': h('webhook-timestamp'), 'webhook-signature': h('webhook-signature') }),
       status: 0, at: Date.now(),
     };
     this.requests.push(rec);

@@ -43,7 +43,8 @@ export interface Config {
   /** Cron-refreshed providers (no expiry in answers): spread each tick's refreshes over this window. */
   cronSpreadMs: number;
   webhookUrl?: string;
-  webhookSecret?: string;
+  /** Standard Webhooks secrets (whsec_...), the first signs as current; empty without WEBHOOK_URL. */
+  webhookSecrets: string[];
   webhookMaxAgeMs: number;
   dispatchIntervalMs: number;
   logLevel: string;
@@ -147,6 +148,35 @@ export function parseEncryptionKeys(env: Env): { id: string; key: Buffer }[] {
   });
 }
 
+const MAKE_WEBHOOK_SECRET = 'make one with `npm run ops -- webhooks secret`';
+
+/** A Standard Webhooks secret, `whsec_<base64 of 24-64 bytes>`, decoded to its HMAC key. */
+export function decodeWebhookSecret(secret: string): { ok: true; key: Buffer } | { ok: false; problem: string } {
+  if (!secret.startsWith('whsec_')) return { ok: false, problem: 'does not start with whsec_' };
+  const b64 = secret.slice('whsec_'.length);
+  const key = Buffer.from(b64, 'base64');
+  // Node's decoder skips bad characters; re-encoding catches them (and a missing padding).
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(b64) || key.toString('base64') !== b64) return { ok: false, problem: 'is not standard base64 after whsec_' };
+  if (key.length < 24 || key.length > 64) return { ok: false, problem: `decodes to ${key.length} bytes, not 24-64` };
+  return { ok: true, key };
+}
+
+/** WEBHOOK_SECRETS (space- or comma-separated, first is current) or WEBHOOK_SECRET; each in the whsec_ form. */
+function parseWebhookSecrets(env: Env): string[] {
+  const many = secretFromEnv(env, 'WEBHOOK_SECRETS');
+  const one = secretFromEnv(env, 'WEBHOOK_SECRET');
+  const name = many ? 'WEBHOOK_SECRETS' : 'WEBHOOK_SECRET';
+  if (many && one) configWarnings.push('WEBHOOK_SECRET is ignored: WEBHOOK_SECRETS is set (its first secret signs as current)');
+  const secrets = (many ?? one ?? '').split(/[\s,]+/).filter(Boolean);
+  if (!many && secrets.length > 1) throw new ConfigError(name, 'holds one secret; several (for a rotation) go in WEBHOOK_SECRETS');
+  secrets.forEach((s, i) => {
+    const d = decodeWebhookSecret(s);
+    if (!d.ok) throw new ConfigError(name, `must be whsec_ followed by the base64 of 24-64 random bytes (${many ? `secret ${i + 1}` : 'this one'} ${d.problem}); ${MAKE_WEBHOOK_SECRET}`);
+  });
+  if (new Set(secrets).size !== secrets.length) throw new ConfigError(name, 'lists the same secret twice');
+  return secrets;
+}
+
 function parseApiKeys(env: Env): Config['apiKeys'] {
   const keys: Config['apiKeys'] = [];
   const add = (name: string, scope: 'read' | 'token') => {
@@ -187,8 +217,8 @@ function parseCronOverride(env: Env): Record<string, string> {
 export function loadConfig(env: Env = process.env): Config {
   configWarnings.length = 0;
   const webhookUrl = env.WEBHOOK_URL ? url(env, 'WEBHOOK_URL', undefined, ['http:', 'https:']) : undefined;
-  const webhookSecret = secretFromEnv(env, 'WEBHOOK_SECRET');
-  if (webhookUrl && !webhookSecret) throw new ConfigError('WEBHOOK_SECRET', 'is required when WEBHOOK_URL is set (it signs every delivery)');
+  const webhookSecrets = parseWebhookSecrets(env);
+  if (webhookUrl && webhookSecrets.length === 0) throw new ConfigError('WEBHOOK_SECRET', `is required when WEBHOOK_URL is set (it signs every delivery); ${MAKE_WEBHOOK_SECRET}`);
   const requestTimeoutMs = int(env, 'REQUEST_TIMEOUT_MS', 10_000, 100, 300_000);
   const lockTtlMs = int(env, 'LOCK_TTL_MS', Math.max(30_000, requestTimeoutMs * 3), 1000);
   if (lockTtlMs <= requestTimeoutMs) throw new ConfigError('LOCK_TTL_MS', `must be longer than REQUEST_TIMEOUT_MS (${requestTimeoutMs})`);
@@ -223,7 +253,7 @@ export function loadConfig(env: Env = process.env): Config {
     breakerProbeIntervalMs: int(env, 'BREAKER_PROBE_INTERVAL_MS', 60_000, 100),
     cronSpreadMs: int(env, 'CRON_SPREAD_MS', 3600_000, 0, 24 * 3600_000),
     webhookUrl,
-    webhookSecret,
+    webhookSecrets,
     webhookMaxAgeMs: int(env, 'WEBHOOK_MAX_AGE_MS', 48 * 3600_000, 1000),
     dispatchIntervalMs: int(env, 'WEBHOOK_DISPATCH_INTERVAL_MS', 1000, 50),
     logLevel: str(env, 'LOG_LEVEL', 'info'),

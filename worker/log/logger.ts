@@ -12,7 +12,7 @@ export const REDACT_PATHS = [
   '*.*.access_token', '*.*.refresh_token', '*.*.id_token', '*.*.client_secret', '*.*.authorization', '*.*.Authorization',
   'cookie', '*.cookie', '*.*.cookie', 'set-cookie', '*.set-cookie', '*.*.set-cookie', 'client_assertion', '*.client_assertion', '*.Authorization',
   // Configuration objects: keys, secrets and URLs that may carry passwords.
-  'webhookSecret', '*.webhookSecret', 'encryptionKeys', '*.encryptionKeys', 'apiKeys', '*.apiKeys',
+  'webhookSecret', '*.webhookSecret', 'webhookSecrets', '*.webhookSecrets', 'encryptionKeys', '*.encryptionKeys', 'apiKeys', '*.apiKeys',
   'databaseUrl', '*.databaseUrl', 'redisUrl', '*.redisUrl', 'webhookUrl', '*.webhookUrl',
 ];
 

@@ -29,6 +29,14 @@ function firstLine(e: unknown): string {
   return (lines[0] ?? 'unknown error').slice(0, 300);
 }
 
+/** The context of a command that needs no configuration: output only, no daemon behind it. */
+function bareContext(io: OpsIo, json: boolean): OpsContext {
+  const none = (): never => {
+    throw new Error('this command runs without configuration');
+  };
+  return { get daemon() { return none(); }, connect: none, json, tty: io.tty && !json, out: io.out, err: io.err };
+}
+
 export async function runCli(
   argv: string[],
   io: OpsIo,
@@ -54,8 +62,9 @@ export async function runCli(
   const json = rest.includes('--json');
   let ctx: (OpsContext & { close?(): Promise<void> }) | undefined;
   try {
-    ctx = makeContext(json);
-    return await cmd.run(rest.filter((a) => a !== '--json'), ctx);
+    const args = rest.filter((a) => a !== '--json');
+    ctx = cmd.needsConfig?.(args) === false ? bareContext(io, json) : makeContext(json);
+    return await cmd.run(args, ctx);
   } catch (e) {
     if (e instanceof UsageError) {
       io.err(`ops ${name}: ${e.message}`);

@@ -22,6 +22,8 @@ export interface OpsCommand {
   summary: string;
   /** Full --help text (usage, flags, examples). */
   help: string;
+  /** False when this invocation needs no configuration (no daemon is built, e.g. printing a new secret); default true. */
+  needsConfig?(argv: string[]): boolean;
   /** argv after the command name; returns the process exit code. */
   run(argv: string[], ctx: OpsContext): Promise<number>;
 }

@@ -1,26 +1,32 @@
-// Webhook dispatcher: delivers OutboxEvent rows to WEBHOOK_URL, signed, at least once.
+// Webhook dispatcher: delivers OutboxEvent rows to WEBHOOK_URL at least once, as Standard Webhooks
+// (headers and signatures in signing.ts, body { type, timestamp, data }).
 //
 // Multi-process safe: each tick claims a batch of due rows with SELECT ... FOR UPDATE SKIP LOCKED
 // and, in the same statement, pushes their nextAttemptAt forward by a lease. A process that dies
 // mid-dispatch simply lets the lease run out and another tick (any process) retries the event;
-// the receiver dedups by the event id (webhook-id header and body.id).
+// the receiver dedups by the event id (the webhook-id header).
 // Order per connection: an event is only claimed when no older undelivered event of the same
 // connection (or, for provider events, the same provider) is still pending.
 // Retries: exponential backoff with jitter, capped; an event is given up (deadAt) once it is older
 // than WEBHOOK_MAX_AGE_MS and has had as many attempts as the backoff schedule fits into that age.
 // `npm run ops -- webhooks replay` resets dead or failed events.
+// A 410 Gone answer means the receiver wants no more: deliveries to that URL stop (every process,
+// across restarts) until `npm run ops -- webhooks resume`; events wait in the outbox meanwhile.
 import type { Logger } from 'pino';
 import { ConfigError, type Config } from '../config/env.ts';
 import type { Daemon, DaemonExtension } from '../daemon.ts';
 import { scrubSecrets } from '../log/logger.ts';
 import type { Db } from '../store/db.ts';
-import { deliveryHeaders } from './signing.ts';
+import { isEndpointGone, markEndpointGone } from '../store/webhook-endpoints.ts';
+import { endpointIdentity } from './endpoint.ts';
+import { deliveryHeaders, signingKeys } from './signing.ts';
 
 export interface DispatcherOptions {
   db: Db;
   log: Logger;
   url: string;
-  secret: string;
+  /** whsec_ secret(s); with several, each signs (the first is current), for a rotation without a gap. */
+  secret: string | readonly string[];
   /** Give up (deadAt) on an event older than this that keeps failing. */
   maxAgeMs: number;
   /** Pause between ticks when there is nothing (more) due. */
@@ -48,14 +54,25 @@ export interface ClaimedEvent {
   attempts: number;
 }
 
-export const WEBHOOK_DEFAULTS = { retryBaseMs: 5_000, retryMaxMs: 3600_000, timeoutMs: 10_000, batchSize: 50, concurrency: 8 };
+// The spec advises a 15-30 s timeout so receivers have time to acknowledge.
+export const WEBHOOK_DEFAULTS = { retryBaseMs: 5_000, retryMaxMs: 3600_000, timeoutMs: 15_000, batchSize: 50, concurrency: 8 };
 
-/** The JSON body of an event. Stable across retries (the timestamp header changes, not the body). */
-export function eventBody(e: Pick<ClaimedEvent, 'id' | 'type' | 'connectionId' | 'provider' | 'payload' | 'createdAt'>): string {
+/**
+ * The JSON body of an event, the spec's { type, timestamp, data } (timestamp: when the event
+ * happened). Stable across retries (the timestamp header changes, not the body); the event id
+ * travels in the webhook-id header.
+ */
+export function eventBody(e: Pick<ClaimedEvent, 'type' | 'connectionId' | 'provider' | 'payload' | 'createdAt'>): string {
   const payload = (e.payload && typeof e.payload === 'object' ? e.payload : {}) as Record<string, unknown>;
   const data: Record<string, unknown> = { ...(e.connectionId ? { connectionId: e.connectionId } : {}), ...(e.provider ? { provider: e.provider } : {}), ...payload };
-  return JSON.stringify({ id: e.id, type: e.type, createdAt: e.createdAt.toISOString(), data });
+  return JSON.stringify({ type: e.type, timestamp: e.createdAt.toISOString(), data });
 }
+
+/** What one delivery attempt came to. */
+export type DeliveryOutcome =
+  | { kind: 'delivered'; status: number }
+  | { kind: 'gone'; status: 410; error: string }
+  | { kind: 'failed'; status: number | null; error: string };
 
 /** Nominal (pre-jitter) delay after the n-th failed attempt (n >= 1). */
 export function nominalBackoffMs(n: number, baseMs: number, maxMs: number): number {
@@ -86,6 +103,10 @@ export function attemptsWithin(maxAgeMs: number, baseMs: number, maxMs: number):
 export class WebhookDispatcher {
   private readonly o: Required<Omit<DispatcherOptions, 'fetch'>> & { fetch: typeof fetch };
   private readonly giveUpAfterAttempts: number;
+  private readonly keys: Buffer[];
+  private readonly endpoint: { urlHash: string; display: string };
+  /** The URL answered 410 Gone (here or in another process): deliver nothing until resumed. */
+  private gone = false;
   private timer?: NodeJS.Timeout;
   private running?: Promise<void>;
   private stopped = true;
@@ -104,6 +125,8 @@ export class WebhookDispatcher {
       ...opts,
     };
     this.giveUpAfterAttempts = attemptsWithin(this.o.maxAgeMs, this.o.retryBaseMs, this.o.retryMaxMs);
+    this.keys = signingKeys(this.o.secret);
+    this.endpoint = endpointIdentity(this.o.url);
   }
 
   /** How long a claimed batch stays ours: every delivery of the batch fits, plus a margin. */
@@ -146,14 +169,15 @@ export class WebhookDispatcher {
 
   /** One pass: claim due events, deliver them. Returns true when a full batch was claimed (more may be due). */
   async tick(): Promise<boolean> {
+    if (await this.endpointGone()) return false;
     const batch = await this.claim();
     if (batch.length === 0) return false;
     const claimedAt = this.o.now();
     const queue = [...batch];
     const workers = Array.from({ length: Math.min(this.o.concurrency, queue.length) }, async () => {
       for (let e = queue.shift(); e; e = queue.shift()) {
-        if (this.stopped || this.o.now() + this.o.timeoutMs > claimedAt + this.leaseMs) {
-          // Not enough lease left (or shutting down): hand it back at once.
+        if (this.stopped || this.gone || this.o.now() + this.o.timeoutMs > claimedAt + this.leaseMs) {
+          // Not enough lease left (or shutting down, or the URL went away): hand it back at once.
           await this.release(e.id).catch(() => undefined);
           continue;
         }
@@ -161,7 +185,16 @@ export class WebhookDispatcher {
       }
     });
     await Promise.all(workers);
-    return batch.length === this.o.batchSize && !this.stopped;
+    return batch.length === this.o.batchSize && !this.stopped && !this.gone;
+  }
+
+  /** Reads the URL's 410 mark (set by any process), logging when it appears or is lifted. */
+  private async endpointGone(): Promise<boolean> {
+    const gone = await isEndpointGone(this.o.db, this.endpoint.urlHash);
+    if (gone && !this.gone) this.o.log.warn({ url: this.endpoint.display }, 'WEBHOOK_URL answered 410 Gone: deliveries stopped; `npm run ops -- webhooks resume` starts them again');
+    if (!gone && this.gone) this.o.log.info({ url: this.endpoint.display }, 'webhook deliveries resumed');
+    this.gone = gone;
+    return gone;
   }
 
   /** Claims due undelivered events and leases them (nextAttemptAt = now + lease) in one statement. */
@@ -192,39 +225,62 @@ export class WebhookDispatcher {
   }
 
   private async deliver(e: ClaimedEvent): Promise<void> {
+    const outcome = await this.post(e);
+    const now = new Date(this.o.now());
+    if (outcome.kind === 'delivered') {
+      await this.o.db.outboxEvent.updateMany({
+        where: { id: e.id, deliveredAt: null },
+        data: { deliveredAt: now, attempts: { increment: 1 }, lastStatus: outcome.status, lastError: null },
+      });
+      this.o.log.debug({ eventId: e.id, type: e.type, status: outcome.status }, 'webhook delivered');
+      return;
+    }
+    if (outcome.kind === 'gone') return this.stopForGone(e, outcome.error, now);
+    await this.recordFailure(e, outcome.status, outcome.error, now);
+  }
+
+  /** One POST of an event, signed for this attempt. */
+  private async post(e: ClaimedEvent): Promise<DeliveryOutcome> {
     const body = eventBody(e);
-    const headers = deliveryHeaders(this.o.secret, e.id, body, this.o.now());
+    const headers = deliveryHeaders(this.keys, e.id, body, this.o.now());
     const ac = new AbortController();
     this.inflight.add(ac);
     const timer = setTimeout(() => ac.abort(), this.o.timeoutMs);
-    let status: number | null = null;
-    let error: string | null = null;
     try {
       const res = await this.o.fetch(this.o.url, { method: 'POST', headers, body, signal: ac.signal, redirect: 'manual' });
-      status = res.status;
       let snippet = '';
       try {
         snippet = (await res.text()).slice(0, 200);
       } catch {
         /* body unreadable: the status is what matters */
       }
-      if (status < 200 || status >= 300) error = `HTTP ${status}${snippet ? `: ${scrubSecrets(snippet).replace(/\s+/g, ' ').trim()}` : ''}`;
+      if (res.status >= 200 && res.status < 300) return { kind: 'delivered', status: res.status };
+      const error = `HTTP ${res.status}${snippet ? `: ${scrubSecrets(snippet).replace(/\s+/g, ' ').trim()}` : ''}`;
+      return res.status === 410 ? { kind: 'gone', status: 410, error } : { kind: 'failed', status: res.status, error };
     } catch (err) {
       const x = err as Error & { cause?: { code?: string } };
-      error = ac.signal.aborted ? `timeout after ${this.o.timeoutMs} ms` : x.cause?.code ?? x.name ?? 'network_error';
+      return { kind: 'failed', status: null, error: ac.signal.aborted ? `timeout after ${this.o.timeoutMs} ms` : x.cause?.code ?? x.name ?? 'network_error' };
     } finally {
       clearTimeout(timer);
       this.inflight.delete(ac);
     }
-    const now = new Date(this.o.now());
-    if (error === null) {
-      await this.o.db.outboxEvent.updateMany({
-        where: { id: e.id, deliveredAt: null },
-        data: { deliveredAt: now, attempts: { increment: 1 }, lastStatus: status, lastError: null },
-      });
-      this.o.log.debug({ eventId: e.id, type: e.type, status }, 'webhook delivered');
-      return;
-    }
+  }
+
+  /**
+   * 410 Gone: the receiver asks for no more webhooks. Marks the URL (all processes stop), and
+   * leaves the event due, not dead: it goes first once deliveries are resumed.
+   */
+  private async stopForGone(e: ClaimedEvent, error: string, now: Date): Promise<void> {
+    this.gone = true;
+    await markEndpointGone(this.o.db, { urlHash: this.endpoint.urlHash, url: this.endpoint.display, eventId: e.id, at: now });
+    await this.o.db.outboxEvent.updateMany({
+      where: { id: e.id, deliveredAt: null },
+      data: { attempts: { increment: 1 }, lastStatus: 410, lastError: error.slice(0, 300), nextAttemptAt: now },
+    });
+    this.o.log.error({ eventId: e.id, type: e.type, url: this.endpoint.display, status: 410 }, 'WEBHOOK_URL answered 410 Gone: deliveries to it stopped (see `npm run ops -- webhooks list`); `npm run ops -- webhooks resume` starts them again');
+  }
+
+  private async recordFailure(e: ClaimedEvent, status: number | null, error: string, now: Date): Promise<void> {
     const attempts = e.attempts + 1;
     const age = now.getTime() - e.createdAt.getTime();
     const dead = age >= this.o.maxAgeMs && attempts >= this.giveUpAfterAttempts;
@@ -268,7 +324,7 @@ export function dispatcherTuningFromEnv(env: Env = process.env): Pick<Dispatcher
  * WEBHOOK_URL is set. Returns null otherwise.
  */
 export function webhookExtension(config: Config, overrides: Partial<Omit<DispatcherOptions, 'db' | 'log'>> = {}, env: Env = process.env): DaemonExtension | null {
-  if (!config.webhookUrl || !config.webhookSecret) return null;
+  if (!config.webhookUrl || config.webhookSecrets.length === 0) return null;
   if (!config.roles.has('worker') && !config.roles.has('scheduler')) return null;
   const tuning = dispatcherTuningFromEnv(env);
   let dispatcher: WebhookDispatcher | undefined;
@@ -279,7 +335,7 @@ export function webhookExtension(config: Config, overrides: Partial<Omit<Dispatc
         db: d.db,
         log: d.log.child({ component: 'webhooks' }),
         url: config.webhookUrl!,
-        secret: config.webhookSecret!,
+        secret: config.webhookSecrets,
         maxAgeMs: config.webhookMaxAgeMs,
         intervalMs: config.dispatchIntervalMs,
         ...tuning,
