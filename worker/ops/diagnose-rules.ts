@@ -33,7 +33,7 @@ export interface Rule {
 }
 
 /** Failures of a whole org within this window of each other count as "together". */
-export const TOGETHER_MS = 60 * 60_000;
+const TOGETHER_MS = 60 * 60_000;
 
 export function said(a: DiagAttempt | undefined, c: DiagConnection): string {
   const code = a?.errorCode ?? c.lastErrorCode ?? 'an error';
@@ -55,7 +55,7 @@ const lostRace = (x: DiagContext) => x.input.attempts.slice(0, 5).find((a) => a.
 const credentialsVar = (x: DiagContext) => providerEnvName(x.c.provider, 'CLIENT_ID');
 
 /** Every other connection of the org failed within TOGETHER_MS of this one. */
-export function orgFailedTogether(x: DiagContext): { org: OrgSpec; key: string | undefined; mates: number; spreadMs: number } | undefined {
+function orgFailedTogether(x: DiagContext): { org: OrgSpec; key: string | undefined; mates: number; spreadMs: number } | undefined {
   const org = x.provider?.org;
   const mates = x.input.sameOrg;
   if (!org || mates.length === 0 || !x.when) return undefined;
@@ -67,7 +67,7 @@ export function orgFailedTogether(x: DiagContext): { org: OrgSpec; key: string |
 }
 
 /** A per-user token cap and a sign that a newer grant pushed this one out. */
-export function tokenCapEvidence(x: DiagContext): { cap: number; newer: Peer[]; replaced: boolean; failingVersion: number } | undefined {
+function tokenCapEvidence(x: DiagContext): { cap: number; newer: Peer[]; replaced: boolean; failingVersion: number } | undefined {
   const cap = x.provider?.tokenCapPerUser;
   if (!cap || !x.when) return undefined;
   const created = x.c.createdAt.getTime();

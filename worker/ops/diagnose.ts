@@ -5,7 +5,7 @@ import { RULES, said, type DiagContext } from './diagnose-rules.ts';
 import type { Diagnosis, DiagnoseInput } from './diagnose-types.ts';
 
 export type { DiagAttempt, DiagConnection, DiagnoseInput, DiagnosisCode, Diagnosis, DiagProvider, Peer } from './diagnose-types.ts';
-export { RULES, TOGETHER_MS } from './diagnose-rules.ts';
+export { RULES } from './diagnose-rules.ts';
 
 export function contextOf(input: DiagnoseInput): DiagContext {
   const { connection: c, attempts } = input;

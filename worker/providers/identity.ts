@@ -7,7 +7,7 @@ const obj = (v: unknown): Record<string, unknown> => (typeof v === 'object' && v
 const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : typeof v === 'number' ? String(v) : undefined);
 
 /** The value a reference names in this metadata, if present. */
-export function readRef(metadata: unknown, ref: MetadataRef): string | undefined {
+function readRef(metadata: unknown, ref: MetadataRef): string | undefined {
   const parts = ref.path.split('.');
   const last = parts.pop()!;
   const value = str(obj(parts.reduce<unknown>((o, p) => obj(o)[p], metadata))[last]);

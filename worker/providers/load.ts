@@ -16,7 +16,7 @@ export interface LoadOptions {
 }
 
 /** `over` on top of `base`; nested objects merge field by field, lists are replaced. */
-export function mergeInput(base: ProviderInput | undefined, over: ProviderInput): ProviderInput {
+function mergeInput(base: ProviderInput | undefined, over: ProviderInput): ProviderInput {
   if (!base) return over;
   const { extends: _ignored, ...baseRest } = base;
   return {

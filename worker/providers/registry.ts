@@ -6,11 +6,8 @@ import type { ResolvedProvider } from './resolve.ts';
 
 // The modules above are the implementation; callers keep importing these names from here.
 export { ProviderConfigError } from './config-error.ts';
-export { checkFileEntry } from './file-entry.ts';
-export { cronOverrideFromEnv } from './env.ts';
 export { resolveProvider, type ResolvedProvider } from './resolve.ts';
 export { fillTokenUrl } from './token-url.ts';
-export type { LoadOptions } from './load.ts';
 
 export interface ReloadResult {
   /** Providers whose definition changed in any field. */

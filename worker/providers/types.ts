@@ -139,7 +139,7 @@ export interface ProviderDefinition {
   concurrency: number;
   /** At most this many token requests per second to this provider per process (0 = unlimited). */
   ratePerSecond: number;
-  /** Free-form notes shown by `ops providers` and the README table. */
+  /** Free-form notes shown by `ops providers` and the generated table in docs/providers.md. */
   notes?: string;
   hooks?: ProviderHooks;
 }
