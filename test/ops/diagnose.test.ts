@@ -1,6 +1,9 @@
 // The `why` rules, table-driven over hand-built histories (the command test runs them on real data).
 import { describe, expect, it } from 'vitest';
-import { diagnose, orgKeyOf, providerFacts, userKeyOf, type DiagAttempt, type DiagConnection, type DiagnoseInput, type Peer } from '../../worker/ops/diagnose.ts';
+import { contextOf, diagnose, RULES, type DiagAttempt, type DiagConnection, type DiagnoseInput, type DiagProvider, type Peer } from '../../worker/ops/diagnose.ts';
+import { orgKeyOf, userKeyOf } from '../../worker/providers/identity.ts';
+import { ProviderRegistry, resolveProvider } from '../../worker/providers/registry.ts';
+import { writeProvidersFile } from '../helpers/harness.ts';
 
 const T0 = Date.parse('2026-11-01T00:00:00Z');
 const H = 3_600_000;
@@ -41,7 +44,26 @@ function input(o: Partial<DiagnoseInput>): DiagnoseInput {
   return { now: NOW, connection: conn(), attempts: [], provider: { key: 'acme', displayName: 'Acme', configured: true }, breaker: null, sameUser: [], sameOrg: [], ...o };
 }
 
-const SF = { key: 'salesforce', displayName: 'Salesforce', configured: true };
+// The facts `why` uses come from the provider definitions, as the command passes them.
+const REGISTRY = ProviderRegistry.load({ env: {}, allowInsecure: false });
+const builtin = (key: string): DiagProvider => ({ ...REGISTRY.get(key)!, configured: true });
+const SF = builtin('salesforce');
+// A custom provider from PROVIDERS_FILE: same facts, same diagnoses as a built-in.
+const CUSTOM = ProviderRegistry.load({
+  env: {},
+  allowInsecure: false,
+  providersFile: writeProvidersFile({
+    crm: {
+      displayName: 'Acme CRM', tokenUrl: 'https://crm.test/token', clientId: 'a', clientSecret: 'b', tokenCapPerUser: 3, idleLifetimeSec: 30 * 86400,
+      userKeys: ['account.user'],
+      org: { keys: ['account.tenant'], name: 'CRM tenant', together: 'admin_policy', hint: 'Tenant admins can expire all grants.', advice: 'Ask the admin of tenant {org} to lift the grant policy.' },
+      fixedGrantLifetimes: [{ afterSec: 86400, cause: 'trial tenants get one-day grants.' }],
+    },
+    chat: { displayName: 'Chat', tokenUrl: 'https://chat.test/token', clientId: 'a', clientSecret: 'b', org: { keys: ['space'], name: 'Chat space', together: 'app_removed' } },
+  }),
+});
+const custom = (key: string): DiagProvider => ({ ...CUSTOM.get(key)!, configured: true });
+const crmMd = (tenant: string, user: string) => ({ account: { tenant, user } });
 
 describe('diagnose', () => {
   const cases: { name: string; in: Partial<DiagnoseInput>; code: string; says: RegExp; next: RegExp; handled?: boolean }[] = [
@@ -101,7 +123,7 @@ describe('diagnose', () => {
       in: {
         connection: reauth('expired', { provider: 'microsoft', lastRefreshedAt: at(0), createdAt: at(-100 * D), reauthAt: at(95 * D) }),
         attempts: [dead({ startedAt: at(95 * D), finishedAt: at(95 * D) }), rotatedTo(3, 0)],
-        provider: { key: 'microsoft', displayName: 'Microsoft', configured: true }, now: T0 + 96 * D,
+        provider: builtin('microsoft'), now: T0 + 96 * D,
       },
       code: 'idle_expired', says: /idle too long/, next: /idleLifetimeSec/,
     },
@@ -151,7 +173,7 @@ describe('diagnose', () => {
       in: {
         connection: reauth('revoked', { provider: 'google', version: 7 }),
         attempts: [dead({ versionBefore: 7 }), rotatedTo(3, 9 * D)],
-        provider: { key: 'google', displayName: 'Google', configured: true },
+        provider: builtin('google'),
       },
       code: 'token_cap', says: /at most 100 refresh tokens.*did not come from a refresh/s, next: /reconnect/i,
     },
@@ -200,10 +222,108 @@ describe('diagnose', () => {
       in: {
         connection: reauth('revoked', { provider: 'slack', metadata: { team: { id: 'T0001' } } }),
         attempts: [dead({ errorCode: 'token_revoked' })],
-        provider: { key: 'slack', displayName: 'Slack', configured: true },
+        provider: builtin('slack'),
         sameOrg: [peer({ status: 'needs_reauth', reauthAt: at(9.5 * D) })],
       },
       code: 'team_revoked', says: /Slack workspace T0001/, next: /uninstalled/,
+    },
+    {
+      name: 'stored tokens cannot be decrypted',
+      in: {
+        connection: conn({ lastErrorCode: 'decrypt_failed', lastErrorDescription: 'no key k2', lastErrorAt: at(10 * D - 1000) }),
+        attempts: [attempt({ outcome: 'misconfigured', errorCode: 'decrypt_failed', httpStatus: null, versionAfter: null, providerRotated: false })],
+      },
+      code: 'misconfigured', says: /cannot be decrypted/, next: /ENCRYPTION_KEYS/,
+    },
+    {
+      name: 'an unknown re-authorization reason',
+      in: { connection: reauth('admin_forced'), attempts: [dead()] },
+      code: 'unknown', says: /Needs re-authorization \(admin_forced\)/, next: /reconnect/,
+    },
+    {
+      // Bug: /box/ matched "dropbox", so Box's 60-day idle limit was applied to Dropbox.
+      name: 'Dropbox has no idle limit: a token unused for 62 days is plainly expired',
+      in: {
+        connection: reauth('expired', { provider: 'dropbox', lastRefreshedAt: at(0), createdAt: at(-10 * D), reauthAt: at(62 * D) }),
+        attempts: [dead({ startedAt: at(62 * D), finishedAt: at(62 * D) }), rotatedTo(3, 0)],
+        provider: builtin('dropbox'), now: T0 + 63 * D,
+      },
+      code: 'expired', says: /^The refresh token expired\n/, next: /reconnect/,
+    },
+    {
+      name: 'Box expires refresh tokens unused for 60 days',
+      in: {
+        connection: reauth('expired', { provider: 'box', lastRefreshedAt: at(0), createdAt: at(-10 * D), reauthAt: at(62 * D) }),
+        attempts: [dead({ startedAt: at(62 * D), finishedAt: at(62 * D) }), rotatedTo(3, 0)],
+        provider: builtin('box'), now: T0 + 63 * D,
+      },
+      code: 'idle_expired', says: /unused for 60 d\b/, next: /idleLifetimeSec for box/,
+    },
+    {
+      name: 'Google idle limit is the catalog\'s 180 days',
+      in: {
+        connection: reauth('expired', { provider: 'google', lastRefreshedAt: at(0), createdAt: at(-10 * D), reauthAt: at(170 * D) }),
+        attempts: [dead({ startedAt: at(170 * D), finishedAt: at(170 * D) }), rotatedTo(3, 0)],
+        provider: builtin('google'), now: T0 + 171 * D,
+      },
+      code: 'idle_expired', says: /unused for 180 d\b/, next: /idleLifetimeSec/,
+    },
+    {
+      name: 'Google grant dead 7 days after creation: app in Testing status',
+      in: {
+        connection: reauth('expired', { provider: 'google', version: 1, createdAt: at(2 * D), lastRefreshedAt: at(9 * D), reauthAt: at(9 * D + 2 * H) }),
+        attempts: [dead({ versionBefore: 1, startedAt: at(9 * D + 2 * H), finishedAt: at(9 * D + 2 * H) })],
+        provider: builtin('google'),
+      },
+      code: 'expired', says: /died about 7 days after it was created: Google expires refresh tokens after 7 days for apps in "Testing"/, next: /reconnect/,
+    },
+    {
+      name: 'custom provider: its token cap',
+      in: {
+        connection: reauth('revoked', { provider: 'crm', metadata: crmMd('t1', 'u1') }),
+        attempts: [dead(), rotatedTo(3, 9 * D)],
+        provider: custom('crm'),
+        sameUser: [peer({ id: 'u2', externalId: 'other', createdAt: at(5 * D) })],
+      },
+      code: 'token_cap', says: /Acme CRM keeps at most 3 refresh tokens per user/, next: /PUT \/v1\/connections/,
+    },
+    {
+      name: 'custom provider: its whole tenant failed together (admin policy)',
+      in: {
+        connection: reauth('revoked', { provider: 'crm', metadata: crmMd('t1', 'u1') }),
+        attempts: [dead(), rotatedTo(3, 9 * D)],
+        provider: custom('crm'),
+        sameOrg: [peer({ status: 'needs_reauth', reauthAt: at(9.5 * D) })],
+      },
+      code: 'org_policy', says: /Every connection of CRM tenant t1 failed together.*Tenant admins can expire all grants/s, next: /^Ask the admin of tenant t1 to lift/,
+    },
+    {
+      name: 'custom provider: its idle limit',
+      in: {
+        connection: reauth('expired', { provider: 'crm', lastRefreshedAt: at(0), createdAt: at(-10 * D), reauthAt: at(28 * D) }),
+        attempts: [dead({ startedAt: at(28 * D), finishedAt: at(28 * D) }), rotatedTo(3, 0)],
+        provider: custom('crm'), now: T0 + 29 * D,
+      },
+      code: 'idle_expired', says: /Acme CRM expires refresh tokens unused for 30 d\b/, next: /idleLifetimeSec for crm/,
+    },
+    {
+      name: 'custom provider: its fixed grant lifetime',
+      in: {
+        connection: reauth('expired', { provider: 'crm', version: 1, createdAt: at(0), lastRefreshedAt: at(20 * H), reauthAt: at(D) }),
+        attempts: [dead({ versionBefore: 1, startedAt: at(D), finishedAt: at(D) })],
+        provider: custom('crm'),
+      },
+      code: 'expired', says: /died about 1 day after it was created: trial tenants get one-day grants/, next: /reconnect/,
+    },
+    {
+      name: 'custom provider: whole space failed together (app removed)',
+      in: {
+        connection: reauth('revoked', { provider: 'chat', metadata: { space: 'S9' } }),
+        attempts: [dead()],
+        provider: custom('chat'),
+        sameOrg: [peer({ status: 'needs_reauth', reauthAt: at(9.5 * D) })],
+      },
+      code: 'team_revoked', says: /Every connection of Chat space S9 failed together/, next: /Chat space S9 whether the app was uninstalled/,
     },
   ];
 
@@ -215,6 +335,11 @@ describe('diagnose', () => {
     expect(d.nextStep).toMatch(c.next);
     expect(Boolean(d.handled)).toBe(Boolean(c.handled));
   });
+
+  it('every rule is reached by a case above', () => {
+    const reached = new Set(cases.map((c) => RULES.find((r) => r.when(contextOf(input(c.in))))!.name));
+    expect(RULES.map((r) => r.name).filter((n) => !reached.has(n))).toEqual([]);
+  });
 });
 
 describe('metadata keys', () => {
@@ -225,14 +350,17 @@ describe('metadata keys', () => {
     ['slack', { team: { id: 'T123', name: 'x' } }, undefined, 'T123'],
     ['google', { sub: '1234567890' }, '1234567890', undefined],
     ['acme', {}, undefined, undefined],
+    ['crm', crmMd('t1', 'u1'), 'u1', 't1'],
+    ['chat', { space: 'S9', sub: 'x' }, 'x', 'S9'],
   ])('%s %j', (provider, md, user, org) => {
-    expect(userKeyOf(provider, md)).toBe(user);
-    expect(orgKeyOf(provider, md)).toBe(org);
+    const def = REGISTRY.get(provider) ?? CUSTOM.get(provider);
+    expect(userKeyOf(def, md)).toBe(user);
+    expect(orgKeyOf(def, md)).toBe(org);
   });
 
   it('knows the per-user token caps', () => {
-    expect(providerFacts('salesforce').tokenCapPerUser).toBe(5);
-    expect(providerFacts('google').tokenCapPerUser).toBe(100);
-    expect(providerFacts('acme').tokenCapPerUser).toBeUndefined();
+    expect(REGISTRY.get('salesforce')!.tokenCapPerUser).toBe(5);
+    expect(REGISTRY.get('google')!.tokenCapPerUser).toBe(100);
+    expect(resolveProvider('acme', { tokenUrl: 'https://acme.test/token' }, {}, { allowInsecure: false }).tokenCapPerUser).toBeUndefined();
   });
 });

@@ -288,6 +288,21 @@ describe('PROVIDERS_FILE', () => {
     [{ p: { tokenUrl: 'https://a.test/t', clientId: '${MISSING_VAR_X}' } }, 'p', 'clientId'],
     [{ 'Bad Key': { tokenUrl: 'https://a.test/t' } }, 'Bad Key', 'key'],
     [{ p: 'string' }, 'p', '*'],
+    [{ p: { tokenUrl: 'https://a.test/t', tokenCapPerUser: 0 } }, 'p', 'tokenCapPerUser'],
+    [{ p: { tokenUrl: 'https://a.test/t', userKeys: 'sub' } }, 'p', 'userKeys'],
+    [{ p: { tokenUrl: 'https://a.test/t', userKeys: ['a b'] } }, 'p', 'userKeys[0].path'],
+    [{ p: { tokenUrl: 'https://a.test/t', userKeys: [{ path: 'id', pattern: '/id/\\w+' }] } }, 'p', 'userKeys[0].pattern'],
+    [{ p: { tokenUrl: 'https://a.test/t', userKeys: [{ path: 'id', pattern: '(' }] } }, 'p', 'userKeys[0].pattern'],
+    [{ p: { tokenUrl: 'https://a.test/t', userKeys: [{ path: 'id', hots: true }] } }, 'p', 'userKeys[0].hots'],
+    [{ p: { tokenUrl: 'https://a.test/t', org: { keys: ['team.id'] } } }, 'p', 'org.name'],
+    [{ p: { tokenUrl: 'https://a.test/t', org: { name: 'Team', keys: [] } } }, 'p', 'org.keys'],
+    [{ p: { tokenUrl: 'https://a.test/t', org: { name: 'Team', keys: ['team.id'], together: 'sometimes' } } }, 'p', 'org.together'],
+    [{ p: { tokenUrl: 'https://a.test/t', org: { name: 'Team', keys: ['team.id'], advise: 'x' } } }, 'p', 'org.advise'],
+    [{ p: { tokenUrl: 'https://a.test/t', fixedGrantLifetimes: [{ afterSec: 604800 }] } }, 'p', 'fixedGrantLifetimes[0].cause'],
+    [{ p: { tokenUrl: 'https://a.test/t', fixedGrantLifetimes: [{ cause: 'x' }] } }, 'p', 'fixedGrantLifetimes[0].afterSec'],
+    [{ p: { tokenUrl: 'https://a.test/t', errors: { descriptionCodePattern: 'AADSTS\\d+' } } }, 'p', 'errors.descriptionCodePattern'],
+    [{ p: { tokenUrl: 'https://a.test/t', errors: { descriptionReasons: [{ contains: 'x', reason: 'gone' }] } } }, 'p', 'errors.descriptionReasons[0].reason'],
+    [{ p: { tokenUrl: 'https://a.test/t', errors: { descriptionReasons: [{ reason: 'expired' }] } } }, 'p', 'errors.descriptionReasons[0].contains'],
   ])('rejects %j naming provider %s and field %s', (providers, provider, field) => {
     const e = configError(() => loadWith(providers as Record<string, unknown>));
     expect(e.provider).toBe(provider);
@@ -346,5 +361,41 @@ describe('reload', () => {
     // Unchanged file: nothing reported as changed.
     writeFileSync(file, JSON.stringify({ providers: { acme: { tokenUrl: 'https://a.test/t', clientId: 'id', clientSecret: 'new', concurrency: 4 }, extra: { tokenUrl: 'https://b.test/t', clientId: 'x', clientSecret: 'y' } } }));
     expect(r.reload({}).changed).toEqual([]);
+  });
+});
+
+// What `why` and `report` know of a provider comes from its definition, so PROVIDERS_FILE can say it too.
+describe('diagnosis facts in definitions', () => {
+  it('built-ins carry the catalog facts (caps, idle limits, orgs) and Dropbox has no idle limit', () => {
+    expect(P('salesforce').tokenCapPerUser).toBe(5);
+    expect(P('salesforce-sandbox').tokenCapPerUser).toBe(5);
+    expect(P('google').tokenCapPerUser).toBe(100);
+    expect(P('docusign').tokenCapPerUser).toBe(5);
+    expect(P('salesforce').org?.together).toBe('admin_policy');
+    expect(P('slack').org?.together).toBe('app_removed');
+    expect(P('google').fixedGrantLifetimes.map((g) => g.afterSec)).toEqual([7 * 86400]);
+    expect(P('dropbox').idleLifetimeSec).toBeUndefined();
+    expect(P('box').idleLifetimeSec).toBe(60 * 86400);
+    expect(P('microsoft').errors.descriptionCodePattern).toBe('AADSTS(\\d+)');
+    expect(P('salesforce').errors.descriptionReasons).toEqual([{ contains: 'authentication failure', reason: 'authentication_failure' }]);
+  });
+
+  it('PROVIDERS_FILE sets them on a custom provider and overrides single org fields of a built-in', () => {
+    const r = loadWith({
+      crm: {
+        tokenUrl: 'https://crm.test/token', clientId: 'a', clientSecret: 'b', tokenCapPerUser: 3, userKeys: ['account.user', { path: 'id', pattern: '/u/(\\w+)$' }],
+        org: { keys: [{ path: 'instance', host: true }], name: 'CRM tenant', together: 'admin_policy', advice: 'Ask the admin of {org}.' },
+        fixedGrantLifetimes: [{ afterSec: 86400, cause: 'trial apps get one-day grants.' }],
+        errors: { descriptionCodePattern: 'E(\\d{4})', descriptionReasons: [{ contains: 'user locked', reason: 'authentication_failure' }] },
+      },
+      sf2: { extends: 'salesforce', clientId: 'a', clientSecret: 'b', org: { advice: 'Call the CRM team about {org}.' } },
+    });
+    const crm = r.get('crm')!;
+    expect(crm).toMatchObject({ tokenCapPerUser: 3, userKeys: [{ path: 'account.user' }, { path: 'id', pattern: '/u/(\\w+)$' }], org: { name: 'CRM tenant', together: 'admin_policy' } });
+    expect(crm.errors.descriptionReasons).toEqual([{ contains: 'user locked', reason: 'authentication_failure' }]);
+    const sf2 = r.get('sf2')!;
+    expect(sf2.org).toMatchObject({ name: 'Salesforce org', together: 'admin_policy', advice: 'Call the CRM team about {org}.' });
+    expect(sf2.org?.keys).toEqual(P('salesforce').org?.keys);
+    expect(sf2.tokenCapPerUser).toBe(5);
   });
 });

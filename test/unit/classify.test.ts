@@ -52,6 +52,14 @@ describe('classifyAnswer', () => {
     { name: 'salesforce authentication failure', d: builtin('salesforce'), a: res(400, { error: 'invalid_grant', error_description: 'authentication failure' }), kind: 'terminal', extra: { reason: 'authentication_failure' } },
     { name: 'salesforce expired access/refresh token', d: builtin('salesforce'), a: res(400, { error: 'invalid_grant', error_description: 'expired access/refresh token' }), kind: 'terminal', extra: { reason: 'expired' } },
     { name: 'salesforce invalid_client', d: builtin('salesforce'), a: res(400, { error: 'invalid_client', error_description: 'invalid client credentials' }), kind: 'credentials' },
+    // Provider error rules: Microsoft's AADSTS text and Salesforce's wording are data of those definitions.
+    { name: 'microsoft AADSTS code only in the description is terminal', d: builtin('microsoft'), a: res(400, { error: 'invalid_grant', error_description: 'AADSTS700082: The refresh token has expired due to inactivity.' }), kind: 'terminal', extra: { reason: 'expired' } },
+    { name: 'microsoft AADSTS interaction code in the description', d: builtin('microsoft'), a: res(400, { error: 'invalid_grant', error_description: 'AADSTS50076: Due to a configuration change ... you must use multi-factor authentication' }), kind: 'terminal', extra: { reason: 'interaction_required' } },
+    { name: 'microsoft unknown AADSTS code is retried', d: builtin('microsoft'), a: res(400, { error: 'invalid_grant', error_description: 'AADSTS9999999: something new' }), kind: 'transient' },
+    { name: 'a generic provider does not read AADSTS text', d: def({ errors: { terminal: ['700082'] } }), a: res(400, { error: 'invalid_request', error_description: 'AADSTS700082: expired' }), kind: 'transient' },
+    { name: 'a custom description code pattern', d: def({ errors: { terminal: ['4711'], descriptionCodePattern: 'code (\\d+)' } }), a: res(400, { error: 'invalid_request', error_description: 'failed with code 4711' }), kind: 'terminal' },
+    { name: 'a generic provider: "authentication failure" alone names no reason', d: optional, a: res(400, { error: 'invalid_grant', error_description: 'authentication failure' }), kind: 'terminal', extra: { reason: 'revoked' } },
+    { name: 'a custom description reason', d: def({ errors: { descriptionReasons: [{ contains: 'User Locked', reason: 'authentication_failure' }] } }), a: res(400, { error: 'invalid_grant', error_description: 'user locked out' }), kind: 'terminal', extra: { reason: 'authentication_failure' } },
   ];
   for (const c of cases) {
     it(c.name, () => {

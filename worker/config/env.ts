@@ -1,6 +1,7 @@
 // Configuration: parsed and validated once at start. A bad variable fails fast, naming it.
 import { readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
+import { cronOverrideFromEnv } from '../providers/env.ts';
 
 export class ConfigError extends Error {
   constructor(public readonly variable: string, message: string) {
@@ -205,15 +206,6 @@ function parseRoles(env: Env): Set<Role> {
   return roles;
 }
 
-function parseCronOverride(env: Env): Record<string, string> {
-  // REFRESH_CRON_<PROVIDER>=<cron> overrides a provider's cron schedule (provider key upper-cased, - as _).
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(env)) {
-    if (k.startsWith('REFRESH_CRON_') && v) out[k.slice('REFRESH_CRON_'.length).toLowerCase().replace(/_/g, '-')] = v;
-  }
-  return out;
-}
-
 export function loadConfig(env: Env = process.env): Config {
   configWarnings.length = 0;
   const webhookUrl = env.WEBHOOK_URL ? url(env, 'WEBHOOK_URL', undefined, ['http:', 'https:']) : undefined;
@@ -259,7 +251,8 @@ export function loadConfig(env: Env = process.env): Config {
     logLevel: str(env, 'LOG_LEVEL', 'info'),
     logPretty: bool(env, 'LOG_PRETTY', nodeEnv === 'development' && Boolean(process.stdout.isTTY)),
     adminQueuesWritable: bool(env, 'ADMIN_QUEUES_WRITABLE', false),
-    cronOverride: parseCronOverride(env),
+    // REFRESH_CRON_<PROVIDER>: parsed where provider env names live (also re-read on SIGHUP).
+    cronOverride: cronOverrideFromEnv(env),
     workerId: env.WORKER_ID || `${process.env.HOSTNAME ?? 'local'}:${process.pid}`,
   };
 }

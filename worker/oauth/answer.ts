@@ -128,15 +128,31 @@ export function parseTokens(def: ProviderDefinition, rawBody: Record<string, unk
   };
 }
 
+/** Sub-codes from a list field of the answer (Microsoft error_codes: [700082]). */
+function numericCodes(def: ProviderDefinition, body: Record<string, unknown>): string[] {
+  const list = def.errors.numericCodesField ? body[def.errors.numericCodesField] : undefined;
+  return Array.isArray(list) ? list.map(String) : [];
+}
+
+/** Codes that only appear inside the description, by the provider's pattern (Microsoft's AADSTS text). */
+function codesInDescription(def: ProviderDefinition, description: string): string[] {
+  const pattern = def.errors.descriptionCodePattern;
+  if (!pattern) return [];
+  return [...description.matchAll(new RegExp(pattern, 'g'))].map((m) => m[1]).filter((c): c is string => Boolean(c));
+}
+
+/** Why a grant is dead: the provider's own wording first, else what the description says. */
+function deadGrantReason(def: ProviderDefinition, descLower: string): ReauthReason {
+  const named = def.errors.descriptionReasons.find((r) => descLower.includes(r.contains.toLowerCase()));
+  if (named) return named.reason;
+  // "expired or revoked" is ambiguous: only a description that speaks of expiry alone says expired.
+  return /expired|inactiv/.test(descLower) && !/revoked/.test(descLower) ? 'expired' : 'revoked';
+}
+
 function classifyError(def: ProviderDefinition, body: Record<string, unknown>, status: number, retryAfterMs: number | undefined): Classified {
   const code = pick(body, def.errors.codeFields) ?? (status >= 400 ? `http_${status}` : 'unknown_error');
   const description = scrubSecrets(pick(body, def.errors.descriptionFields) ?? '').slice(0, MAX_DESC);
-  const numeric = def.errors.numericCodesField && Array.isArray(body[def.errors.numericCodesField])
-    ? (body[def.errors.numericCodesField] as unknown[]).map(String)
-    : [];
-  // AADSTS-style codes may also only appear inside the description.
-  for (const m of description.matchAll(/AADSTS(\d+)/g)) numeric.push(m[1]);
-  const codes = [code, ...numeric];
+  const codes = [code, ...numericCodes(def, body), ...codesInDescription(def, description)];
   const has = (list: string[]) => codes.some((c) => list.includes(c));
   const httpStatus = status;
   if (has(def.errors.credential)) return { kind: 'credentials', code, description, httpStatus };
@@ -145,11 +161,7 @@ function classifyError(def: ProviderDefinition, body: Record<string, unknown>, s
   const descLower = description.toLowerCase();
   const descHit = def.errors.terminalDescriptions.some((d) => descLower.includes(d.toLowerCase()));
   if (has(def.errors.terminal) || descHit) {
-    // "expired or revoked" is ambiguous: only a description that speaks of expiry alone says expired.
-    const reason: ReauthReason = /authentication failure/.test(descLower)
-      ? 'authentication_failure'
-      : /expired|inactiv/.test(descLower) && !/revoked/.test(descLower) ? 'expired' : 'revoked';
-    return { kind: 'terminal', code, description, reason, httpStatus };
+    return { kind: 'terminal', code, description, reason: deadGrantReason(def, descLower), httpStatus };
   }
   // 401 with no recognised code: the client was not authenticated, an operator problem.
   if (status === 401 && !pick(body, def.errors.codeFields)) return { kind: 'credentials', code, description, httpStatus };

@@ -1,5 +1,6 @@
-// Built-in provider definitions. Facts and how sure they are: /work/shared/docs/providers.md
-// ([V] official docs, [2] second-hand, [M] unconfirmed).
+// Built-in provider definitions. Facts and how sure they are: docs/providers.md
+// ([V] official docs, [2] second-hand, [M] unconfirmed). Its table of built-ins is generated from
+// this file: run `npm run docs:providers` after a change (a test fails while it is stale).
 // Client credentials default to <KEY>_CLIENT_ID / <KEY>_CLIENT_SECRET from the environment
 // (key upper-cased, - as _: GITHUB_APP_CLIENT_ID).
 //
@@ -9,9 +10,12 @@
 //   says); 'always' additionally treats an answer without one as uncertain (retried, never stored).
 // - unknown error codes are transient (retried with backoff, reported as failing), never terminal.
 // - oldTokenGrace 'none' unless a grace is documented: we never count on reusing an old token.
+import { DEFAULT_USER_KEYS } from './defaults.ts';
 import type { ProviderInput } from './types.ts';
 
 const DAY = 86400;
+// Salesforce identity URL .../id/<orgId>/<userId> (15 or 18 characters each).
+const SF_ID = '[A-Za-z0-9]{15,18}';
 
 export const BUILTIN_PROVIDERS: Record<string, ProviderInput> = {
   gong: {
@@ -42,7 +46,19 @@ export const BUILTIN_PROVIDERS: Record<string, ProviderInput> = {
     metadataFields: ['instance_url', 'id', 'issued_at'],
     errors: {
       terminalDescriptions: ['expired access/refresh token', 'authentication failure'],
+      // A password change, deactivation or freeze revokes every refresh token of the user [seed].
+      descriptionReasons: [{ contains: 'authentication failure', reason: 'authentication_failure' }],
       credential: ['invalid_client', 'invalid_client_id', 'invalid_client_credentials', 'unauthorized_client'],
+    },
+    // 5 refresh tokens per user per app: a sixth grant silently revokes the oldest.
+    tokenCapPerUser: 5,
+    userKeys: [{ path: 'id', pattern: `/id/(${SF_ID}/${SF_ID})/?$` }, ...DEFAULT_USER_KEYS],
+    org: {
+      keys: [{ path: 'id', pattern: `/id/(${SF_ID})/${SF_ID}/?$` }, { path: 'instance_url', host: true }],
+      name: 'Salesforce org',
+      together: 'admin_policy',
+      hint: 'That pattern matches the connected app\'s Refresh Token Policy set to "Immediately expire refresh token" (or "Expire refresh token after" a period), or an admin revoking the app for the whole org.',
+      advice: 'Ask the Salesforce admin of org {org} to check Setup > Connected Apps > Manage > Edit Policies > Refresh Token Policy ("Refresh token is valid until revoked"); then the org\'s users reconnect. A replay will not help.',
     },
     notes: 'No expires_in (issued_at in ms); daily cron refresh; optional rotation; instance_url re-stored on every refresh.',
   },
@@ -61,6 +77,13 @@ export const BUILTIN_PROVIDERS: Record<string, ProviderInput> = {
     rotation: 'always',
     oldTokenGrace: 'none',
     metadataFields: ['bot_user_id', 'app_id', 'team', 'enterprise', 'is_enterprise_install'],
+    org: {
+      keys: ['team.id', 'team_id'],
+      name: 'Slack workspace',
+      label: 'slack team',
+      together: 'app_removed',
+      advice: 'Ask a workspace admin of {org} whether the app was uninstalled; reinstalling it reconnects the workspace.',
+    },
     errors: {
       // Slack answers errors as HTTP 200 {"ok":false,"error":"..."} [V].
       bodyErrorWhen: [{ field: 'ok', equals: false }],
@@ -88,7 +111,11 @@ export const BUILTIN_PROVIDERS: Record<string, ProviderInput> = {
     responseFormat: 'json',
     // Google does not rotate [M]: optional keeps any refresh token that does come back.
     rotation: 'optional',
+    // "6 months" unused [2]: 180 days keeps the keep-alive refresh on the safe side of any reading.
     idleLifetimeSec: 180 * DAY,
+    // 100 refresh tokens per account per client: a newer grant silently revokes the oldest.
+    tokenCapPerUser: 100,
+    fixedGrantLifetimes: [{ afterSec: 7 * DAY, cause: 'Google expires refresh tokens after 7 days for apps in "Testing" status with external users. Publish the app.' }],
     errors: {
       // error_subtype invalid_rapt: a re-authentication proof is required (user interaction) [2].
       codeFields: ['error_subtype', 'error'],
@@ -109,6 +136,7 @@ export const BUILTIN_PROVIDERS: Record<string, ProviderInput> = {
     errors: {
       // AADSTS codes decide, from error_codes (or the AADSTS text in error_description).
       numericCodesField: 'error_codes',
+      descriptionCodePattern: 'AADSTS(\\d+)',
       // 70008 / 700082 expired by inactivity, 700084 SPA lifetime, 50173 grant revoked (password).
       // invalid_grant alone is NOT terminal here: an unknown AADSTS code is retried (safe side).
       terminal: ['70008', '700082', '700084', '50173', '70043', '700081'],
@@ -234,6 +262,7 @@ export const BUILTIN_PROVIDERS: Record<string, ProviderInput> = {
     // Reportedly dies at once [2].
     oldTokenGrace: 'none',
     idleLifetimeSec: 30 * DAY,
+    tokenCapPerUser: 5,
     notes: 'New refresh token each time; 30-day idle limit; 5 grants per user. Developer accounts: override tokenUrl to account-d.docusign.com.',
   },
   asana: {

@@ -44,6 +44,51 @@ export interface ErrorSpec {
   credential: string[];
   /** Codes meaning "try later" even on a 4xx or an error-in-200 body. */
   transient: string[];
+  /** Regex whose first capture group, found in the description, is one more code (Microsoft: "AADSTS(\d+)"). */
+  descriptionCodePattern?: string;
+  /** For a dead grant: description substrings that name why (Salesforce "authentication failure"). */
+  descriptionReasons: DescriptionReason[];
+}
+
+/** The reasons a dead-grant description can name; otherwise "expired" or "revoked" is inferred from it. */
+export type DescribedReason = 'revoked' | 'expired' | 'authentication_failure';
+
+export interface DescriptionReason {
+  /** Case-insensitive substring of the error description. */
+  contains: string;
+  reason: DescribedReason;
+}
+
+/** Where a value sits in connection metadata (the non-secret answer fields kept per connection). */
+export interface MetadataRef {
+  /** Dotted path: "team.id", "instance_url". */
+  path: string;
+  /** Regex over the value; its first capture group is the result (Salesforce's identity URL). */
+  pattern?: string;
+  /** Take the host of a URL value (instance_url). */
+  host?: boolean;
+}
+
+/** The group (org, team, workspace) whose connections can fail together by an admin's action. */
+export interface OrgSpec {
+  /** Metadata naming the group, first present wins. */
+  keys: MetadataRef[];
+  /** The group in sentences: "Salesforce org", "Slack workspace". */
+  name: string;
+  /** The group in report labels (default: name lower-cased): "salesforce org", "slack team". */
+  label?: string;
+  /** What every connection of one group failing together means: an admin policy, or the app removed. */
+  together: 'admin_policy' | 'app_removed';
+  /** Why it may have happened, shown by `why`. */
+  hint?: string;
+  /** The operator's next step; {org} is replaced by the group's key. */
+  advice?: string;
+}
+
+/** A fixed lifetime some grants have: a grant that dies about this long after it was created died of `cause`. */
+export interface GrantLifetime {
+  afterSec: number;
+  cause: string;
 }
 
 export type OldTokenGrace = { kind: 'none' } | { kind: 'seconds'; seconds: number } | { kind: 'until_used' } | { kind: 'not_revoked' };
@@ -82,18 +127,29 @@ export interface ProviderDefinition {
   refreshLeadSec: number;
   /** Refresh-token idle lifetime: refresh at least this often (with margin) to keep the grant alive. */
   idleLifetimeSec?: number;
+  /** Refresh tokens kept per user per client: a new grant beyond it silently revokes the oldest. */
+  tokenCapPerUser?: number;
+  /** Metadata naming the provider-side user, first present wins (default: user_id, sub, email, ...). */
+  userKeys: MetadataRef[];
+  /** The org or team whose connections fail together by an admin's action (`why`, `report`). */
+  org?: OrgSpec;
+  /** Fixed grant lifetimes (Google: 7 days for apps in Testing), named by `why` when a grant dies at one. */
+  fixedGrantLifetimes: GrantLifetime[];
   /** At most this many token requests in flight to this provider per process. */
   concurrency: number;
   /** At most this many token requests per second to this provider per process (0 = unlimited). */
   ratePerSecond: number;
-  /** Free-form notes shown by `ops providers` and the README table. */
+  /** Free-form notes shown by `ops providers` and the generated table in docs/providers.md. */
   notes?: string;
   hooks?: ProviderHooks;
 }
 
 /** The shape accepted from PROVIDERS_FILE / built-ins before defaults are applied. */
-export type ProviderInput = Partial<Omit<ProviderDefinition, 'key' | 'errors' | 'expiry' | 'oldTokenGrace'>> & {
+export type ProviderInput = Partial<Omit<ProviderDefinition, 'key' | 'errors' | 'expiry' | 'oldTokenGrace' | 'userKeys' | 'org'>> & {
   errors?: Partial<ErrorSpec>;
+  /** A string is a plain path. */
+  userKeys?: (string | MetadataRef)[];
+  org?: Partial<Omit<OrgSpec, 'keys'>> & { keys?: (string | MetadataRef)[] };
   expiry?: Partial<ExpirySpec>;
   oldTokenGrace?: 'none' | 'until_used' | 'not_revoked' | number | OldTokenGrace;
   /** Name of a built-in to start from (for custom providers that behave like one). */

@@ -10,6 +10,7 @@ import { buildRefreshRequest } from '../oauth/request.ts';
 import { DecryptError, type Keyring } from '../crypto/keyring.ts';
 import type { ConnectionLocks, Lease } from '../lock/lock.ts';
 import type { ProviderRegistry, ResolvedProvider } from '../providers/registry.ts';
+import { providerEnvName } from '../providers/env.ts';
 import type { ConnectionRow, ConnectionStore } from '../store/connections.ts';
 import { dueBounds, dueWithin, planNextRefresh, retryDelayMs, spreadKeyOf } from './plan.ts';
 import type { RefreshOutcome, Trigger } from './outcome.ts';
@@ -175,7 +176,7 @@ export class Refresher {
     const base = { connectionId, provider: row.provider, trigger: req.trigger, versionBefore: row.version };
     if (!provider || !provider.configured) {
       return this.misconfiguredWithoutCall(row, req, attemptId, provider ? 'client_credentials_missing' : 'unknown_provider',
-        provider ? `set ${provider.key.toUpperCase().replace(/[^A-Z0-9]/g, '_')}_CLIENT_ID and _CLIENT_SECRET` : `provider "${row.provider}" is not defined`);
+        provider ? `set ${providerEnvName(provider.key, 'CLIENT_ID')} and _CLIENT_SECRET` : `provider "${row.provider}" is not defined`);
     }
     if (!(await this.gate.admit(provider, connectionId))) {
       await store.dropAttempt(attemptId);

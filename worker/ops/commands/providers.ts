@@ -2,6 +2,7 @@
 import type { OpsCommand } from '../types.ts';
 import { parseFlags, UsageError } from '../args.ts';
 import { isoShort, relative, table, truncate } from '../format.ts';
+import { providerEnvName } from '../../providers/env.ts';
 
 const HELP = `Usage:
   ops providers [--json]
@@ -51,7 +52,7 @@ export const providersCommand: OpsCommand = {
       ctx.out(`  Fix the client credentials for ${r.key}; the breaker closes on the next successful probe.`);
     }
     const unconfigured = rows.filter((r) => !r.configured && (r.connections.active + r.connections.needs_reauth) > 0);
-    for (const r of unconfigured) ctx.out(`\n${r.key} has connections but no client credentials: set ${r.key.toUpperCase().replace(/[^A-Z0-9]/g, '_')}_CLIENT_ID and _CLIENT_SECRET.`);
+    for (const r of unconfigured) ctx.out(`\n${r.key} has connections but no client credentials: set ${providerEnvName(r.key, 'CLIENT_ID')} and _CLIENT_SECRET.`);
     if (orphans.length) ctx.out(`\nConnections exist for providers that are not defined: ${orphans.join(', ')} (add them to PROVIDERS_FILE).`);
     return 0;
   },

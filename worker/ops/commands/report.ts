@@ -4,7 +4,7 @@ import type { OpsCommand } from '../types.ts';
 import { durationFlag, parseFlags, UsageError } from '../args.ts';
 import { formatDuration, isoShort, table } from '../format.ts';
 import { detectSpikes, DEFAULT_SPIKE, type Spike } from '../spikes.ts';
-import { orgKeyOf, providerFacts } from '../diagnose.ts';
+import { orgKeyOf, orgLabelOf } from '../../providers/identity.ts';
 
 const HELP = `Usage:
   ops report [--since 24h] [--json]
@@ -29,7 +29,7 @@ export const reportCommand: OpsCommand = {
     if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
     const sinceMs = durationFlag(flags.since, 'since', 24 * 3_600_000);
     await ctx.connect();
-    const { db } = ctx.daemon;
+    const { db, providers: registry } = ctx.daemon;
     const now = Date.now();
     const from = new Date(now - sinceMs);
     const prevFrom = new Date(now - 2 * sinceMs);
@@ -62,8 +62,9 @@ export const reportCommand: OpsCommand = {
     for (const r of dead) {
       const m = r.cur ? cur : prev;
       add(m, `provider ${r.provider}`, r.n);
-      const org = orgKeyOf(r.provider, r.metadata);
-      if (org) add(m, `${providerFacts(r.provider).orgKind === 'slack_team' ? 'slack team' : 'salesforce org'} ${org} (${r.provider})`, r.n);
+      const def = registry.get(r.provider);
+      const org = orgKeyOf(def, r.metadata);
+      if (def && org) add(m, `${orgLabelOf(def)} ${org} (${r.provider})`, r.n);
     }
     const spikes: Spike[] = detectSpikes(cur, prev);
 

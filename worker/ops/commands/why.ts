@@ -4,7 +4,8 @@ import type { OpsCommand } from '../types.ts';
 import { parseFlags, stringFlag, UsageError } from '../args.ts';
 import { isoShort, relative } from '../format.ts';
 import { findConnection } from '../lookup.ts';
-import { diagnose, orgKeyOf, providerFacts, salesforceIdentity, userKeyOf, type DiagnoseInput, type Peer } from '../diagnose.ts';
+import { diagnose, type DiagnoseInput, type Peer } from '../diagnose.ts';
+import { orgKeyOf, userKeyOf } from '../../providers/identity.ts';
 import type { Db } from '../../store/db.ts';
 
 const HELP = `Usage:
@@ -47,11 +48,11 @@ export const whyCommand: OpsCommand = {
     const attempts = await db.refreshAttempt.findMany({ where: { connectionId: c.id }, orderBy: { startedAt: 'desc' }, take: 50 });
     const def = providers.get(c.provider);
     const breaker = await db.providerState.findUnique({ where: { provider: c.provider } }).catch(() => null);
-    const userKey = userKeyOf(c.provider, c.metadata);
-    const orgKey = orgKeyOf(c.provider, c.metadata);
-    const sf = salesforceIdentity(c.metadata);
-    const sameUser = userKey ? await peersBy(db, c.provider, c.id, (md) => userKeyOf(c.provider, md), userKey, sf?.user ?? userKey) : [];
-    const sameOrg = orgKey ? await peersBy(db, c.provider, c.id, (md) => orgKeyOf(c.provider, md), orgKey, orgKey) : [];
+    const userKey = userKeyOf(def, c.metadata);
+    const orgKey = orgKeyOf(def, c.metadata);
+    // Keys are substrings of the metadata they were read from, so each narrows its own scan.
+    const sameUser = userKey ? await peersBy(db, c.provider, c.id, (md) => userKeyOf(def, md), userKey, userKey) : [];
+    const sameOrg = orgKey ? await peersBy(db, c.provider, c.id, (md) => orgKeyOf(def, md), orgKey, orgKey) : [];
     const providerMisconfigured = c.lastErrorCode
       ? await db.connection.count({ where: { provider: c.provider, status: 'active', lastErrorCode: c.lastErrorCode } })
       : 0;
@@ -59,7 +60,9 @@ export const whyCommand: OpsCommand = {
       now: Date.now(),
       connection: { ...c, metadata: c.metadata },
       attempts,
-      provider: def ? { key: def.key, displayName: def.displayName, configured: def.configured, idleLifetimeSec: def.idleLifetimeSec } : null,
+      provider: def
+        ? { key: def.key, displayName: def.displayName, configured: def.configured, idleLifetimeSec: def.idleLifetimeSec, tokenCapPerUser: def.tokenCapPerUser, org: def.org, fixedGrantLifetimes: def.fixedGrantLifetimes }
+        : null,
       breaker: breaker ? { state: breaker.breakerState, lastErrorCode: breaker.lastErrorCode, openedAt: breaker.openedAt } : null,
       sameUser,
       sameOrg,
@@ -70,7 +73,7 @@ export const whyCommand: OpsCommand = {
       ctx.out(JSON.stringify({
         connection: { id: c.id, provider: c.provider, externalId: c.externalId, status: c.status, reauthReason: c.reauthReason, reauthAt: c.reauthAt?.toISOString() ?? null, version: c.version },
         diagnosis: d,
-        context: { attempts: attempts.length, sameUser: sameUser.length, sameOrg: sameOrg.length, org: orgKey ?? null, providerFamily: providerFacts(c.provider).family },
+        context: { attempts: attempts.length, sameUser: sameUser.length, sameOrg: sameOrg.length, org: orgKey ?? null, orgName: def?.org?.name ?? null },
       }));
       return 0;
     }
