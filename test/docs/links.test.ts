@@ -5,11 +5,6 @@ import { dirname, join, normalize, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { docFiles, links, read, ROOT, slugs } from './markdown.ts';
 
-// docs/providers.md (the provider facts and the generated catalog table) is written by the
-// provider-knowledge change of issue 11; until that lands, a link to it may dangle. Once the file
-// exists it is checked like any other page, anchors included.
-const PENDING = new Set(['docs/providers.md']);
-
 const external = (t: string) => /^[a-z][a-z0-9+.-]*:/i.test(t) || t.startsWith('//');
 
 function problems(file: string): string[] {
@@ -24,7 +19,7 @@ function problems(file: string): string[] {
       continue;
     }
     if (!existsSync(join(ROOT, rel))) {
-      if (!PENDING.has(rel)) out.push(`${where}: ${rel} does not exist`);
+      out.push(`${where}: ${rel} does not exist`);
       continue;
     }
     if (anchor === undefined || anchor === '') continue;
