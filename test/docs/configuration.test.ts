@@ -54,7 +54,7 @@ function tracedByLoadConfig(): Set<string> {
     API_KEY: 'k'.repeat(32),
     ENCRYPTION_KEY: Buffer.alloc(32, 7).toString('base64'),
     WEBHOOK_URL: 'https://hooks.example.com/x',
-    WEBHOOK_SECRET: 's'.repeat(32),
+    WEBHOOK_SECRET: `whsec_${Buffer.alloc(24, 1).toString('base64')}`,
   };
   const env = new Proxy(base, {
     get(t, k) {
