@@ -139,7 +139,7 @@ module.exports = {
     tsPreCompilationDeps: true,
     tsConfig: { fileName: 'tsconfig.json' },
     doNotFollow: { path: ['node_modules'] },
-    exclude: { path: ['^worker/generated/', '^node_modules/'] },
+    exclude: { path: ['^worker/generated/'] },
     enhancedResolveOptions: {
       exportsFields: ['exports'],
       conditionNames: ['import', 'require', 'node', 'default', 'types'],
