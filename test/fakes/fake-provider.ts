@@ -1,7 +1,7 @@
 // A realistic fake OAuth 2.0 token endpoint for tests, the demo, the chaos suite and the benchmark.
 //
 // One FakeProvider = one HTTP server on 127.0.0.1 that behaves like ONE provider ("persona") as
-// described in /work/shared/docs/providers.md: where the parameters go, how the client
+// described in docs/providers.md: where the parameters go, how the client
 // authenticates, what a success looks like, how rotation / reuse / grace work and what a dead
 // token or bad client answer looks like. Faults (5xx, 429, delays, lost answers, garbage bodies)
 // can be injected at any time. Every refresh token issued and every reuse is kept in a ledger.

@@ -1,4 +1,4 @@
-// Each persona's facts (/work/shared/docs/providers.md): where its token endpoint is, how the
+// Each persona's facts (docs/providers.md): where its token endpoint is, how the
 // client authenticates, where the parameters go, and how rotation, old tokens and grace behave.
 
 import type { Persona, Rotation } from '../types.ts';
