@@ -11,7 +11,7 @@
 // `npm run ops -- webhooks replay` resets dead or failed events.
 import type { Logger } from 'pino';
 import { ConfigError, type Config } from '../config/env.ts';
-import type { Daemon, DaemonExtension } from '../daemon.ts';
+import type { DaemonExtension, ExtensionHost } from '../interfaces.ts';
 import { scrubSecrets } from '../log/logger.ts';
 import type { Db } from '../store/db.ts';
 import { deliveryHeaders } from './signing.ts';
@@ -274,7 +274,7 @@ export function webhookExtension(config: Config, overrides: Partial<Omit<Dispatc
   let dispatcher: WebhookDispatcher | undefined;
   return {
     name: 'webhooks',
-    start(d: Daemon) {
+    start(d: Pick<ExtensionHost, 'db' | 'log'>) {
       dispatcher = new WebhookDispatcher({
         db: d.db,
         log: d.log.child({ component: 'webhooks' }),
