@@ -1,19 +1,10 @@
 // API input validation. Pure: every rejection names the field; nothing is written on a rejection.
+import type { TokenSetInput } from '../interfaces.ts';
 
 export type Valid<T> = { ok: true; value: T } | { ok: false; field: string; message: string };
 
 export const LIMITS = { tokenChars: 8192, externalIdChars: 255, scopeChars: 4096, metadataBytes: 16 * 1024, tokenTypeChars: 64 };
 
-export interface TokenSetInput {
-  accessToken: string;
-  refreshToken: string;
-  expiresInSec?: number;
-  expiresAt?: Date;
-  tokenType?: string;
-  scope?: string;
-  /** The whole token body, for provider hooks (linked token sets) and metadata fields. */
-  raw: Record<string, unknown>;
-}
 
 export interface CreateConnectionInput {
   provider: string;

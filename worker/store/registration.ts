@@ -1,7 +1,7 @@
 // Writes that come from the app: a new connection, a new token set after re-authorization, removal.
 import type { Keyring } from '../crypto/keyring.ts';
 import type { ResolvedProvider } from '../providers/registry.ts';
-import type { TokenSetInput } from '../api/validate.ts';
+import type { TokenSetInput } from '../interfaces.ts';
 import type { Db } from './db.ts';
 import { enqueueEvent } from './outbox.ts';
 import type { Connection, Prisma } from '../generated/prisma/client.ts';
