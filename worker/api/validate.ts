@@ -5,7 +5,6 @@ export type Valid<T> = { ok: true; value: T } | { ok: false; field: string; mess
 
 export const LIMITS = { tokenChars: 8192, externalIdChars: 255, scopeChars: 4096, metadataBytes: 16 * 1024, tokenTypeChars: 64 };
 
-
 export interface CreateConnectionInput {
   provider: string;
   externalId: string;
