@@ -89,7 +89,7 @@ export class Daemon {
     });
     this.scheduler = new Scheduler(this.db, this.queues, this.log, { horizonMs: config.horizonMs, now: opts.now });
     this.onDemand = new OnDemand(this.store, this.refresher, this.keyring, { waitMs: config.requestTimeoutMs + 5000, now: opts.now });
-    this.registration = new Registration(this.db, this.keyring, (id, p, exp, nowMs) => this.refresher.planNext({ id, expiresAt: exp }, p, exp, nowMs), opts.now);
+    this.registration = new Registration(this.db, this.keyring, (id, p, exp, nowMs) => this.refresher.planNext({ id, expiresAt: exp }, p, exp, nowMs), { now: opts.now });
   }
 
   /** What extensions may use: the shared clients, never the daemon itself. */

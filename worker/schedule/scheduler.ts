@@ -30,15 +30,15 @@ export interface FeedResult {
 }
 
 export class Scheduler {
+  private readonly now: () => number;
+
   constructor(
     private readonly db: Db,
     private readonly queues: Queues,
     private readonly log: Logger,
     private readonly opts: { horizonMs: number; pageSize?: number; now?: () => number },
-  ) {}
-
-  private now(): number {
-    return this.opts.now ? this.opts.now() : Date.now();
+  ) {
+    this.now = opts.now ?? Date.now;
   }
 
   /**

@@ -21,7 +21,11 @@ function pickMetadata(provider: ResolvedProvider, raw: Record<string, unknown>):
 }
 
 export class Registration {
-  constructor(private readonly db: Db, private readonly keyring: Keyring, private readonly plan: PlanFn, private readonly now: () => number = Date.now) {}
+  private readonly now: () => number;
+
+  constructor(private readonly db: Db, private readonly keyring: Keyring, private readonly plan: PlanFn, opts: { now?: () => number } = {}) {
+    this.now = opts.now ?? Date.now;
+  }
 
   /** Creates a connection; 'conflict' if (provider, externalId) exists. */
   async create(args: { provider: ResolvedProvider; externalId: string; tokens: TokenSetInput; metadata: Record<string, unknown>; parentId?: string }): Promise<{ kind: 'created'; row: Connection } | { kind: 'conflict'; id: string }> {
