@@ -20,7 +20,6 @@ import { createRefreshWorker } from './schedule/worker.ts';
 import { ConnectionStore } from './store/connections.ts';
 import { createDb, type Db } from './store/db.ts';
 import { Registration } from './store/registration.ts';
-import { buildApi } from './api/server.ts';
 import { ApiKeys } from './api/auth.ts';
 
 export interface DaemonOptions {
@@ -142,6 +141,8 @@ export class Daemon {
       await this.scheduler.feed().then(() => { this.lastFeedOkAt = Date.now(); }, (err) => log.warn({ err }, 'initial feed failed; the feeder will retry'));
     }
     if (config.roles.has('api')) {
+      // Loaded only here: a daemon that serves no API (the ops CLI's, a worker-only process) never loads Fastify.
+      const { buildApi } = await import('./api/server.ts');
       this.api = await buildApi({
         db: this.db, providers: this.providers, registration: this.registration, scheduler: this.scheduler,
         onDemand: this.onDemand, apiKeys: new ApiKeys(config.apiKeys), log,
