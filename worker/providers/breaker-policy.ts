@@ -3,6 +3,16 @@
 
 export type BreakerState = 'closed' | 'open' | 'half_open';
 
+/** The breaker and limiter state of one provider as GET /v1/providers shows it. Never a secret. */
+export interface ProviderGateView {
+  state: BreakerState;
+  openedAt: string | null;
+  lastProbeAt: string | null;
+  lastError: { code: string; description: string | null } | null;
+  inFlight: number;
+  waiting: number;
+}
+
 /** A process's copy of one provider's ProviderState row (times in ms since epoch). */
 export interface BreakerSnapshot {
   state: BreakerState;

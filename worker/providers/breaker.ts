@@ -23,12 +23,10 @@ import {
 } from '../store/provider-state.ts';
 import {
   admission, closesOnSuccess, defaultCacheMs, ignoresCredentialError, snapshotOf, takeStaleMark,
-  type BreakerSnapshot, type BreakerState,
+  type BreakerSnapshot, type BreakerState, type ProviderGateView,
 } from './breaker-policy.ts';
 import { ProviderLimiter } from './limiter.ts';
 import type { ProviderRegistry, ReloadResult } from './registry.ts';
-
-export type { BreakerState } from './breaker-policy.ts';
 
 const MAX_DESC = 300;
 
@@ -37,15 +35,6 @@ export interface BreakerGateOptions {
   /** How long a process trusts its cached breaker state before re-reading it (default min(1 s, interval/2)). */
   cacheMs?: number;
   now?: () => number;
-}
-
-export interface ProviderGateView {
-  state: BreakerState;
-  openedAt: string | null;
-  lastProbeAt: string | null;
-  lastError: { code: string; description: string | null } | null;
-  inFlight: number;
-  waiting: number;
 }
 
 export class BreakerGate implements ProviderGate {

@@ -3,7 +3,7 @@
 // (providers/breaker.ts), which owns that state.
 import type { FastifyInstance } from 'fastify';
 import type { AuthHook } from '../../interfaces.ts';
-import type { ProviderGateView } from '../../providers/breaker.ts';
+import type { ProviderGateView } from '../../providers/breaker-policy.ts';
 import type { ProviderRegistry, ResolvedProvider } from '../../providers/registry.ts';
 
 export interface BreakerRoutesDeps {
