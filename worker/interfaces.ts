@@ -1,6 +1,7 @@
 // Contracts shared by more than one folder of worker/. This module sits at the bottom: it holds
-// types only and imports only types from leaf modules (config, store/db, crypto/keyring, the
-// provider registry, the refresh outcome), none of which import it back.
+// types (and the list of fault points) and imports only types, from modules that never import it
+// back (config, store/db, crypto/keyring, the provider registry, the refresh outcome, the Prisma
+// client). Import it; never make it import a module that imports it.
 //
 // Glossary (three words mean three things each here; the names in the code say which):
 //   worker/            the source root of the daemon (every process runs the same code).
