@@ -6,39 +6,29 @@ import { Worker } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { configWarnings, type Config } from './config/env.ts';
+import type { DaemonExtension, ExtensionHost, FaultHook } from './interfaces.ts';
 import { Keyring } from './crypto/keyring.ts';
 import { ConnectionLocks } from './lock/lock.ts';
 import { createLogger } from './log/logger.ts';
 import { createNodeHttpClient, type HttpClient } from './oauth/http.ts';
 import { ProviderRegistry } from './providers/registry.ts';
 import { OnDemand } from './refresh/ondemand.ts';
-import { Refresher, type ProviderGate, type RefresherDeps } from './refresh/refresher.ts';
+import { Refresher } from './refresh/refresher.ts';
 import { MAINTENANCE_QUEUE, Queues } from './schedule/queues.ts';
 import { Scheduler } from './schedule/scheduler.ts';
 import { createRefreshWorker } from './schedule/worker.ts';
 import { ConnectionStore } from './store/connections.ts';
 import { createDb, type Db } from './store/db.ts';
 import { Registration } from './store/registration.ts';
-import { buildApi } from './api/server.ts';
 import { ApiKeys } from './api/auth.ts';
 
 export interface DaemonOptions {
   log?: Logger;
   http?: HttpClient;
   now?: () => number;
-  faultPoint?: RefresherDeps['faultPoint'];
+  faultPoint?: FaultHook;
   /** Built by other concerns (breaker, metrics, outbox dispatcher); see extensions.ts. */
   extensions?: DaemonExtension[];
-}
-
-/** A concern that plugs into the daemon's lifecycle (metrics, webhooks, breaker, dashboards). */
-export interface DaemonExtension {
-  name: string;
-  gate?: ProviderGate;
-  onAttempt?: RefresherDeps['onAttempt'];
-  start?(d: Daemon): Promise<void> | void;
-  routes?(app: FastifyInstance, auth: Parameters<NonNullable<Parameters<typeof buildApi>[0]['extend']>>[1], d: Daemon): Promise<void> | void;
-  close?(): Promise<void> | void;
 }
 
 export class Daemon {
@@ -98,7 +88,13 @@ export class Daemon {
     });
     this.scheduler = new Scheduler(this.db, this.queues, this.log, { horizonMs: config.horizonMs, now: opts.now });
     this.onDemand = new OnDemand(this.store, this.refresher, this.keyring, { waitMs: config.requestTimeoutMs + 5000, now: opts.now });
-    this.registration = new Registration(this.db, this.keyring, (id, p, exp, nowMs) => this.refresher.planNext({ id, expiresAt: exp }, p, exp, nowMs), opts.now);
+    this.registration = new Registration(this.db, this.keyring, (id, p, exp, nowMs) => this.refresher.planNext({ id, expiresAt: exp }, p, exp, nowMs), { now: opts.now });
+  }
+
+  /** What extensions may use: the shared clients, never the daemon itself. */
+  private host(): ExtensionHost {
+    const { config, log, db, keyring, providers, queues, scheduler } = this;
+    return { config, log, db, keyring, providers, queues, scheduler };
   }
 
   get isStarted(): boolean {
@@ -111,7 +107,7 @@ export class Daemon {
     // BullMQ may already have started connecting its client; only connect what is still waiting.
     await Promise.all([this.redis, this.bullRedis].map((r) => (r.status === 'wait' ? r.connect() : r.ping())));
     await this.db.$queryRaw`SELECT 1`;
-    for (const e of this.opts.extensions ?? []) await e.start?.(this);
+    for (const e of this.opts.extensions ?? []) await e.start?.(this.host());
     if (config.roles.has('worker')) {
       for (const p of this.providers.all()) {
         const w = createRefreshWorker(p, this.bullRedis, this.refresher, log, {
@@ -145,12 +141,14 @@ export class Daemon {
       await this.scheduler.feed().then(() => { this.lastFeedOkAt = Date.now(); }, (err) => log.warn({ err }, 'initial feed failed; the feeder will retry'));
     }
     if (config.roles.has('api')) {
+      // Loaded only here: a daemon that serves no API (the ops CLI's, a worker-only process) never loads Fastify.
+      const { buildApi } = await import('./api/server.ts');
       this.api = await buildApi({
         db: this.db, providers: this.providers, registration: this.registration, scheduler: this.scheduler,
         onDemand: this.onDemand, apiKeys: new ApiKeys(config.apiKeys), log,
         readiness: () => this.readiness(),
         extend: async (app, auth) => {
-          for (const e of this.opts.extensions ?? []) await e.routes?.(app, auth, this);
+          for (const e of this.opts.extensions ?? []) await e.routes?.(app, auth, this.host());
         },
       });
       this.address = await this.api.listen({ port: config.port, host: config.host });

@@ -1,6 +1,6 @@
 // The concerns that plug into the daemon besides the core pipeline. Each lives in its own folder.
 import type { Config } from './config/env.ts';
-import type { DaemonExtension } from './daemon.ts';
+import type { DaemonExtension } from './interfaces.ts';
 import { keyCheckExtension } from './crypto/verify.ts';
 import { webhookExtension } from './webhooks/dispatcher.ts';
 import { providerGateExtension } from './providers/breaker.ts';

@@ -1,17 +1,26 @@
-// `npm start`: run the daemon until SIGTERM/SIGINT, then drain and exit 0.
+// `npm start`: run the daemon until SIGTERM/SIGINT, then drain and exit 0. Run directly, this file
+// starts the daemon; imported (the chaos suite's test/chaos/daemon-entry.ts), it only exports
+// `main`, which takes the test hooks (fault points, a skewed clock) the daemon itself never builds.
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { ConfigError, loadConfig } from './config/env.ts';
+import type { FaultHook } from './interfaces.ts';
 import { ProviderConfigError } from './providers/registry.ts';
 import { Daemon } from './daemon.ts';
 import { checkPostgres, checkRedis, ServiceUnavailable } from './util/services.ts';
 import { defaultExtensions } from './extensions.ts';
-import { faultPointFromEnv } from './testing/faults.ts';
-import { clockFromEnv } from './testing/clock.ts';
 
-async function main(): Promise<void> {
+export interface MainHooks {
+  faultPoint?: FaultHook;
+  now?: () => number;
+}
+
+async function run(makeHooks: () => MainHooks): Promise<void> {
   const config = loadConfig();
   await checkPostgres(config.databaseUrl);
   await checkRedis(config.redisUrl);
-  const daemon = new Daemon(config, { extensions: defaultExtensions(config), faultPoint: faultPointFromEnv(), now: clockFromEnv() });
+  const hooks = makeHooks();
+  const daemon = new Daemon(config, { extensions: defaultExtensions(config), faultPoint: hooks.faultPoint, now: hooks.now });
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
@@ -41,11 +50,29 @@ async function main(): Promise<void> {
   await daemon.start();
 }
 
-main().catch((e: unknown) => {
-  if (e instanceof ConfigError || e instanceof ProviderConfigError || e instanceof ServiceUnavailable) {
-    process.stderr.write(`oauth-refresher: ${e.message}\n`);
-  } else {
-    process.stderr.write(`oauth-refresher: failed to start: ${e instanceof Error ? e.message : String(e)}\n`);
+/**
+ * Starts the daemon for this process; a failure to start (the hooks' settings included) prints one
+ * line and exits 1.
+ */
+export function main(makeHooks: () => MainHooks = () => ({})): Promise<void> {
+  return run(makeHooks).catch((e: unknown) => {
+    if (e instanceof ConfigError || e instanceof ProviderConfigError || e instanceof ServiceUnavailable) {
+      process.stderr.write(`oauth-refresher: ${e.message}\n`);
+    } else {
+      process.stderr.write(`oauth-refresher: failed to start: ${e instanceof Error ? e.message : String(e)}\n`);
+    }
+    process.exit(1);
+  });
+}
+
+function isEntryPoint(): boolean {
+  const script = process.argv[1];
+  if (!script) return false;
+  try {
+    return realpathSync(script) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
   }
-  process.exit(1);
-});
+}
+
+if (isEntryPoint()) void main();

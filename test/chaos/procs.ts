@@ -96,7 +96,7 @@ interface Slot {
   lastPoint?: { point: string; connection?: string };
 }
 
-/** N daemon slots on the same Redis and PostgreSQL, each `node --import tsx worker/main.ts` (one process: signals hit the daemon itself). */
+/** N daemon slots on the same Redis and PostgreSQL, each `node --import tsx test/chaos/daemon-entry.ts` (worker/main.ts with the fault hooks; one process: signals hit the daemon itself). */
 export class DaemonFleet {
   readonly slots: Slot[] = [];
   readonly deaths: DeathRecord[] = [];
@@ -142,7 +142,7 @@ export class DaemonFleet {
     s.externalSignal = undefined;
     s.lastPoint = undefined;
     const workerId = s.workerId;
-    const child = track(spawn(process.execPath, ['--import', 'tsx', 'worker/main.ts'], {
+    const child = track(spawn(process.execPath, ['--import', 'tsx', 'test/chaos/daemon-entry.ts'], {
       cwd: this.cwd,
       env: { ...this.baseEnv, ...s.env, PORT: String(s.port), WORKER_ID: workerId },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,4 +1,4 @@
-// `npm run test:chaos`: the multi-process fault suite. Real daemons (`node --import tsx worker/main.ts`,
+// `npm run test:chaos`: the multi-process fault suite. Real daemons (`node --import tsx test/chaos/daemon-entry.ts`,
 // one process each, own port) on one Redis (the suite's own redis-server) and one fresh PostgreSQL
 // database (through a TCP proxy the suite can cut), against fake OAuth providers over HTTP with
 // single-use rotation and reuse detection. Each scenario injects faults, quiesces, then the invariant
@@ -318,7 +318,7 @@ interface FaultSettings {
 interface Scenario {
   name: string;
   title: string;
-  /** Fault injection per daemon slot while this scenario runs (worker/testing/faults.ts). */
+  /** Fault injection per daemon slot while this scenario runs (test/chaos/faults.ts). */
   faults?: FaultSettings[];
   durationMs: number;
   allowedLossReasons: string[];

@@ -1,24 +1,11 @@
 // API input validation. Pure: every rejection names the field; nothing is written on a rejection.
+import type { TokenSetInput } from '../interfaces.ts';
 import type { ConnectionPageQuery } from '../store/connection-queries.ts';
 import { isUuid } from '../util/ids.ts';
-
-// Kept for importers of the old place (ops webhooks); the check itself lives in util/ids.ts.
-export { isUuid };
 
 export type Valid<T> = { ok: true; value: T } | { ok: false; field: string; message: string };
 
 export const LIMITS = { tokenChars: 8192, externalIdChars: 255, scopeChars: 4096, metadataBytes: 16 * 1024, tokenTypeChars: 64 };
-
-export interface TokenSetInput {
-  accessToken: string;
-  refreshToken: string;
-  expiresInSec?: number;
-  expiresAt?: Date;
-  tokenType?: string;
-  scope?: string;
-  /** The whole token body, for provider hooks (linked token sets) and metadata fields. */
-  raw: Record<string, unknown>;
-}
 
 export interface CreateConnectionInput {
   provider: string;

@@ -3,8 +3,9 @@
 // letting every refresh of those rows fail later.
 import type { Logger } from 'pino';
 import { ConfigError } from '../config/env.ts';
-import type { Daemon, DaemonExtension } from '../daemon.ts';
+import type { DaemonExtension, ExtensionHost } from '../interfaces.ts';
 import type { Db } from '../store/db.ts';
+import { countConnectionsByKey, sampleCiphertexts } from '../store/keys.ts';
 import { DecryptError, type Keyring } from './keyring.ts';
 
 export class KeyCheckError extends ConfigError {
@@ -28,13 +29,12 @@ export interface KeyCheckResult {
  */
 export async function verifyKeysAgainstDb(db: Db, keyring: Keyring, opts: { samples?: number; log?: Logger } = {}): Promise<KeyCheckResult> {
   const samples = opts.samples ?? 5;
-  const groups = await db.$queryRaw<{ encKeyId: string; n: bigint }[]>`
-    SELECT "encKeyId", count(*) AS n FROM "Connection" GROUP BY "encKeyId" ORDER BY "encKeyId"`;
+  const groups = await countConnectionsByKey(db);
   const rowsByKey: Record<string, number> = {};
   const corruptSamples: string[] = [];
   const configured = new Set(keyring.ids);
   for (const g of groups) {
-    rowsByKey[g.encKeyId] = Number(g.n);
+    rowsByKey[g.encKeyId] = g.n;
     if (!configured.has(g.encKeyId)) {
       throw new KeyCheckError(
         `key id "${g.encKeyId}" encrypted ${g.n} stored connection(s) but is not in ENCRYPTION_KEYS (configured: ${[...configured].join(', ')}). ` +
@@ -42,12 +42,7 @@ export async function verifyKeysAgainstDb(db: Db, keyring: Keyring, opts: { samp
         g.encKeyId,
       );
     }
-    const rows = await db.connection.findMany({
-      where: { encKeyId: g.encKeyId },
-      select: { id: true, accessTokenEnc: true, refreshTokenEnc: true },
-      orderBy: { updatedAt: 'desc' },
-      take: samples,
-    });
+    const rows = await sampleCiphertexts(db, g.encKeyId, samples);
     let good = 0;
     const bad: string[] = [];
     for (const r of rows) {
@@ -78,7 +73,7 @@ export async function verifyKeysAgainstDb(db: Db, keyring: Keyring, opts: { samp
 export function keyCheckExtension(): DaemonExtension {
   return {
     name: 'key-check',
-    async start(d: Daemon) {
+    async start(d: Pick<ExtensionHost, 'db' | 'keyring' | 'log'>) {
       const r = await verifyKeysAgainstDb(d.db, d.keyring, { log: d.log });
       const stale = Object.entries(r.rowsByKey).filter(([k]) => k !== d.keyring.currentId).reduce((s, [, n]) => s + n, 0);
       if (stale > 0) d.log.info({ rowsByKey: r.rowsByKey, currentKeyId: d.keyring.currentId }, `${stale} connection(s) are encrypted under older keys; \`npm run ops -- keys rotate\` re-encrypts them`);

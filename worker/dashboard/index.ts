@@ -6,9 +6,9 @@
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ApiKeys } from '../api/auth.ts';
-import type { Daemon, DaemonExtension } from '../daemon.ts';
+import type { DaemonExtension, ExtensionHost } from '../interfaces.ts';
 
 export const DASHBOARD_PATH = '/admin/queues';
 
@@ -29,7 +29,7 @@ export class DashboardExtension implements DaemonExtension {
 
   constructor(private readonly opts: { writable?: boolean } = {}) {}
 
-  async routes(app: Parameters<NonNullable<DaemonExtension['routes']>>[0], _auth: unknown, d: Daemon): Promise<void> {
+  async routes(app: FastifyInstance, _auth: unknown, d: Pick<ExtensionHost, 'config' | 'queues' | 'providers'>): Promise<void> {
     const writable = this.opts.writable ?? d.config.adminQueuesWritable;
     const keys = new ApiKeys(d.config.apiKeys);
     const queues = [d.queues.maintenance, ...d.providers.all().map((p) => d.queues.refreshQueue(p.key))];

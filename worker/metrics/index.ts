@@ -8,10 +8,11 @@
 // and the series reveal traffic per provider. Prometheus sends it with
 //   authorization: { type: Bearer, credentials_file: /run/secrets/oauth_refresher_read_key }
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { Daemon, DaemonExtension } from '../daemon.ts';
-import type { RefresherDeps } from '../refresh/refresher.ts';
+import type { FastifyInstance } from 'fastify';
+import type { AttemptEvent, AuthHook, DaemonExtension, ExtensionHost } from '../interfaces.ts';
 
-type AttemptEvent = Parameters<NonNullable<RefresherDeps['onAttempt']>>[0];
+/** What the gauges read: the database, the queues and the provider keys. */
+type MetricsHost = Pick<ExtensionHost, 'db' | 'queues' | 'providers'>;
 
 const CODE_RE = /^[A-Za-z0-9_.:-]{1,40}$/;
 /** Error codes come from provider answers: keep them label-safe and bounded. */
@@ -30,7 +31,7 @@ export interface MetricsOptions {
 export class MetricsExtension implements DaemonExtension {
   readonly name = 'metrics';
   readonly registry = new Registry();
-  private daemon?: Daemon;
+  private host?: MetricsHost;
   private collected?: { at: number; p: Promise<void> };
   private readonly cacheMs: number;
 
@@ -65,12 +66,12 @@ export class MetricsExtension implements DaemonExtension {
     if (o.outcome === 'needs_reauth') this.needsReauth.inc({ provider: e.provider, reason: o.reason });
   };
 
-  start(d: Daemon): void {
-    this.daemon = d;
+  start(d: MetricsHost): void {
+    this.host = d;
   }
 
-  async routes(app: Parameters<NonNullable<DaemonExtension['routes']>>[0], auth: Parameters<NonNullable<DaemonExtension['routes']>>[1], d: Daemon): Promise<void> {
-    this.daemon = d;
+  async routes(app: FastifyInstance, auth: AuthHook, d: MetricsHost): Promise<void> {
+    this.host = d;
     app.get('/metrics', { preHandler: auth('read') }, async (_req, reply) => {
       await this.collect();
       reply.header('content-type', this.registry.contentType);
@@ -88,7 +89,7 @@ export class MetricsExtension implements DaemonExtension {
   }
 
   private async readGauges(): Promise<void> {
-    const d = this.daemon;
+    const d = this.host;
     if (!d) return;
     const providers = d.providers.all().map((p) => p.key);
     await Promise.all([

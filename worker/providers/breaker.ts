@@ -1,4 +1,4 @@
-// The gate in front of each provider's token endpoint (a ProviderGate, see refresh/refresher.ts):
+// The gate in front of each provider's token endpoint (a ProviderGate, see interfaces.ts):
 //
 // 1. Credential circuit breaker. invalid_client, bad_client_secret and kin mean the operator's
 //    client id/secret is wrong, not that a user's grant died. The first such answer opens the
@@ -6,91 +6,29 @@
 //    probes per BREAKER_PROBE_INTERVAL_MS, the first success closes it, and new credentials (SIGHUP
 //    reload or restart) close it at once. State lives in PostgreSQL (ProviderState) so every process
 //    agrees and it survives restarts; each open/close writes its outbox event in the same transaction.
-// 2. Per-provider in-process limits on the token endpoint: at most `concurrency` requests in flight
-//    and at most `ratePerSecond` starts per second, for the queue workers and the on-demand API alike,
-//    so a slow or rate-limited provider only ever waits on itself.
+//    The rules are in breaker-policy.ts, the SQL in store/provider-state.ts.
+// 2. Per-provider in-process limits on the token endpoint (limiter.ts), for the queue workers and
+//    the on-demand API alike, so a slow or rate-limited provider only ever waits on itself.
 //
 // No secret ever enters this file's state, logs or API views: only codes, scrubbed descriptions and
-// a credentials fingerprint (kept in the database, never shown).
-import type { FastifyInstance } from 'fastify';
+// a credentials fingerprint (kept in the database, never shown). Its HTTP routes (GET
+// /v1/providers) are in api/routes/breaker.ts.
 import type { Logger } from 'pino';
-import type { Daemon, DaemonExtension } from '../daemon.ts';
-import type { ProviderGate } from '../refresh/refresher.ts';
-import type { Db } from '../store/db.ts';
-import { enqueueEvent } from '../store/outbox.ts';
+import { registerBreakerRoutes } from '../api/routes/breaker.ts';
+import type { DaemonExtension, ExtensionHost, GatedProvider, ProviderGate } from '../interfaces.ts';
 import { scrubSecrets } from '../log/logger.ts';
-import type { ProviderRegistry, ReloadResult, ResolvedProvider } from './registry.ts';
-
-export type BreakerState = 'closed' | 'open' | 'half_open';
-
-interface Cached {
-  state: BreakerState;
-  openedAt: number | null;
-  lastProbeAt: number | null;
-  lastErrorCode: string | null;
-  lastErrorDescription: string | null;
-  fingerprint: string | null;
-  loadedAt: number;
-}
-
-interface StateRow {
-  breakerState: string;
-  openedAt: Date | null;
-  lastProbeAt: Date | null;
-  lastErrorCode: string | null;
-  lastErrorDescription: string | null;
-  credentialsFingerprint: string | null;
-}
+import type { Db } from '../store/db.ts';
+import {
+  claimProbe, openBreakerStates, providerStates, readProviderState, recordBreakerClose, recordBreakerOpen,
+} from '../store/provider-state.ts';
+import {
+  admission, closesOnSuccess, defaultCacheMs, ignoresCredentialError, snapshotOf, takeStaleMark,
+  type BreakerSnapshot, type BreakerState, type ProviderGateView,
+} from './breaker-policy.ts';
+import { ProviderLimiter } from './limiter.ts';
+import type { ProviderRegistry, ReloadResult } from './registry.ts';
 
 const MAX_DESC = 300;
-/** After a credentials change, credential errors this recent may come from requests built before it. */
-const STALE_AFTER_CHANGE_MS = 2000;
-
-/** Counting semaphore + start pacing for one provider. Limits are read live (a reload may change them). */
-class ProviderLimiter {
-  active = 0;
-  private readonly waiters: (() => void)[] = [];
-  private paceChain: Promise<void> = Promise.resolve();
-  private lastStartAt = 0;
-
-  async acquire(limit: () => number): Promise<void> {
-    if (this.active < limit()) {
-      this.active++;
-      return;
-    }
-    // release() counts us in before waking us.
-    await new Promise<void>((resolve) => this.waiters.push(resolve));
-  }
-
-  release(limit: () => number): void {
-    this.active--;
-    // Hand free slots to waiters (a raised limit after a reload may admit several).
-    while (this.waiters.length > 0 && this.active < limit()) {
-      this.active++;
-      this.waiters.shift()!();
-    }
-  }
-
-  /**
-   * Spaces request starts so at most `perSecond` begin in any second (0 = unlimited). Starts are
-   * serialised and measured from the previous actual start, so a late timer never lets two
-   * requests out closer together than 1/perSecond.
-   */
-  pace(perSecond: number, now: () => number): Promise<void> {
-    if (!(perSecond > 0)) return Promise.resolve();
-    const turn = this.paceChain.then(async () => {
-      const wait = this.lastStartAt + 1000 / perSecond - now();
-      if (wait > 0) await new Promise((r) => setTimeout(r, Math.ceil(wait)));
-      this.lastStartAt = now();
-    });
-    this.paceChain = turn.catch(() => undefined);
-    return turn;
-  }
-
-  get waiting(): number {
-    return this.waiters.length;
-  }
-}
 
 export interface BreakerGateOptions {
   probeIntervalMs: number;
@@ -99,20 +37,11 @@ export interface BreakerGateOptions {
   now?: () => number;
 }
 
-export interface ProviderGateView {
-  state: BreakerState;
-  openedAt: string | null;
-  lastProbeAt: string | null;
-  lastError: { code: string; description: string | null } | null;
-  inFlight: number;
-  waiting: number;
-}
-
 export class BreakerGate implements ProviderGate {
   private db?: Db;
   private log?: Logger;
-  private readonly cache = new Map<string, Cached>();
-  private readonly loading = new Map<string, Promise<Cached>>();
+  private readonly cache = new Map<string, BreakerSnapshot>();
+  private readonly loading = new Map<string, Promise<BreakerSnapshot>>();
   private readonly limiters = new Map<string, ProviderLimiter>();
   private readonly staleAnswers = new Map<string, number[]>();
   private readonly credentialsChangedAt = new Map<string, number>();
@@ -121,7 +50,7 @@ export class BreakerGate implements ProviderGate {
 
   constructor(private readonly opts: BreakerGateOptions) {
     this.now = opts.now ?? Date.now;
-    this.cacheMs = opts.cacheMs ?? Math.max(50, Math.min(1000, Math.floor(opts.probeIntervalMs / 2)));
+    this.cacheMs = opts.cacheMs ?? defaultCacheMs(opts.probeIntervalMs);
   }
 
   /** Binds the database and logger (the daemon creates them after the gate). Until then the gate is open. */
@@ -132,37 +61,26 @@ export class BreakerGate implements ProviderGate {
 
   // ----- ProviderGate ----------------------------------------------------------------------------
 
-  async admit(p: ResolvedProvider, connectionId: string): Promise<boolean> {
+  async admit(p: GatedProvider, connectionId: string): Promise<boolean> {
     if (!this.db) return true;
-    let st = await this.stateOf(p.key);
-    if (st.state === 'closed') return true;
-    if (st.fingerprint !== null && st.fingerprint !== p.credentialsFingerprint) {
-      // The operator changed the client id/secret since the breaker opened: try them at once.
-      this.credentialsChangedAt.set(p.key, this.now());
-      await this.close(p, 'credentials_changed');
-      return true;
-    }
+    const st = await this.stateOf(p.key);
     const nowMs = this.now();
-    const interval = this.opts.probeIntervalMs;
-    if (st.lastProbeAt !== null && nowMs - st.lastProbeAt < interval) return false;
-    // One probe per interval across all processes: whoever moves lastProbeAt wins.
-    const claimed = await this.db.$executeRaw`
-      UPDATE "ProviderState" SET "breakerState" = 'half_open', "lastProbeAt" = ${new Date(nowMs)}, "updatedAt" = ${new Date(nowMs)}
-      WHERE "provider" = ${p.key} AND "breakerState" <> 'closed'
-        AND ("lastProbeAt" IS NULL OR "lastProbeAt" <= ${new Date(nowMs - interval)})`;
-    if (claimed === 1) {
-      st = { ...st, state: 'half_open', lastProbeAt: nowMs };
-      this.cache.set(p.key, { ...st, loadedAt: nowMs });
-      this.log?.info({ provider: p.key, connectionId }, 'credential breaker open: probing the provider with one connection');
-      return true;
+    switch (admission(st, p.credentialsFingerprint, nowMs, this.opts.probeIntervalMs)) {
+      case 'pass':
+        return true;
+      case 'wait':
+        return false;
+      case 'credentials_changed':
+        // The operator changed the client id/secret since the breaker opened: try them at once.
+        this.credentialsChangedAt.set(p.key, nowMs);
+        await this.close(p, 'credentials_changed');
+        return true;
+      case 'probe':
+        return this.tryProbe(p, st, nowMs, connectionId);
     }
-    // Someone else probed (or the breaker closed meanwhile): look again.
-    this.cache.delete(p.key);
-    const fresh = await this.stateOf(p.key);
-    return fresh.state === 'closed';
   }
 
-  async run<T>(p: ResolvedProvider, fn: () => Promise<T>): Promise<T> {
+  async run<T>(p: GatedProvider, fn: () => Promise<T>): Promise<T> {
     const l = this.limiterOf(p.key);
     const limit = () => Math.max(1, p.concurrency);
     await l.acquire(limit);
@@ -182,20 +100,18 @@ export class BreakerGate implements ProviderGate {
     }
   }
 
-  async report(p: ResolvedProvider, result: 'ok' | 'credentials' | 'other', detail?: { code: string; description: string }): Promise<void> {
+  async report(p: GatedProvider, result: 'ok' | 'credentials' | 'other', detail?: { code: string; description: string }): Promise<void> {
     if (!this.db) return;
     try {
       if (result === 'credentials') {
         // Requests built just before a credentials change may still answer for the old ones.
-        const changedAt = this.credentialsChangedAt.get(p.key);
-        if (this.takeStale(p.key) || (changedAt !== undefined && this.now() - changedAt < STALE_AFTER_CHANGE_MS)) {
+        if (ignoresCredentialError(this.takeStale(p.key), this.credentialsChangedAt.get(p.key), this.now())) {
           this.log?.info({ provider: p.key }, 'credential error from a request sent with the previous credentials; ignored');
           return;
         }
         await this.open(p, detail ?? { code: 'credentials', description: '' });
       } else if (result === 'ok') {
-        const st = this.cache.get(p.key);
-        if (!st || st.state !== 'closed') await this.close(p, 'probe_succeeded');
+        if (closesOnSuccess(this.cache.get(p.key))) await this.close(p, 'probe_succeeded');
       }
     } catch (err) {
       this.log?.warn({ provider: p.key, err }, 'could not record the credential breaker state; will retry on the next answer');
@@ -204,13 +120,25 @@ export class BreakerGate implements ProviderGate {
 
   // ----- state -----------------------------------------------------------------------------------
 
+  /** One probe per interval across all processes: whoever moves lastProbeAt wins. */
+  private async tryProbe(p: GatedProvider, st: BreakerSnapshot, nowMs: number, connectionId: string): Promise<boolean> {
+    if (await claimProbe(this.db!, p.key, nowMs, this.opts.probeIntervalMs)) {
+      this.cache.set(p.key, { ...st, state: 'half_open', lastProbeAt: nowMs, loadedAt: nowMs });
+      this.log?.info({ provider: p.key, connectionId }, 'credential breaker open: probing the provider with one connection');
+      return true;
+    }
+    // Someone else probed (or the breaker closed meanwhile): look again.
+    this.cache.delete(p.key);
+    const fresh = await this.stateOf(p.key);
+    return fresh.state === 'closed';
+  }
+
   /** Consumes one recent stale-answer mark (answers to requests sent with replaced credentials). */
   private takeStale(key: string): boolean {
     const list = this.staleAnswers.get(key);
     if (!list) return false;
-    const fresh = list.filter((t) => this.now() - t < 10_000);
-    const hit = fresh.shift() !== undefined;
-    if (fresh.length) this.staleAnswers.set(key, fresh);
+    const { hit, rest } = takeStaleMark(list, this.now());
+    if (rest.length) this.staleAnswers.set(key, rest);
     else this.staleAnswers.delete(key);
     return hit;
   }
@@ -224,7 +152,7 @@ export class BreakerGate implements ProviderGate {
     return l;
   }
 
-  private async stateOf(key: string): Promise<Cached> {
+  private async stateOf(key: string): Promise<BreakerSnapshot> {
     const c = this.cache.get(key);
     if (c && this.now() - c.loadedAt < this.cacheMs) return c;
     let p = this.loading.get(key);
@@ -235,85 +163,40 @@ export class BreakerGate implements ProviderGate {
     return p;
   }
 
-  private async load(key: string): Promise<Cached> {
-    const row = await this.db!.providerState.findUnique({ where: { provider: key } });
-    const c = toCached(row, this.now());
+  private async load(key: string): Promise<BreakerSnapshot> {
+    const c = snapshotOf(await readProviderState(this.db!, key), this.now());
     this.cache.set(key, c);
     return c;
   }
 
-  private async open(p: ResolvedProvider, detail: { code: string; description: string }): Promise<void> {
-    const db = this.db!;
+  private async open(p: GatedProvider, detail: { code: string; description: string }): Promise<void> {
     const nowMs = this.now();
-    const now = new Date(nowMs);
     const code = detail.code.slice(0, 100);
     const description = scrubSecrets(detail.description).slice(0, MAX_DESC);
-    const opened = await db.$transaction(async (tx) => {
-      await tx.$executeRaw`
-        INSERT INTO "ProviderState" ("provider", "breakerState", "updatedAt") VALUES (${p.key}, 'closed', ${now})
-        ON CONFLICT ("provider") DO NOTHING`;
-      const rows = await tx.$queryRaw<{ breakerState: string; openedAt: Date | null }[]>`
-        SELECT "breakerState", "openedAt" FROM "ProviderState" WHERE "provider" = ${p.key} FOR UPDATE`;
-      const wasClosed = rows[0]?.breakerState !== 'open' && rows[0]?.breakerState !== 'half_open';
-      await tx.providerState.update({
-        where: { provider: p.key },
-        data: {
-          breakerState: 'open',
-          ...(wasClosed ? { openedAt: now } : {}),
-          lastProbeAt: now,
-          lastErrorCode: code,
-          lastErrorDescription: description,
-          credentialsFingerprint: p.credentialsFingerprint,
-        },
-      });
-      if (wasClosed) {
-        await enqueueEvent(tx, 'provider.credentials_invalid', {
-          provider: p.key,
-          payload: { provider: p.key, errorCode: code, errorDescription: description, openedAt: now.toISOString(), probeIntervalMs: this.opts.probeIntervalMs },
-        });
-      }
-      return { wasClosed, openedAt: wasClosed ? now : rows[0]?.openedAt ?? now };
-    });
+    const { probeIntervalMs } = this.opts;
+    const opened = await recordBreakerOpen(this.db!, { provider: p.key, fingerprint: p.credentialsFingerprint, code, description, nowMs, probeIntervalMs });
     this.cache.set(p.key, {
       state: 'open', openedAt: opened.openedAt.getTime(), lastProbeAt: nowMs, lastErrorCode: code, lastErrorDescription: description,
       fingerprint: p.credentialsFingerprint, loadedAt: nowMs,
     });
     if (opened.wasClosed) {
-      this.log?.error({ provider: p.key, code, description, probeIntervalMs: this.opts.probeIntervalMs },
+      this.log?.error({ provider: p.key, code, description, probeIntervalMs },
         'provider rejected our client credentials: credential breaker OPEN, refreshes for this provider wait (no connection is marked needs_reauth); fix the client id/secret and reload (SIGHUP) or restart');
     }
   }
 
   /** Closes the breaker if it is not closed; emits provider.credentials_restored once. */
-  async close(p: ResolvedProvider, reason: 'probe_succeeded' | 'credentials_changed'): Promise<boolean> {
+  async close(p: GatedProvider, reason: 'probe_succeeded' | 'credentials_changed'): Promise<boolean> {
     if (!this.db) return false;
     const nowMs = this.now();
-    const now = new Date(nowMs);
-    const closed = await this.db.$transaction(async (tx) => {
-      const rows = await tx.$queryRaw<{ breakerState: string; openedAt: Date | null; lastErrorCode: string | null }[]>`
-        SELECT "breakerState", "openedAt", "lastErrorCode" FROM "ProviderState" WHERE "provider" = ${p.key} FOR UPDATE`;
-      const row = rows[0];
-      if (!row || row.breakerState === 'closed') return null;
-      await tx.providerState.update({
-        where: { provider: p.key },
-        data: { breakerState: 'closed', openedAt: null, credentialsFingerprint: p.credentialsFingerprint },
-      });
-      await enqueueEvent(tx, 'provider.credentials_restored', {
-        provider: p.key,
-        payload: {
-          provider: p.key, reason, openedAt: row.openedAt?.toISOString() ?? null, closedAt: now.toISOString(),
-          openForMs: row.openedAt ? nowMs - row.openedAt.getTime() : null, lastErrorCode: row.lastErrorCode,
-        },
-      });
-      return row;
-    });
+    const closed = await recordBreakerClose(this.db, { provider: p.key, fingerprint: p.credentialsFingerprint, reason, nowMs });
     const prev = this.cache.get(p.key);
     this.cache.set(p.key, {
       state: 'closed', openedAt: null, lastProbeAt: prev?.lastProbeAt ?? null, lastErrorCode: prev?.lastErrorCode ?? null,
       lastErrorDescription: prev?.lastErrorDescription ?? null, fingerprint: p.credentialsFingerprint, loadedAt: nowMs,
     });
     if (closed) this.log?.warn({ provider: p.key, reason }, 'credential breaker CLOSED: refreshes for this provider resume');
-    return closed !== null;
+    return closed;
   }
 
   /** After a reload: providers with new credentials get their breaker closed at once. */
@@ -333,7 +216,7 @@ export class BreakerGate implements ProviderGate {
 
   /** Breaker and limiter state of every provider (for GET /v1/providers). Never includes secrets. */
   async views(keys: string[]): Promise<Record<string, ProviderGateView>> {
-    const rows = this.db ? await this.db.providerState.findMany({ where: { provider: { in: keys } } }) : [];
+    const rows = this.db ? await providerStates(this.db, keys) : [];
     const byKey = new Map(rows.map((r) => [r.provider, r]));
     const out: Record<string, ProviderGateView> = {};
     for (const k of keys) {
@@ -352,45 +235,6 @@ export class BreakerGate implements ProviderGate {
   }
 }
 
-function toCached(row: StateRow | null, nowMs: number): Cached {
-  const state = row?.breakerState === 'open' || row?.breakerState === 'half_open' ? row.breakerState : 'closed';
-  return {
-    state,
-    openedAt: row?.openedAt?.getTime() ?? null,
-    lastProbeAt: row?.lastProbeAt?.getTime() ?? null,
-    lastErrorCode: row?.lastErrorCode ?? null,
-    lastErrorDescription: row?.lastErrorDescription ?? null,
-    fingerprint: row?.credentialsFingerprint ?? null,
-    loadedAt: nowMs,
-  };
-}
-
-/** The public, secret-free description of a provider definition. */
-export function providerView(p: ResolvedProvider) {
-  // Never show userinfo or a query string (either could carry a credential someone put there).
-  const tokenUrl = p.tokenUrl.split('?')[0].replace(/^([a-z]+:\/\/)[^/@]*@/i, '$1');
-  return {
-    key: p.key,
-    displayName: p.displayName,
-    configured: p.configured,
-    tokenUrl,
-    clientAuth: p.clientAuth,
-    paramsIn: p.paramsIn,
-    responseFormat: p.responseFormat,
-    extraParamNames: Object.keys(p.extraParams),
-    headerNames: Object.keys(p.headers),
-    expiry: { source: p.expiry.source, field: p.expiry.field ?? null, defaultLifetimeSec: p.expiry.defaultLifetimeSec ?? null, cron: p.expiry.cron ?? null },
-    rotation: p.rotation,
-    oldTokenGrace: p.oldTokenGrace,
-    refreshLeadSec: p.refreshLeadSec,
-    idleLifetimeSec: p.idleLifetimeSec ?? null,
-    concurrency: p.concurrency,
-    ratePerSecond: p.ratePerSecond,
-    metadataFields: p.metadataFields,
-    notes: p.notes ?? null,
-  };
-}
-
 /** The breaker + limits as a daemon extension, with GET /v1/providers[/:key] (read scope). */
 export function providerGateExtension(opts: BreakerGateOptions): DaemonExtension & { gate: BreakerGate } {
   const gate = new BreakerGate(opts);
@@ -398,32 +242,20 @@ export function providerGateExtension(opts: BreakerGateOptions): DaemonExtension
   return {
     name: 'provider-gate',
     gate,
-    async start(d: Daemon) {
+    async start(d: Pick<ExtensionHost, 'db' | 'log' | 'providers'>) {
       gate.bind(d.db, d.log);
       unsubscribe = d.providers.onReload((r) => {
         if (r.credentialsChanged.length) void gate.onCredentialsChanged(d.providers, r);
       });
       // Restart with new credentials: close breakers whose recorded credentials are not ours.
-      const open = await d.db.providerState.findMany({ where: { breakerState: { not: 'closed' } } });
-      for (const row of open) {
+      for (const row of await openBreakerStates(d.db)) {
         const p = d.providers.get(row.provider);
         if (p && row.credentialsFingerprint && row.credentialsFingerprint !== p.credentialsFingerprint) await gate.close(p, 'credentials_changed');
         else if (p) d.log.warn({ provider: p.key, code: row.lastErrorCode }, 'credential breaker is open for this provider (from an earlier run): refreshes wait for a successful probe');
       }
     },
-    routes(app: FastifyInstance, auth, d: Daemon) {
-      const read = { preHandler: auth('read') };
-      app.get('/v1/providers', read, async () => {
-        const all = d.providers.all();
-        const views = await gate.views(all.map((p) => p.key));
-        return { providers: all.map((p) => ({ ...providerView(p), breaker: views[p.key] })) };
-      });
-      app.get<{ Params: { key: string } }>('/v1/providers/:key', read, async (req, reply) => {
-        const p = d.providers.get(req.params.key);
-        if (!p) return reply.code(404).send({ error: 'not_found', message: 'no such provider' });
-        const views = await gate.views([p.key]);
-        return { ...providerView(p), breaker: views[p.key] };
-      });
+    routes(app, auth, d: Pick<ExtensionHost, 'providers'>) {
+      registerBreakerRoutes(app, auth, { providers: d.providers, gate });
     },
     close() {
       unsubscribe?.();

@@ -3,7 +3,8 @@
 // and a caller that finds it held waits for the holder's result instead of calling the provider.
 import type { Keyring } from '../crypto/keyring.ts';
 import type { ConnectionRow, ConnectionStore } from '../store/connections.ts';
-import type { RefreshOutcome, Trigger } from './outcome.ts';
+import type { RefreshOutcome } from './outcome.ts';
+import type { Trigger } from '../interfaces.ts';
 import type { Refresher } from './refresher.ts';
 
 export type TokenResult =

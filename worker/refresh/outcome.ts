@@ -12,4 +12,3 @@ export type RefreshOutcome =
 /** backoff: an app asked for a token while the connection's last refresh failed and its retry time has not come. */
 export type SkipReason = 'not_found' | 'not_active' | 'not_due' | 'backoff' | 'busy' | 'breaker_open';
 
-export type Trigger = 'scheduled' | 'on_demand' | 'forced' | 'replay' | 'feeder' | 'cron' | 'keepalive';

@@ -13,7 +13,8 @@ import type { ProviderRegistry, ResolvedProvider } from '../providers/registry.t
 import { providerEnvName } from '../providers/env.ts';
 import type { ConnectionRow, ConnectionStore } from '../store/connections.ts';
 import { dueBounds, dueWithin, planNextRefresh, retryDelayMs, spreadKeyOf } from './plan.ts';
-import type { RefreshOutcome, Trigger } from './outcome.ts';
+import type { RefreshOutcome } from './outcome.ts';
+import type { AttemptObserver, FaultHook, ProviderGate, Trigger } from '../interfaces.ts';
 
 export interface RefreshPolicy {
   requestTimeoutMs: number;
@@ -25,16 +26,6 @@ export interface RefreshPolicy {
   /** Tolerated clock skew between processes when deciding whether a job is due. */
   skewToleranceMs: number;
   cronSpreadMs: number;
-}
-
-/** Gate in front of each provider's token endpoint (credential breaker, concurrency, rate). */
-export interface ProviderGate {
-  /** May this connection call the provider now? Open breakers let one probe through per interval. */
-  admit(provider: ResolvedProvider, connectionId: string): Promise<boolean>;
-  /** Runs the token request inside the provider's concurrency and rate limits. */
-  run<T>(provider: ResolvedProvider, fn: () => Promise<T>): Promise<T>;
-  /** Tells the gate how the provider answered (opens/closes the credential breaker). */
-  report(provider: ResolvedProvider, result: 'ok' | 'credentials' | 'other', detail?: { code: string; description: string }): Promise<void>;
 }
 
 export const openGate: ProviderGate = {
@@ -56,9 +47,9 @@ export interface RefresherDeps {
   random?: () => number;
   gate?: ProviderGate;
   /** Observes every finished attempt (metrics). */
-  onAttempt?: (e: { provider: string; trigger: Trigger; outcome: RefreshOutcome; durationMs: number; commitWindowUs?: number; lateMs?: number }) => void;
+  onAttempt?: AttemptObserver;
   /** Test hook: called at chosen points of a refresh (used by the fault suite to die at a moment). */
-  faultPoint?: (point: 'before_call' | 'after_answer' | 'after_commit' | 'before_ack', ctx?: { connectionId: string; provider: string }) => void | Promise<void>;
+  faultPoint?: FaultHook;
 }
 
 export interface RefreshRequest {

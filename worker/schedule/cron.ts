@@ -9,9 +9,10 @@
 // Pattern: expiry.cron of the definition (UTC), overridable by REFRESH_CRON_<PROVIDER>.
 // Window: CRON_SPREAD_MS (default 1 h).
 import { Queue, Worker, type Job } from 'bullmq';
-import type { Daemon, DaemonExtension } from '../daemon.ts';
+import type { DaemonExtension, ExtensionHost } from '../interfaces.ts';
 import type { ResolvedProvider } from '../providers/registry.ts';
 import { spreadKeyOf } from '../refresh/plan.ts';
+import { activeConnectionsPage, planCronRefreshes } from '../store/cron.ts';
 import { REFRESH_JOB_OPTS } from './queues.ts';
 
 export const CRON_QUEUE = 'cron';
@@ -46,6 +47,9 @@ export function cronProviders(all: ResolvedProvider[]): ResolvedProvider[] {
   return all.filter((p) => p.expiry.source === 'none' && typeof p.expiry.cron === 'string' && p.expiry.cron !== '');
 }
 
+/** What the fan-out uses of the daemon. */
+export type CronHost = Pick<ExtensionHost, 'config' | 'log' | 'db' | 'providers' | 'queues' | 'scheduler'>;
+
 export class CronFanout {
   readonly queue: Queue;
   private worker?: Worker;
@@ -54,8 +58,8 @@ export class CronFanout {
   private readonly spreadMs: number;
   private readonly now: () => number;
 
-  constructor(private readonly d: Daemon, private readonly opts: CronOptions = {}) {
-    this.queue = new Queue(CRON_QUEUE, { connection: d.bullRedis, prefix: d.config.queuePrefix });
+  constructor(private readonly d: CronHost, private readonly opts: CronOptions = {}) {
+    this.queue = new Queue(CRON_QUEUE, { connection: d.queues.connection, prefix: d.queues.prefix });
     // The same window the planner uses after each refresh (CRON_SPREAD_MS), so both agree.
     this.spreadMs = opts.spreadMs ?? d.config.cronSpreadMs;
     this.now = opts.now ?? Date.now;
@@ -76,7 +80,7 @@ export class CronFanout {
       const p = d.providers.get(job.data.provider);
       if (!p || !p.configured || !cronProviders([p]).length) return null;
       return this.fanout(p, this.now());
-    }, { connection: d.bullRedis, prefix: d.config.queuePrefix, concurrency: 1, autorun: false });
+    }, { connection: d.queues.connection, prefix: d.queues.prefix, concurrency: 1, autorun: false });
     this.worker.on('error', (err) => d.log.error({ err }, 'cron worker error'));
     void this.worker.run().catch((err) => d.log.error({ err }, 'cron worker stopped'));
   }
@@ -109,28 +113,15 @@ export class CronFanout {
     const queue = d.queues.refreshQueue(p.key);
     let cursor: string | undefined;
     for (;;) {
-      const rows = await d.db.connection.findMany({
-        where: { provider: p.key, status: 'active', ...(cursor ? { id: { gt: cursor } } : {}) },
-        orderBy: { id: 'asc' },
-        take: pageSize,
-        select: { id: true, nextRefreshAt: true },
-      });
+      const rows = await activeConnectionsPage(d.db, p.key, cursor, pageSize);
       if (rows.length === 0) break;
       result.pages++;
       result.connections += rows.length;
       cursor = rows[rows.length - 1].id;
       const targets = rows.map((r) => ({ id: r.id, at: cronTarget(r.id, tickMs, this.spreadMs, r.nextRefreshAt) }));
       const changed = targets.filter((t, i) => rows[i].nextRefreshAt?.getTime() !== t.at);
-      if (changed.length > 0) {
-        const ids = changed.map((t) => t.id);
-        const ats = changed.map((t) => new Date(t.at).toISOString());
-        // One statement per page; never later than what a concurrent refresh just planned.
-        await d.db.$executeRaw`
-          UPDATE "Connection" AS c SET "nextRefreshAt" = x.at::timestamp
-          FROM (SELECT unnest(${ids}::uuid[]) AS id, unnest(${ats}::text[]) AS at) AS x
-          WHERE c."id" = x.id AND c."status" = 'active'
-            AND (c."nextRefreshAt" IS NULL OR c."nextRefreshAt" > x.at::timestamp)`;
-      }
+      // One statement per page.
+      await planCronRefreshes(d.db, changed);
       const nowMs = this.now();
       const near = targets.filter((t) => t.at - nowMs <= d.config.horizonMs);
       if (near.length > 0) {
@@ -174,7 +165,7 @@ export function cronExtension(opts: CronOptions = {}): DaemonExtension & { fanou
   let cron: CronFanout | undefined;
   return {
     name: 'cron',
-    async start(d: Daemon) {
+    async start(d: CronHost) {
       if (!d.config.roles.has('scheduler')) return;
       cron = new CronFanout(d, opts);
       await cron.start();

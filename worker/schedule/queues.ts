@@ -3,16 +3,12 @@
 // prefix is hash-tagged ({...}) so every key of a queue lands in one Redis Cluster slot.
 import { Queue, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
+import type { RefreshJobData } from '../interfaces.ts';
+
+export type { RefreshJobData } from '../interfaces.ts';
 
 export const MAINTENANCE_QUEUE = 'maintenance';
 export const refreshQueueName = (provider: string) => `refresh-${provider}`;
-
-export interface RefreshJobData {
-  connectionId: string;
-  trigger: 'scheduled' | 'feeder' | 'replay' | 'cron' | 'keepalive';
-  /** Planned start (ms since epoch), to measure lateness. */
-  plannedAt: number;
-}
 
 /** Completed and failed jobs are removed at once: a finished job id must never block the next add. */
 export const REFRESH_JOB_OPTS: JobsOptions = { removeOnComplete: true, removeOnFail: true };

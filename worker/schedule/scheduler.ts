@@ -3,7 +3,8 @@
 // wiped Redis or a lost job is repaired within one tick.
 import type { Logger } from 'pino';
 import { hotPool, type Db } from '../store/db.ts';
-import type { Queues, RefreshJobData } from './queues.ts';
+import type { QueuedTrigger } from '../interfaces.ts';
+import type { Queues } from './queues.ts';
 
 type FeedRow = { id: string; provider: string; nextRefreshAt: Date | null };
 
@@ -29,22 +30,22 @@ export interface FeedResult {
 }
 
 export class Scheduler {
+  private readonly now: () => number;
+
   constructor(
     private readonly db: Db,
     private readonly queues: Queues,
     private readonly log: Logger,
     private readonly opts: { horizonMs: number; pageSize?: number; now?: () => number },
-  ) {}
-
-  private now(): number {
-    return this.opts.now ? this.opts.now() : Date.now();
+  ) {
+    this.now = opts.now ?? Date.now;
   }
 
   /**
    * Makes sure a connection's job will run at `at` (if within the horizon): adds it, or moves an
    * existing delayed job earlier/later. An active job is left alone: it reschedules itself.
    */
-  async ensure(connectionId: string, provider: string, at: Date | null, trigger: RefreshJobData['trigger'] = 'scheduled'): Promise<'added' | 'moved' | 'kept' | 'beyond_horizon'> {
+  async ensure(connectionId: string, provider: string, at: Date | null, trigger: QueuedTrigger = 'scheduled'): Promise<'added' | 'moved' | 'kept' | 'beyond_horizon'> {
     if (!at) return 'kept';
     const nowMs = this.now();
     const delay = Math.max(0, at.getTime() - nowMs);

@@ -7,10 +7,11 @@ import type { Refresher } from '../refresh/refresher.ts';
 import type { RefreshOutcome } from '../refresh/outcome.ts';
 import { refreshQueueName, type RefreshJobData } from './queues.ts';
 import type { ResolvedProvider } from '../providers/registry.ts';
+import type { FaultHook } from '../interfaces.ts';
 
 export interface WorkerSettings {
   /** Test hook (fault suite): called after a refresh, before the job is moved or acknowledged. */
-  faultPoint?: (point: 'before_ack', ctx?: { connectionId: string; provider: string }) => void | Promise<void>;
+  faultPoint?: FaultHook;
   prefix: string;
   horizonMs: number;
   jobLockMs: number;

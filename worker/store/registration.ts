@@ -1,7 +1,7 @@
 // Writes that come from the app: a new connection, a new token set after re-authorization, removal.
 import type { Keyring } from '../crypto/keyring.ts';
 import type { ResolvedProvider } from '../providers/registry.ts';
-import type { TokenSetInput } from '../api/validate.ts';
+import type { TokenSetInput } from '../interfaces.ts';
 import type { Db } from './db.ts';
 import { enqueueEvent } from './outbox.ts';
 import type { Connection, Prisma } from '../generated/prisma/client.ts';
@@ -21,7 +21,11 @@ function pickMetadata(provider: ResolvedProvider, raw: Record<string, unknown>):
 }
 
 export class Registration {
-  constructor(private readonly db: Db, private readonly keyring: Keyring, private readonly plan: PlanFn, private readonly now: () => number = Date.now) {}
+  private readonly now: () => number;
+
+  constructor(private readonly db: Db, private readonly keyring: Keyring, private readonly plan: PlanFn, opts: { now?: () => number } = {}) {
+    this.now = opts.now ?? Date.now;
+  }
 
   /** Creates a connection; 'conflict' if (provider, externalId) exists. */
   async create(args: { provider: ResolvedProvider; externalId: string; tokens: TokenSetInput; metadata: Record<string, unknown>; parentId?: string }): Promise<{ kind: 'created'; row: Connection } | { kind: 'conflict'; id: string }> {

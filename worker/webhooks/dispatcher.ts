@@ -14,7 +14,7 @@
 // across restarts) until `npm run ops -- webhooks resume`; events wait in the outbox meanwhile.
 import type { Logger } from 'pino';
 import { ConfigError, type Config } from '../config/env.ts';
-import type { Daemon, DaemonExtension } from '../daemon.ts';
+import type { DaemonExtension, ExtensionHost } from '../interfaces.ts';
 import { scrubSecrets } from '../log/logger.ts';
 import type { Db } from '../store/db.ts';
 import { isEndpointGone, markEndpointGone } from '../store/webhook-endpoints.ts';
@@ -330,7 +330,7 @@ export function webhookExtension(config: Config, overrides: Partial<Omit<Dispatc
   let dispatcher: WebhookDispatcher | undefined;
   return {
     name: 'webhooks',
-    start(d: Daemon) {
+    start(d: Pick<ExtensionHost, 'db' | 'log'>) {
       dispatcher = new WebhookDispatcher({
         db: d.db,
         log: d.log.child({ component: 'webhooks' }),

@@ -1,7 +1,7 @@
 // `webhooks list` / `replay` / `resume` / `secret`: the outbox of webhook events (OutboxEvent
 // rows), the URLs that answered 410 Gone, and new signing secrets.
 import type { Prisma } from '../../generated/prisma/client.ts';
-import { isUuid } from '../../api/validate.ts';
+import { isUuid } from '../../util/ids.ts';
 import { listGoneEndpoints, resumeEndpoints, type GoneEndpoint } from '../../store/webhook-endpoints.ts';
 import { newWebhookSecret } from '../../webhooks/signing.ts';
 import type { OpsCommand, OpsContext } from '../types.ts';

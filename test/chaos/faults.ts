@@ -1,4 +1,5 @@
-// Fault injection for the chaos suite only. Off unless ORT_ENABLE_FAULT_INJECTION=1; then
+// Fault injection for the chaos suite only, composed into the daemon by test/chaos/daemon-entry.ts
+// (the daemon itself never imports it). Off unless ORT_ENABLE_FAULT_INJECTION=1; then
 //   ORT_FAULT_KILL_AT="after_answer:0.1,before_call:0.05" kills this process with SIGKILL at that
 //     point of a refresh with that probability;
 //   ORT_FAULT_PAUSE_AT="after_answer:0.02:20000[:N]" freezes the whole process (event loop blocked,
@@ -9,18 +10,14 @@
 //     "pauseProviders": "...", "clockSkewMs": N}), re-read whenever the file changes, so the suite
 //     switches faults without restarting the process.
 // Each firing prints one line on stderr ("fault injection: SIGKILL at <point> connection=<id>"),
-// which the chaos suite reads to explain what it sees. Never enable it in production.
+// which the chaos suite reads to explain what it sees.
+// ORT_CLOCK_SKEW_MS=N (or "clockSkewMs" in the control file) makes this process's clock (the Daemon
+// `now` option) run N ms ahead (negative: behind) of the machine's.
 import { readFileSync, statSync } from 'node:fs';
-import type { RefresherDeps } from '../refresh/refresher.ts';
-
-export type FaultPoint = 'before_call' | 'after_answer' | 'after_commit' | 'before_ack';
-export interface FaultContext {
-  connectionId?: string;
-  provider?: string;
-}
+import { FAULT_POINTS, type FaultHook } from '../../worker/interfaces.ts';
 
 type Env = Record<string, string | undefined>;
-const POINTS: readonly string[] = ['before_call', 'after_answer', 'after_commit', 'before_ack'];
+const POINTS: readonly string[] = FAULT_POINTS;
 
 interface Plan {
   prob: number;
@@ -100,10 +97,10 @@ function freeze(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
-export function faultPointFromEnv(env: Env = process.env): RefresherDeps['faultPoint'] | undefined {
+export function faultPointFromEnv(env: Env = process.env): FaultHook | undefined {
   const c = controlFor(env);
   if (!c) return undefined;
-  return (point, ctx?: FaultContext) => {
+  return (point, ctx) => {
     const { kills, pauses, pauseProviders } = c.settings;
     const where = ctx?.connectionId ? ` connection=${ctx.connectionId}` : '';
     const kill = kills.get(point);
