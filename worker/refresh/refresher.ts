@@ -11,7 +11,8 @@ import { DecryptError, type Keyring } from '../crypto/keyring.ts';
 import type { ConnectionLocks, Lease } from '../lock/lock.ts';
 import type { ProviderRegistry, ResolvedProvider } from '../providers/registry.ts';
 import type { ConnectionRow, ConnectionStore } from '../store/connections.ts';
-import { dueBounds, dueWithin, planNextRefresh, retryDelayMs, spreadKeyOf } from './plan.ts';
+import { backoffMs } from '../util/backoff.ts';
+import { dueBounds, dueWithin, planNextRefresh, spreadKeyOf } from './plan.ts';
 import type { RefreshOutcome, Trigger } from './outcome.ts';
 
 export interface RefreshPolicy {
@@ -270,7 +271,7 @@ export class Refresher {
       out = { outcome: 'misconfigured', code: c.code, description: c.description, httpStatus: c.httpStatus, retryAt };
     } else {
       void this.gate.report(provider, 'other');
-      let delay = retryDelayMs(row.consecutiveFailures + 1, this.d.policy.retryBaseMs, this.d.policy.retryMaxMs, this.random, c.retryAfterMs);
+      let delay = backoffMs(row.consecutiveFailures + 1, this.d.policy.retryBaseMs, this.d.policy.retryMaxMs, this.random, c.retryAfterMs);
       // The provider may have rotated without our seeing the answer: where the old token stays
       // usable for a grace window (Xero, Atlassian), retry well inside that window.
       if (c.uncertain && provider.oldTokenGrace.kind === 'seconds') delay = Math.min(delay, Math.max(500, (provider.oldTokenGrace.seconds * 1000) / 4));

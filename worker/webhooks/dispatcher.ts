@@ -14,6 +14,7 @@ import { ConfigError, type Config } from '../config/env.ts';
 import type { Daemon, DaemonExtension } from '../daemon.ts';
 import { scrubSecrets } from '../log/logger.ts';
 import type { Db } from '../store/db.ts';
+import { backoffMs, nominalBackoffMs } from '../util/backoff.ts';
 import { deliveryHeaders } from './signing.ts';
 
 export interface DispatcherOptions {
@@ -55,17 +56,6 @@ export function eventBody(e: Pick<ClaimedEvent, 'id' | 'type' | 'connectionId' |
   const payload = (e.payload && typeof e.payload === 'object' ? e.payload : {}) as Record<string, unknown>;
   const data: Record<string, unknown> = { ...(e.connectionId ? { connectionId: e.connectionId } : {}), ...(e.provider ? { provider: e.provider } : {}), ...payload };
   return JSON.stringify({ id: e.id, type: e.type, createdAt: e.createdAt.toISOString(), data });
-}
-
-/** Nominal (pre-jitter) delay after the n-th failed attempt (n >= 1). */
-export function nominalBackoffMs(n: number, baseMs: number, maxMs: number): number {
-  return Math.min(maxMs, baseMs * 2 ** Math.min(Math.max(n - 1, 0), 40));
-}
-
-/** Delay after the n-th failed attempt: nominal * [0.5, 1). */
-export function backoffMs(n: number, baseMs: number, maxMs: number, random: () => number = Math.random): number {
-  const nominal = nominalBackoffMs(n, baseMs, maxMs);
-  return Math.max(1, Math.round(nominal / 2 + (nominal / 2) * random()));
 }
 
 /**
