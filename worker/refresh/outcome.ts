@@ -12,4 +12,8 @@ export type RefreshOutcome =
 /** backoff: an app asked for a token while the connection's last refresh failed and its retry time has not come. */
 export type SkipReason = 'not_found' | 'not_active' | 'not_due' | 'backoff' | 'busy' | 'breaker_open';
 
-export type Trigger = 'scheduled' | 'on_demand' | 'forced' | 'replay' | 'feeder' | 'cron' | 'keepalive';
+/**
+ * What started a refresh. (The database enum RefreshTrigger still has 'keepalive', which nothing
+ * produces: idle keep-alive is a scheduled refresh planned inside the idle lifetime.)
+ */
+export type Trigger = 'scheduled' | 'on_demand' | 'forced' | 'replay' | 'feeder' | 'cron';

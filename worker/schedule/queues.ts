@@ -9,7 +9,7 @@ export const refreshQueueName = (provider: string) => `refresh-${provider}`;
 
 export interface RefreshJobData {
   connectionId: string;
-  trigger: 'scheduled' | 'feeder' | 'replay' | 'cron' | 'keepalive';
+  trigger: 'scheduled' | 'feeder' | 'replay' | 'cron';
   /** Planned start (ms since epoch), to measure lateness. */
   plannedAt: number;
 }
