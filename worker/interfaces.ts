@@ -35,7 +35,7 @@ import type { Db } from './store/db.ts';
 type DbTrigger<T extends RefreshTrigger> = T;
 
 /** Why a refresh was attempted (recorded with each attempt, a metrics label). */
-export type Trigger = DbTrigger<'scheduled' | 'on_demand' | 'forced' | 'replay' | 'feeder' | 'cron' | 'keepalive'>;
+export type Trigger = DbTrigger<'scheduled' | 'on_demand' | 'forced' | 'replay' | 'feeder' | 'cron'>;
 
 /** The triggers a queued refresh job carries (on_demand and forced refreshes never go through a queue). */
 export type QueuedTrigger = Exclude<Trigger, 'on_demand' | 'forced'>;

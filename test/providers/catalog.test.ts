@@ -95,7 +95,7 @@ describe('built-in catalog', () => {
 describe('request building per provider', () => {
   it('gong: Basic auth, grant_type and refresh_token in the query string, empty body', () => {
     const b = buildRefreshRequest(P('gong'), 'rt-1', {});
-    if (!b.ok) throw new Error('build failed');
+    if (b.kind !== 'request') throw new Error('build failed');
     const u = new URL(b.request.url);
     expect(u.searchParams.get('grant_type')).toBe('refresh_token');
     expect(u.searchParams.get('refresh_token')).toBe('rt-1');
@@ -105,7 +105,7 @@ describe('request building per provider', () => {
 
   it('atlassian: id/secret in a JSON body', () => {
     const b = buildRefreshRequest(P('atlassian'), 'rt-1', {});
-    if (!b.ok) throw new Error('build failed');
+    if (b.kind !== 'request') throw new Error('build failed');
     expect(b.request.headers['content-type']).toBe('application/json');
     expect(JSON.parse(b.request.body!)).toEqual({ grant_type: 'refresh_token', refresh_token: 'rt-1', client_id: 'id-atlassian', client_secret: 'secret-atlassian' });
     expect(b.request.headers.authorization).toBeUndefined();
@@ -113,7 +113,7 @@ describe('request building per provider', () => {
 
   it('notion: Basic auth plus a JSON body without the secret', () => {
     const b = buildRefreshRequest(P('notion'), 'rt-1', {});
-    if (!b.ok) throw new Error('build failed');
+    if (b.kind !== 'request') throw new Error('build failed');
     expect(JSON.parse(b.request.body!)).toEqual({ grant_type: 'refresh_token', refresh_token: 'rt-1' });
     expect(b.request.headers.authorization).toMatch(/^Basic /);
   });
@@ -125,7 +125,7 @@ describe('request building per provider', () => {
     ['zendesk', { subdomain: 'acme' }, 'https://acme.zendesk.com/oauth/tokens'],
   ])('%s: token URL filled from metadata %j', (key, md, url) => {
     const b = buildRefreshRequest(P(key), 'rt', md);
-    expect(b.ok && b.request.url).toBe(url);
+    expect(b.kind === 'request' && b.request.url).toBe(url);
   });
 
   it.each([
@@ -134,13 +134,13 @@ describe('request building per provider', () => {
     ['shopify', { shop: 'a b' }],
   ])('%s: missing or unsafe template value %j is refused without a call', (key, md) => {
     const b = buildRefreshRequest(P(key), 'rt', md);
-    expect(b.ok).toBe(false);
+    expect(b.kind === 'request').toBe(false);
   });
 
   it('an instance_url template keeps only scheme and host', () => {
     const r = loadWith({ sf: { extends: 'salesforce', tokenUrl: '{instance_url}/services/oauth2/token', clientId: 'a', clientSecret: 'b' } });
     const b = buildRefreshRequest(r.get('sf')!, 'rt', { instance_url: 'https://acme.my.salesforce.com/some/path?x=1' });
-    expect(b.ok && b.request.url).toBe('https://acme.my.salesforce.com/services/oauth2/token');
+    expect(b.kind === 'request' && b.request.url).toBe('https://acme.my.salesforce.com/services/oauth2/token');
   });
 });
 

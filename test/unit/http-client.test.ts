@@ -5,7 +5,8 @@ import { createServer as createNetServer, type Server as NetServer, type Socket 
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HttpAnswer } from '../../worker/oauth/answer.ts';
-import { createNodeHttpClient, fetchHttpClient, type HttpClient } from '../../worker/oauth/http.ts';
+import { createNodeHttpClient, type HttpClient } from '../../worker/oauth/http.ts';
+import { fetchHttpClient } from '../helpers/fetch-http-client.ts';
 import type { TokenRequest } from '../../worker/oauth/request.ts';
 
 type Handler = (req: IncomingMessage, body: string, res: ServerResponse) => void;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { planNextRefresh, retryDelayMs, spreadKeyOf } from '../../worker/refresh/plan.ts';
+import { planNextRefresh, spreadKeyOf } from '../../worker/refresh/plan.ts';
+import { backoffMs } from '../../worker/util/backoff.ts';
 import { nextRunAt } from '../../worker/schedule/worker.ts';
 
 const NOW = Date.UTC(2026, 10, 22, 12, 0, 0);
@@ -36,17 +37,17 @@ describe('planNextRefresh', () => {
   });
 });
 
-describe('retryDelayMs', () => {
+describe('backoffMs (refresh retries)', () => {
   it.each([
     [1, 0, 500],
     [2, 0, 1000],
     [3, 0.999999, 3999],
     [20, 0, 30_000],
   ])('failures=%i random=%f -> %i ms', (failures, r, ms) => {
-    expect(retryDelayMs(failures, 1000, 60_000, () => r)).toBe(ms);
+    expect(backoffMs(failures, 1000, 60_000, () => r)).toBe(ms);
   });
   it('Retry-After wins when longer', () => {
-    expect(retryDelayMs(1, 1000, 60_000, () => 0, 30_000)).toBe(30_000);
+    expect(backoffMs(1, 1000, 60_000, () => 0, 30_000)).toBe(30_000);
   });
 });
 

@@ -27,11 +27,17 @@ export interface Config {
   roles: Set<Role>;
   requestTimeoutMs: number;
   lockTtlMs: number;
+  /**
+   * WORKER_CONCURRENCY: the `concurrency` (jobs in flight per process) of providers whose definition
+   * sets none, as the provider registry's default; also sizes the PostgreSQL pool when
+   * DATABASE_POOL_SIZE is 0 (WORKER_CONCURRENCY + 5, between 10 and 50).
+   */
   workerConcurrency: number;
   /** PostgreSQL connections per process (0 = derived from WORKER_CONCURRENCY). */
   databasePoolSize: number;
   feederIntervalMs: number;
   horizonMs: number;
+  /** REFRESH_LEAD_MS: the `refreshLeadSec` of providers whose definition sets none, as the provider registry's default. */
   refreshLeadMs: number;
   refreshJitterMs: number;
   retryBaseMs: number;

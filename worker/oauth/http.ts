@@ -1,5 +1,7 @@
-// The HTTP adapter: performs a token request with a timeout and reports what it saw.
-// Passed into the refresher so tests and the benchmark can swap it.
+// The HTTP adapter: performs a token request with a timeout and reports what it saw. node:http with
+// our own keep-alive agents: a fraction of fetch's CPU per request (no undici/web streams). Passed
+// into the refresher so tests and the benchmark can swap it (test/helpers/fetch-http-client.ts is a
+// fetch-based reference the adapter tests compare it with).
 import http from 'node:http';
 import https from 'node:https';
 import zlib from 'node:zlib';
@@ -9,46 +11,6 @@ import type { TokenRequest } from './request.ts';
 export type HttpClient = (req: TokenRequest, timeoutMs: number) => Promise<HttpAnswer>;
 
 const MAX_BODY = 256 * 1024;
-
-export const fetchHttpClient: HttpClient = async (req, timeoutMs) => {
-  const ac = new AbortController();
-  const timer = setTimeout(() => ac.abort(), timeoutMs);
-  let sent = false;
-  try {
-    const res = await fetch(req.url, { method: req.method, headers: req.headers, body: req.body, signal: ac.signal, redirect: 'manual' });
-    sent = true;
-    const reader = res.body?.getReader();
-    const chunks: Uint8Array[] = [];
-    let size = 0;
-    if (reader) {
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        size += value.byteLength;
-        if (size > MAX_BODY) {
-          await reader.cancel();
-          return { kind: 'response', status: res.status, headers: {}, bodyText: '<oversized answer>' };
-        }
-        chunks.push(value);
-      }
-    }
-    const headers: Record<string, string> = {};
-    res.headers.forEach((v, k) => { headers[k] = v; });
-    return { kind: 'response', status: res.status, headers, bodyText: Buffer.concat(chunks).toString('utf8') };
-  } catch (e) {
-    const err = e as Error & { cause?: { code?: string } };
-    if (ac.signal.aborted) return { kind: 'network', code: 'timeout', message: `no answer within ${timeoutMs} ms`, sent: true };
-    const code = err.cause?.code ?? 'network_error';
-    // Connection refused / DNS failure: the request never reached the provider.
-    const neverSent = ['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNRESET_BEFORE'].includes(code);
-    return { kind: 'network', code, message: `${code}`, sent: sent || !neverSent };
-  } finally {
-    clearTimeout(timer);
-  }
-};
-
-// --- node:http client -------------------------------------------------------------------------
-// Same observable answers as fetchHttpClient, at a fraction of the CPU (no undici/web streams).
 
 // Only these prove the request never left; anything else may have reached the provider.
 const NEVER_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN']);

@@ -9,11 +9,12 @@ export interface TokenRequest {
   body?: string;
 }
 
-export type BuildResult = { ok: true; request: TokenRequest } | { ok: false; code: 'missing_metadata'; description: string };
+/** The request, or why it cannot be built (the kind doubles as the attempt's error code). */
+export type BuildResult = { kind: 'request'; request: TokenRequest } | { kind: 'missing_metadata'; description: string };
 
 export function buildRefreshRequest(def: ProviderDefinition, refreshToken: string, metadata: Record<string, unknown>): BuildResult {
   const filled = fillTokenUrl(def.tokenUrl, metadata);
-  if (!filled.ok) return { ok: false, code: 'missing_metadata', description: `token URL needs metadata "${filled.missing}" (a host-safe value)` };
+  if (!filled.ok) return { kind: 'missing_metadata', description: `token URL needs metadata "${filled.missing}" (a host-safe value)` };
   const params: Record<string, string> = { grant_type: 'refresh_token', refresh_token: refreshToken, ...def.extraParams };
   const headers: Record<string, string> = { accept: 'application/json', ...lowerKeys(def.headers) };
   if (def.clientAuth === 'basic' || def.clientAuth === 'both') {
@@ -36,7 +37,7 @@ export function buildRefreshRequest(def: ProviderDefinition, refreshToken: strin
     headers['content-type'] = 'application/x-www-form-urlencoded';
     body = new URLSearchParams(params).toString();
   }
-  return { ok: true, request: { url: url.toString(), method: 'POST', headers, body } };
+  return { kind: 'request', request: { url: url.toString(), method: 'POST', headers, body } };
 }
 
 function lowerKeys(h: Record<string, string>): Record<string, string> {

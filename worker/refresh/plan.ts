@@ -1,4 +1,5 @@
-// When to refresh next, and how long to back off. Pure: clock and randomness are passed in.
+// When to refresh next, and when a refresh is due. Pure: clock and randomness are passed in.
+// (How long to back off after a failure: util/backoff.ts.)
 import { CronExpressionParser } from 'cron-parser';
 
 export interface PlanInput {
@@ -39,13 +40,6 @@ export function planNextRefresh(p: PlanInput): Date {
   // Keep-alive: a grant idle for its whole idle lifetime dies; refresh well inside it.
   if (p.idleLifetimeMs) at = Math.min(at, p.nowMs + p.idleLifetimeMs * 0.5);
   return new Date(Math.max(Math.floor(at), p.nowMs));
-}
-
-/** Exponential backoff with jitter, honouring Retry-After when the provider sent one. */
-export function retryDelayMs(failures: number, baseMs: number, maxMs: number, random: () => number, retryAfterMs?: number): number {
-  const exp = Math.min(maxMs, baseMs * 2 ** Math.max(0, Math.min(30, failures - 1)));
-  const jittered = Math.floor(exp * (0.5 + random() * 0.5));
-  return Math.max(jittered, retryAfterMs ?? 0);
 }
 
 /** A stable value in [0,1) from a connection id (for spreading cron fan-out). */

@@ -90,7 +90,7 @@ const CLAIM_SQL = `
       )
       SELECT c.*, (SELECT "id" FROM ins) AS "claimedAttemptId" FROM c`;
 
-/** commitRotation's statement (the same as the Prisma fallback below), with positional parameters. */
+/** ConnectionStore.commitRotation: the fenced UPDATE of the connection and the attempt's outcome, in one statement. */
 const COMMIT_ROTATION_SQL = `
       WITH upd AS (
         UPDATE "Connection" SET
@@ -112,6 +112,9 @@ const COMMIT_ROTATION_SQL = `
           "lastErrorDescription" = NULL,
           "updatedAt" = $10::timestamp
         WHERE "id" = $12::uuid
+          -- Only onto the active row we read: a late commit (a process frozen past its lock) must not
+          -- bring tokens back onto a row another process has meanwhile marked needs_reauth. The
+          -- second arm matches a row that already carries exactly our write (a retried commit).
           AND (("version" = $13::int AND "status" = 'active')
                OR ("version" = $9::int AND "refreshTokenEnc" = $2))
         RETURNING "version"
@@ -177,56 +180,15 @@ export class ConnectionStore {
    * Returns the new version, or null when the fence rejected it (lost race).
    */
   async commitRotation(c: RotationCommit): Promise<number | null> {
-    if (this.pool) {
-      const r = await this.pool.query<{ versionAfter: number | null }>({
-        name: 'ort_commit_rotation',
-        text: COMMIT_ROTATION_SQL,
-        values: [
-          c.accessTokenEnc, c.refreshTokenEnc, c.encKeyId, c.tokenType ?? null, c.scope ?? null, iso(c.expiresAt), iso(c.refreshExpiresAt ?? null),
-          JSON.stringify(c.metadata), c.versionBefore + 1, iso(c.now), iso(c.nextRefreshAt), c.connectionId, c.versionBefore,
-          c.attemptId, c.httpStatus, c.durationMs, c.commitWindowUs, c.tokenFingerprint ?? null,
-        ],
-      });
-      return r.rows[0]?.versionAfter ?? null;
-    }
-    const rows = await this.db.$queryRaw<{ versionAfter: number | null }[]>`
-      WITH upd AS (
-        UPDATE "Connection" SET
-          "accessTokenEnc" = ${c.accessTokenEnc},
-          "refreshTokenEnc" = ${c.refreshTokenEnc},
-          "encKeyId" = ${c.encKeyId},
-          "tokenType" = COALESCE(${c.tokenType ?? null}, "tokenType"),
-          "scope" = COALESCE(${c.scope ?? null}, "scope"),
-          "expiresAt" = ${c.expiresAt},
-          "refreshExpiresAt" = COALESCE(${c.refreshExpiresAt ?? null}::timestamp, "refreshExpiresAt"),
-          "metadata" = "metadata" || ${JSON.stringify(c.metadata)}::jsonb,
-          "version" = ${c.versionBefore + 1},
-          "lastRefreshedAt" = ${c.now},
-          "nextRefreshAt" = ${c.nextRefreshAt},
-          "consecutiveFailures" = 0,
-          "failingSince" = NULL,
-          "failingNotifiedAt" = NULL,
-          "lastErrorCode" = NULL,
-          "lastErrorDescription" = NULL,
-          "updatedAt" = ${c.now}
-        WHERE "id" = ${c.connectionId}::uuid
-          -- Only onto the active row we read: a late commit (a process frozen past its lock) must not
-          -- bring tokens back onto a row another process has meanwhile marked needs_reauth.
-          AND (("version" = ${c.versionBefore} AND "status" = 'active')
-               OR ("version" = ${c.versionBefore + 1} AND "refreshTokenEnc" = ${c.refreshTokenEnc}))
-        RETURNING "version"
-      )
-      UPDATE "RefreshAttempt" SET
-        "finishedAt" = ${c.now},
-        "outcome" = CASE WHEN EXISTS (SELECT 1 FROM upd) THEN 'rotated' ELSE 'lost_race' END,
-        "providerRotated" = true,
-        "httpStatus" = ${c.httpStatus},
-        "versionAfter" = (SELECT "version" FROM upd),
-        "durationMs" = ${c.durationMs},
-        "commitWindowUs" = ${c.commitWindowUs},
-        "tokenFingerprint" = COALESCE(${c.tokenFingerprint ?? null}::text, "tokenFingerprint")
-      WHERE "id" = ${c.attemptId}::uuid
-      RETURNING "versionAfter"`;
+    const values = [
+      c.accessTokenEnc, c.refreshTokenEnc, c.encKeyId, c.tokenType ?? null, c.scope ?? null, iso(c.expiresAt), iso(c.refreshExpiresAt ?? null),
+      JSON.stringify(c.metadata), c.versionBefore + 1, iso(c.now), iso(c.nextRefreshAt), c.connectionId, c.versionBefore,
+      c.attemptId, c.httpStatus, c.durationMs, c.commitWindowUs, c.tokenFingerprint ?? null,
+    ];
+    type Out = { versionAfter: number | null };
+    const rows = this.pool
+      ? (await this.pool.query<Out>({ name: 'ort_commit_rotation', text: COMMIT_ROTATION_SQL, values })).rows
+      : await this.db.$queryRawUnsafe<Out[]>(COMMIT_ROTATION_SQL, ...values);
     return rows[0]?.versionAfter ?? null;
   }
 

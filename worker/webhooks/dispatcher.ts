@@ -18,6 +18,7 @@ import type { DaemonExtension, ExtensionHost } from '../interfaces.ts';
 import { scrubSecrets } from '../log/logger.ts';
 import type { Db } from '../store/db.ts';
 import { isEndpointGone, markEndpointGone } from '../store/webhook-endpoints.ts';
+import { backoffMs, nominalBackoffMs } from '../util/backoff.ts';
 import { endpointIdentity } from './endpoint.ts';
 import { deliveryHeaders, signingKeys } from './signing.ts';
 
@@ -73,17 +74,6 @@ export type DeliveryOutcome =
   | { kind: 'delivered'; status: number }
   | { kind: 'gone'; status: 410; error: string }
   | { kind: 'failed'; status: number | null; error: string };
-
-/** Nominal (pre-jitter) delay after the n-th failed attempt (n >= 1). */
-export function nominalBackoffMs(n: number, baseMs: number, maxMs: number): number {
-  return Math.min(maxMs, baseMs * 2 ** Math.min(Math.max(n - 1, 0), 40));
-}
-
-/** Delay after the n-th failed attempt: nominal * [0.5, 1). */
-export function backoffMs(n: number, baseMs: number, maxMs: number, random: () => number = Math.random): number {
-  const nominal = nominalBackoffMs(n, baseMs, maxMs);
-  return Math.max(1, Math.round(nominal / 2 + (nominal / 2) * random()));
-}
 
 /**
  * How many attempts the backoff schedule fits into maxAgeMs (upper-bound delays, so a process
