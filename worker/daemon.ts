@@ -58,7 +58,10 @@ export class Daemon {
   constructor(readonly config: Config, private readonly opts: DaemonOptions = {}) {
     this.log = opts.log ?? createLogger({ level: config.logLevel, pretty: config.logPretty });
     this.keyring = new Keyring(config.encryptionKeys);
-    this.providers = ProviderRegistry.load({ providersFile: config.providersFile, allowInsecure: config.allowInsecureTokenUrls, cronOverride: config.cronOverride });
+    this.providers = ProviderRegistry.load({
+      providersFile: config.providersFile, allowInsecure: config.allowInsecureTokenUrls, cronOverride: config.cronOverride,
+      defaults: { refreshLeadSec: config.refreshLeadMs / 1000, concurrency: config.workerConcurrency },
+    });
     this.db = createDb(config.databaseUrl, { poolSize: config.databasePoolSize || Math.max(10, Math.min(50, config.workerConcurrency + 5)) });
     // General connection (the per-connection locks): fail fast when Redis is away (a refresh then
     // retries later). Auto-pipelining sends the lock commands of concurrent refreshes in one write;

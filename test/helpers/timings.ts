@@ -3,7 +3,6 @@
 export const FAST_TIMINGS: Record<string, string> = {
   FEEDER_INTERVAL_MS: '1000',
   HORIZON_MS: '60000',
-  REFRESH_LEAD_MS: '1000',
   REFRESH_JITTER_MS: '200',
   RETRY_BASE_MS: '300',
   RETRY_MAX_MS: '3000',

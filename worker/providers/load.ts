@@ -5,7 +5,7 @@ import { BUILTIN_PROVIDERS } from './builtin.ts';
 import { ProviderConfigError } from './config-error.ts';
 import { cronEnvName, cronOverrideFromEnv, type Env } from './env.ts';
 import { checkFileEntry } from './file-entry.ts';
-import { resolveProvider, type ResolvedProvider } from './resolve.ts';
+import { resolveProvider, type ProviderFieldDefaults, type ResolvedProvider } from './resolve.ts';
 import type { ProviderInput } from './types.ts';
 
 export interface LoadOptions {
@@ -13,6 +13,8 @@ export interface LoadOptions {
   env?: Env;
   allowInsecure: boolean;
   cronOverride?: Record<string, string>;
+  /** Operator defaults for fields a definition leaves out. */
+  defaults?: ProviderFieldDefaults;
 }
 
 /** `over` on top of `base`; nested objects merge field by field, lists are replaced. */
@@ -80,7 +82,7 @@ export function buildAll(opts: LoadOptions, env: Env): Map<string, ResolvedProvi
   for (const [key, input] of inputs) {
     const cron = cronMatches(cronOverride, key);
     const withCron = cron ? mergeInput(input, { expiry: { cron } }) : input;
-    map.set(key, resolveProvider(key, withCron, env, { allowInsecure: opts.allowInsecure }));
+    map.set(key, resolveProvider(key, withCron, env, { allowInsecure: opts.allowInsecure, defaults: opts.defaults }));
   }
   for (const k of Object.keys(cronOverride)) {
     if (![...map.keys()].some((key) => norm(key) === norm(k))) throw new ProviderConfigError(k, 'REFRESH_CRON', `${cronEnvName(k)} names no provider`);

@@ -88,7 +88,18 @@ function errorsOf(key: string, raw: unknown): ErrorSpec {
   return errors;
 }
 
-export function resolveProvider(key: string, input: ProviderInput, env: Env, opts: { allowInsecure: boolean }): ResolvedProvider {
+/** Operator defaults for fields a definition leaves out (REFRESH_LEAD_MS, WORKER_CONCURRENCY). */
+export interface ProviderFieldDefaults {
+  refreshLeadSec?: number;
+  concurrency?: number;
+}
+
+export function resolveProvider(
+  key: string,
+  input: ProviderInput,
+  env: Env,
+  opts: { allowInsecure: boolean; defaults?: ProviderFieldDefaults },
+): ResolvedProvider {
   if (!KEY_RE.test(key)) throw new ProviderConfigError(key, 'key', 'provider keys are lower-case letters, digits, - and _ (max 64)');
   const tokenUrl = tokenUrlOf(key, input, env, opts.allowInsecure);
   const { clientId, clientSecret } = credentialsOf(key, input, env);
@@ -111,13 +122,13 @@ export function resolveProvider(key: string, input: ProviderInput, env: Env, opt
     oldTokenGrace: normalizeGrace(input.oldTokenGrace, key),
     errors,
     metadataFields: strList(key, 'metadataFields', input.metadataFields, []),
-    refreshLeadSec: num(key, 'refreshLeadSec', input.refreshLeadSec, DEFAULTS.refreshLeadSec)!,
+    refreshLeadSec: num(key, 'refreshLeadSec', input.refreshLeadSec, opts.defaults?.refreshLeadSec ?? DEFAULTS.refreshLeadSec)!,
     idleLifetimeSec: num(key, 'idleLifetimeSec', input.idleLifetimeSec, undefined, 1),
     tokenCapPerUser: num(key, 'tokenCapPerUser', input.tokenCapPerUser, undefined, 1),
     userKeys: metadataRefs(key, 'userKeys', input.userKeys, DEFAULT_USER_KEYS),
     org: orgSpec(key, input.org),
     fixedGrantLifetimes: grantLifetimes(key, input.fixedGrantLifetimes),
-    concurrency: Math.floor(num(key, 'concurrency', input.concurrency, DEFAULTS.concurrency, 1)!),
+    concurrency: Math.floor(num(key, 'concurrency', input.concurrency, opts.defaults?.concurrency ?? DEFAULTS.concurrency, 1)!),
     ratePerSecond: num(key, 'ratePerSecond', input.ratePerSecond, DEFAULTS.ratePerSecond)!,
     notes: input.notes,
     hooks: input.hooks,
