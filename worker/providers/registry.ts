@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { BUILTIN_PROVIDERS } from './builtin.ts';
+import { AUTHORIZATION_FIELDS, resolveAuthorization } from './authorization.ts';
 import { DEFAULT_ERRORS, DEFAULTS } from './defaults.ts';
 import { CronExpressionParser } from 'cron-parser';
 import type { ErrorSpec, ExpirySpec, OldTokenGrace, ProviderDefinition, ProviderInput } from './types.ts';
@@ -91,7 +92,7 @@ function mergeInput(base: ProviderInput | undefined, over: ProviderInput): Provi
 const INPUT_FIELDS = new Set([
   'displayName', 'tokenUrl', 'clientAuth', 'clientId', 'clientSecret', 'paramsIn', 'extraParams', 'headers', 'responseFormat',
   'expiry', 'refreshExpiresInField', 'rotation', 'oldTokenGrace', 'errors', 'metadataFields', 'refreshLeadSec', 'idleLifetimeSec',
-  'concurrency', 'ratePerSecond', 'notes', 'hooks', 'extends',
+  'concurrency', 'ratePerSecond', 'notes', 'hooks', 'extends', ...AUTHORIZATION_FIELDS,
 ]);
 const ERROR_FIELDS = new Set(['bodyErrorWhen', 'codeFields', 'descriptionFields', 'numericCodesField', 'terminal', 'terminalDescriptions', 'interactionRequired', 'credential', 'transient']);
 const EXPIRY_FIELDS = new Set(['source', 'field', 'defaultLifetimeSec', 'cron']);
@@ -253,6 +254,7 @@ export function resolveProvider(key: string, input: ProviderInput, env: Env, opt
     ratePerSecond: num(key, 'ratePerSecond', input.ratePerSecond, DEFAULTS.ratePerSecond)!,
     notes: input.notes,
     hooks: input.hooks,
+    ...resolveAuthorization(key, input, { allowInsecure: opts.allowInsecure }),
     configured: Boolean(clientId && clientSecret),
     credentialsFingerprint: createHash('sha256').update(`${key}\0${clientId ?? ''}\0${clientSecret ?? ''}`).digest('hex').slice(0, 16),
   };
