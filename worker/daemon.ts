@@ -21,6 +21,9 @@ import { createDb, type Db } from './store/db.ts';
 import { Registration } from './store/registration.ts';
 import { buildApi } from './api/server.ts';
 import { ApiKeys } from './api/auth.ts';
+import { ConnectFlow } from './connect/flow.ts';
+import { ConnectSessions } from './store/connect-sessions.ts';
+import { openGate } from './refresh/refresher.ts';
 
 export interface DaemonOptions {
   log?: Logger;
@@ -55,6 +58,11 @@ export class Daemon {
   readonly refresher: Refresher;
   readonly onDemand: OnDemand;
   readonly registration: Registration;
+  readonly gate: ProviderGate;
+  readonly http: HttpClient;
+  readonly connectSessions: ConnectSessions;
+  /** The hosted connect flow; undefined while PUBLIC_URL is not set. */
+  readonly connect?: ConnectFlow;
   private readonly workers: Worker[] = [];
   private maintenanceWorker?: Worker;
   private api?: FastifyInstance;
@@ -85,6 +93,8 @@ export class Daemon {
     const gate = ext.find((e) => e.gate)?.gate;
     const observers = ext.map((e) => e.onAttempt).filter((f): f is NonNullable<typeof f> => Boolean(f));
     if (!opts.http) this.tokenHttp = createNodeHttpClient();
+    this.gate = gate ?? openGate;
+    this.http = opts.http ?? this.tokenHttp!.client;
     this.refresher = new Refresher({
       store: this.store, locks: this.locks, providers: this.providers, keyring: this.keyring,
       http: opts.http ?? this.tokenHttp!.client, log: this.log, workerId: config.workerId || `${hostname()}:${process.pid}`,
@@ -99,6 +109,13 @@ export class Daemon {
     this.scheduler = new Scheduler(this.db, this.queues, this.log, { horizonMs: config.horizonMs, now: opts.now });
     this.onDemand = new OnDemand(this.store, this.refresher, this.keyring, { waitMs: config.requestTimeoutMs + 5000, now: opts.now });
     this.registration = new Registration(this.db, this.keyring, (id, p, exp, nowMs) => this.refresher.planNext({ id, expiresAt: exp }, p, exp, nowMs), opts.now);
+    this.connectSessions = new ConnectSessions(this.db);
+    if (config.publicUrl) {
+      this.connect = new ConnectFlow(
+        { db: this.db, sessions: this.connectSessions, providers: this.providers, registration: this.registration, scheduler: this.scheduler, keyring: this.keyring, http: this.http, gate: this.gate, log: this.log, now: opts.now },
+        { publicUrl: config.publicUrl, returnUrls: config.connectReturnUrls, sessionTtlMs: config.connectSessionTtlMs, requestTimeoutMs: config.requestTimeoutMs },
+      );
+    }
   }
 
   get isStarted(): boolean {
@@ -149,6 +166,7 @@ export class Daemon {
         db: this.db, providers: this.providers, registration: this.registration, scheduler: this.scheduler,
         onDemand: this.onDemand, apiKeys: new ApiKeys(config.apiKeys), log,
         readiness: () => this.readiness(),
+        connect: { sessions: this.connectSessions, flow: () => this.connect },
         extend: async (app, auth) => {
           for (const e of this.opts.extensions ?? []) await e.routes?.(app, auth, this);
         },

@@ -11,6 +11,11 @@ import type { Registration } from '../store/registration.ts';
 import { ApiKeys, type Scope } from './auth.ts';
 import { isOutage } from '../util/outage.ts';
 import { isUuid, parseMinValidSeconds, validateCreate, validateMetadata, validateTokens } from './validate.ts';
+import { registerConnectSessionRoutes } from './routes/connect-sessions.ts';
+import { registerConnectRoutes } from '../connect/routes.ts';
+import { notFoundPage } from '../connect/pages.ts';
+import type { ConnectFlow } from '../connect/flow.ts';
+import type { ConnectSessions } from '../store/connect-sessions.ts';
 
 export interface ApiDeps {
   db: Db;
@@ -25,6 +30,8 @@ export interface ApiDeps {
   /** Extra routes (metrics, providers, admin queues) registered by other concerns. */
   extend?: (app: FastifyInstance, auth: (scope: Scope) => (req: FastifyRequest, reply: FastifyReply) => Promise<void>) => Promise<void> | void;
   bodyLimit?: number;
+  /** The hosted connect flow (flow() is undefined while PUBLIC_URL is not set). */
+  connect?: { sessions: ConnectSessions; flow: () => ConnectFlow | undefined };
 }
 
 export function connectionView(c: Connection) {
@@ -90,6 +97,16 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
     if (!got) return reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'unauthorized' });
     if (scope === 'token' && got !== 'token') return reply.code(403).send({ error: 'forbidden' });
   };
+  // Never echo the URL (a forged query may carry a code or a state): a fixed answer.
+  app.setNotFoundHandler((req, reply) => {
+    if (/text\/html/.test(req.headers.accept ?? '')) return reply.code(404).type('text/html; charset=utf-8').header('cache-control', 'no-store').send(notFoundPage());
+    return reply.code(404).send({ error: 'not_found', message: 'no such route' });
+  });
+  if (d.connect) {
+    registerConnectSessionRoutes(app, auth, { db: d.db, sessions: d.connect.sessions, providers: d.providers, flow: d.connect.flow });
+    registerConnectRoutes(app, d.connect.flow);
+  }
+
   const read = { preHandler: auth('read') };
   const write = { preHandler: auth('token') };
 
