@@ -11,6 +11,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
+import { FakeAuthorization, type AuthorizeOptions } from './authorize.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Public types
@@ -70,6 +71,8 @@ export interface FakeProviderOptions {
   now?: () => number;
   /** Serve the JSON admin API under /_admin/ on the same server. Default false. */
   admin?: boolean;
+  /** The authorization endpoint (/authorize, /revoke): see authorize.ts. */
+  authorize?: AuthorizeOptions;
 }
 
 export interface Faults {
@@ -367,6 +370,8 @@ export class FakeProvider {
   readonly graceSeconds: number;
   readonly accessTtlSeconds: number;
   readonly admin: boolean;
+  /** Authorization endpoint (login/consent page, codes) and RFC 7009 revocation. */
+  readonly authorization: FakeAuthorization;
 
   /** Called for every request that reaches the token endpoint, before any fault or processing. */
   onRequest?: (info: { grantId?: string; at: number }) => void;
@@ -402,6 +407,7 @@ export class FakeProvider {
     this.accessTtlSeconds = opts.accessTtlSeconds ?? spec.ttl;
     this.now = opts.now ?? Date.now;
     this.admin = opts.admin ?? false;
+    this.authorization = new FakeAuthorization(this, { now: this.now, ...opts.authorize });
   }
 
   // ----- lifecycle ---------------------------------------------------------------------------
@@ -777,6 +783,7 @@ export class FakeProvider {
       this.send(res, info.active && g ? json(200, { grantId: g.grantId, userId: g.userId }) : json(401, { error: 'invalid_token', reason: info.reason }));
       return;
     }
+    if (await this.authorization.handle(req, res, url)) return;
     if (!this.spec.matchPath(path)) {
       await readBody(req).catch(() => Buffer.alloc(0));
       this.send(res, json(404, { error: 'not_found', path }));
@@ -870,7 +877,7 @@ export class FakeProvider {
       return this.renderFailure({ kind: 'invalid_request', message: 'Content-Type must be application/json.' }, ctx);
     }
     const grantType = params.grant_type;
-    if (!grantType || (this.persona === 'gong' && !params.refresh_token)) {
+    if (!grantType || (this.persona === 'gong' && !params.refresh_token && grantType !== 'authorization_code')) {
       const inBody = body.data.grant_type !== undefined || body.data.refresh_token !== undefined;
       const msg =
         this.persona === 'gong' && inBody
@@ -878,7 +885,7 @@ export class FakeProvider {
           : `Missing grant_type; expected ${this.spec.paramsHint}.`;
       return this.renderFailure({ kind: 'invalid_request', message: msg }, ctx);
     }
-    if (grantType !== 'refresh_token') return this.renderFailure({ kind: 'unsupported_grant_type', message: grantType }, ctx);
+    if (grantType !== 'refresh_token' && grantType !== 'authorization_code') return this.renderFailure({ kind: 'unsupported_grant_type', message: grantType }, ctx);
 
     // Client authentication.
     const basic = parseBasic(req.headers.authorization);
@@ -902,6 +909,7 @@ export class FakeProvider {
     if (id !== this.clientId && rawId !== this.clientId) return this.renderFailure({ kind: 'bad_client_id', viaBasic }, ctx);
     if (secret !== this.clientSecret && rawSecret !== this.clientSecret) return this.renderFailure({ kind: 'bad_client_secret', viaBasic }, ctx);
 
+    if (grantType === 'authorization_code') return this.exchangeCode(params, ctx, omitRefreshToken);
     const token = params.refresh_token;
     if (!token) return this.renderFailure({ kind: 'invalid_request', message: 'Missing refresh_token.' }, ctx);
 
@@ -910,6 +918,16 @@ export class FakeProvider {
     const answer = this.buildAnswer(r.grant, r.accessToken, r.refreshToken);
     if (this.persona === 'github' && !ctx.wantsJson) return formEncoded(200, answer);
     return json(200, answer);
+  }
+
+  private exchangeCode(params: Record<string, string>, ctx: ReqCtx, omitRefreshToken: boolean): Reply {
+    const r = this.authorization.exchange(params);
+    if (!r.ok) {
+      const f = FakeAuthorization.failureBody(this.persona, r.description);
+      return this.persona === 'github' && !ctx.wantsJson ? formEncoded(f.status, f.body) : json(f.status, f.body);
+    }
+    if (omitRefreshToken) delete r.raw.refresh_token;
+    return this.persona === 'github' && !ctx.wantsJson ? formEncoded(200, r.raw) : json(200, r.raw);
   }
 
   /** The persona's error answer for a failure. */
