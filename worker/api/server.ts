@@ -74,7 +74,13 @@ export function outcomeView(o: RefreshOutcome) {
 const bad = (reply: FastifyReply, field: string, message: string) => reply.code(400).send({ error: 'invalid_request', field, message });
 
 export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
-  const app = Fastify({ logger: false, bodyLimit: d.bodyLimit ?? 1024 * 1024, return503OnClosing: true });
+  const app = Fastify({
+    logger: false, bodyLimit: d.bodyLimit ?? 1024 * 1024, return503OnClosing: true,
+    // Fastify's own answers to a bad or over-long URL quote the path: answer without it.
+    frameworkErrors: (err, _req, reply) => {
+      (reply as FastifyReply).code(err.statusCode === 414 ? 414 : 400).send({ error: 'invalid_request', field: 'url', message: 'malformed or over-long URL' });
+    },
+  });
 
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, req, reply) => {
     if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE' || err.statusCode === 413) return reply.code(413).send({ error: 'payload_too_large', message: 'request body is too large' });
