@@ -24,6 +24,7 @@ import { ApiKeys } from './api/auth.ts';
 import { ConnectFlow } from './connect/flow.ts';
 import { ConnectSessions } from './store/connect-sessions.ts';
 import { openGate } from './refresh/refresher.ts';
+import { revokeRefreshToken, type RevocationResult } from './oauth/revoke.ts';
 
 export interface DaemonOptions {
   log?: Logger;
@@ -167,6 +168,7 @@ export class Daemon {
         onDemand: this.onDemand, apiKeys: new ApiKeys(config.apiKeys), log,
         readiness: () => this.readiness(),
         connect: { sessions: this.connectSessions, flow: () => this.connect },
+        revoke: (c) => this.revoke(c),
         extend: async (app, auth) => {
           for (const e of this.opts.extensions ?? []) await e.routes?.(app, auth, this);
         },
@@ -176,6 +178,16 @@ export class Daemon {
     this.state = 'started';
     for (const w of configWarnings) log.warn(w);
     log.info({ roles: [...config.roles], address: this.address, providers: this.providers.all().filter((p) => p.configured).map((p) => p.key) }, 'oauth-refresher started');
+  }
+
+  /** RFC 7009: revokes a connection's refresh token at its provider (DELETE ?revoke=true). */
+  async revoke(c: { provider: string; refreshTokenEnc: string; metadata: unknown }): Promise<RevocationResult> {
+    const p = this.providers.get(c.provider);
+    if (!p) return { revoked: false, reason: 'not_supported', detail: 'the provider is no longer defined' };
+    const rt = this.keyring.decrypt(c.refreshTokenEnc);
+    const r = await revokeRefreshToken(p, rt, (c.metadata as Record<string, unknown> | null) ?? {}, this.http, this.config.requestTimeoutMs);
+    this.log.info({ provider: c.provider, revoked: r.revoked, reason: r.revoked ? undefined : r.reason }, 'refresh token revocation at the provider');
+    return r;
   }
 
   private async ensureFeederScheduler(): Promise<void> {

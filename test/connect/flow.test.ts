@@ -21,7 +21,7 @@ let browser: Browser;
 beforeAll(async () => {
   await Promise.all([fake.start(), app.start(), receiver.start()]);
   const env = {
-    PROVIDERS_FILE: writeProvidersFile({ fakecloud: providerEntry(fake) }),
+    PROVIDERS_FILE: writeProvidersFile({ fakecloud: providerEntry(fake), norevoke: providerEntry(fake, { revocationUrl: undefined }) }),
     WEBHOOK_URL: receiver.url, WEBHOOK_SECRET: SECRET, WEBHOOK_DISPATCH_INTERVAL_MS: '100',
   };
   const ext = webhookExtension(loadConfig(testEnv(env)), { retryBaseMs: 200, retryMaxMs: 1000, timeoutMs: 2000 })!;
@@ -122,5 +122,29 @@ describe('connect flow in a real browser', () => {
     expect((await d.api('GET', `/v1/connect-sessions/${s.id}`)).body).toMatchObject({ status: 'failed', error: 'access_denied' });
     expect(await db.connection.count({ where: { externalId: 'acct-deny' } })).toBe(0);
     await ctx.close();
+  });
+
+  it('DELETE ?revoke=true revokes the refresh token itself at the provider first (RFC 7009) and says so', async () => {
+    const g = fake.issueGrant();
+    const c = await d.api('POST', '/v1/connections', { provider: 'fakecloud', externalId: 'acct-revoke', tokens: { access_token: g.accessToken, refresh_token: g.refreshToken, expires_in: 3600 } });
+    const r = await d.api('DELETE', `/v1/connections/${c.body.id}?revoke=true`);
+    expect(r.status).toBe(200);
+    expect(r.body).toMatchObject({ id: c.body.id, deleted: true, revoked: true });
+    expect(fake.authorization.revocations.at(-1)).toMatchObject({ token: g.refreshToken, hint: 'refresh_token', grantId: g.grantId });
+    expect(fake.ledger().grants.find((x) => x.grantId === g.grantId)?.status).toBe('revoked');
+    expect((await d.api('GET', `/v1/connections/${c.body.id}`)).status).toBe(404);
+
+    // Without a revocationUrl: deleted, and the answer says it was not revoked.
+    const g2 = fake.issueGrant();
+    const c2 = await d.api('POST', '/v1/connections', { provider: 'norevoke', externalId: 'acct-norevoke', tokens: { access_token: g2.accessToken, refresh_token: g2.refreshToken, expires_in: 3600 } });
+    const r2 = await d.api('DELETE', `/v1/connections/${c2.body.id}?revoke=true`);
+    expect(r2.body).toMatchObject({ deleted: true, revoked: false, reason: 'not_supported' });
+    expect(fake.ledger().grants.find((x) => x.grantId === g2.grantId)?.status).toBe('active');
+    // Plain DELETE stays as it was: 204, nothing revoked.
+    const g3 = fake.issueGrant();
+    const c3 = await d.api('POST', '/v1/connections', { provider: 'fakecloud', externalId: 'acct-plain-delete', tokens: { access_token: g3.accessToken, refresh_token: g3.refreshToken, expires_in: 3600 } });
+    expect((await d.api('DELETE', `/v1/connections/${c3.body.id}`)).status).toBe(204);
+    expect(fake.ledger().grants.find((x) => x.grantId === g3.grantId)?.status).toBe('active');
+    expect((await d.api('DELETE', `/v1/connections/${c3.body.id}?revoke=maybe`)).status).toBe(400);
   });
 });

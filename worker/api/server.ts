@@ -15,6 +15,7 @@ import { registerConnectSessionRoutes } from './routes/connect-sessions.ts';
 import { registerConnectRoutes } from '../connect/routes.ts';
 import { notFoundPage } from '../connect/pages.ts';
 import type { ConnectFlow } from '../connect/flow.ts';
+import type { RevocationResult } from '../oauth/revoke.ts';
 import type { ConnectSessions } from '../store/connect-sessions.ts';
 
 export interface ApiDeps {
@@ -30,6 +31,8 @@ export interface ApiDeps {
   /** Extra routes (metrics, providers, admin queues) registered by other concerns. */
   extend?: (app: FastifyInstance, auth: (scope: Scope) => (req: FastifyRequest, reply: FastifyReply) => Promise<void>) => Promise<void> | void;
   bodyLimit?: number;
+  /** RFC 7009 revocation of a connection's refresh token (DELETE ?revoke=true). */
+  revoke?: (c: Connection) => Promise<RevocationResult>;
   /** The hosted connect flow (flow() is undefined while PUBLIC_URL is not set). */
   connect?: { sessions: ConnectSessions; flow: () => ConnectFlow | undefined };
 }
@@ -241,12 +244,22 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
     return connectionView(updated);
   });
 
-  app.delete<{ Params: { id: string } }>('/v1/connections/:id', write, async (req, reply) => {
+  app.delete<{ Params: { id: string }; Querystring: { revoke?: string } }>('/v1/connections/:id', write, async (req, reply) => {
     if (!isUuid(req.params.id)) return bad(reply, 'id', 'must be a connection id (uuid)');
+    const revoke = req.query.revoke;
+    if (revoke !== undefined && revoke !== 'true' && revoke !== 'false') return bad(reply, 'revoke', 'must be true or false');
+    let revocation: RevocationResult | undefined;
+    if (revoke === 'true') {
+      // At the provider first (RFC 7009), then here; the answer says whether the provider revoked.
+      const row = await loadById(req, reply);
+      if (!row) return reply;
+      revocation = d.revoke ? await d.revoke(row) : { revoked: false, reason: 'not_supported', detail: 'revocation is not available' };
+    }
     const removed = await d.registration.remove(req.params.id);
     if (!removed) return reply.code(404).send({ error: 'not_found', message: 'no such connection' });
     // The job (if any) finds no row and completes; removing it now keeps Redis tidy.
     await d.scheduler.remove(removed.id, removed.provider);
+    if (revocation) return reply.code(200).send({ id: removed.id, deleted: true, ...revocation });
     return reply.code(204).send();
   });
 
