@@ -106,6 +106,24 @@ describe('callback safety', () => {
     await Promise.all([ctx.close(), other.close()]);
   });
 
+  it('a replay carrying the same browser cookie (a double submit, a copied cookie) is refused too: the state is single-use', async () => {
+    const ctx = await newProfile(browser);
+    const s = await session('acct-double');
+    const page = await openConsent(ctx, s.url);
+    const cb = await captureCallback(page);
+    const cookie = (await ctx.cookies()).find((c) => c.name === 'ort_connect')!;
+    const send = () => fetch(cb, { redirect: 'manual', headers: { cookie: `ort_connect=${cookie.value}` } });
+    const [a, b] = await Promise.all([send(), send()]);
+    const statuses = [a.status, b.status].sort();
+    expect(statuses).toEqual([302, 400]);
+    const winner = a.status === 302 ? a : b;
+    expect(new URL(winner.headers.get('location')!).searchParams.get('status')).toBe('connected');
+    const third = await send();
+    expect(third.status).toBe(400);
+    expect(await db.connection.count({ where: { externalId: 'acct-double' } })).toBe(1);
+    await ctx.close();
+  });
+
   it('an expired session: the link answers a 4xx page and never redirects to the provider; a callback after expiry is refused', async () => {
     const ctx = await newProfile(browser);
     const s = await session('acct-expired');
