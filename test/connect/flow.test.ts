@@ -8,6 +8,8 @@ import { webhookExtension } from '../../worker/webhooks/dispatcher.ts';
 import { FakeProvider } from '../fakes/fake-provider.ts';
 import { testDb, testEnv, waitFor, writeProvidersFile, type TestDaemon } from '../helpers/harness.ts';
 import { WebhookReceiver } from '../webhooks/receiver.ts';
+import { runCli } from '../../worker/ops/cli.ts';
+import { createOpsContext } from '../../worker/ops/context.ts';
 import { connectInBrowser, launchBrowser, newProfile, newSession, providerEntry, ReturnApp, startConnectDaemon, type Browser } from './support.ts';
 
 const SECRET = `whsec_${randomBytes(16).toString('hex')}`;
@@ -146,5 +148,32 @@ describe('connect flow in a real browser', () => {
     expect((await d.api('DELETE', `/v1/connections/${c3.body.id}`)).status).toBe(204);
     expect(fake.ledger().grants.find((x) => x.grantId === g3.grantId)?.status).toBe('active');
     expect((await d.api('DELETE', `/v1/connections/${c3.body.id}?revoke=maybe`)).status).toBe(400);
+  });
+
+  it('every session leaves a trace that `why` and `connections show` read: when and how often the user reconnected, why a flow failed', async () => {
+    const c = await db.connection.findUniqueOrThrow({ where: { provider_externalId: { provider: 'fakecloud', externalId: 'acct-re' } } });
+    // A failed attempt to reconnect too.
+    const ctx = await newProfile(browser);
+    await connectInBrowser(ctx, fake, (await newSession(d, { provider: 'fakecloud', externalId: 'acct-re', returnUrl: app.returnUrl })).url, 'deny');
+    await ctx.close();
+    const ops = async (...args: string[]) => {
+      const out: string[] = [];
+      const io = { out: (l: string) => out.push(l), err: () => undefined, tty: false };
+      const code = await runCli(args, io, (json) => createOpsContext(d.config, io, json, d.daemon));
+      return { code, text: out.join('\n') };
+    };
+    const why = await ops('why', c.id, '--json');
+    expect(why.code).toBe(0);
+    const trace = JSON.parse(why.text).connectFlow;
+    expect(trace).toMatchObject({ reconnects: 1, reconnectsLast30d: 1 });
+    expect(trace.connectedAt).toBeTruthy();
+    expect(trace.failures[0]).toMatchObject({ error: 'access_denied' });
+    const text = await ops('why', c.id);
+    expect(text.text).toMatch(/Reconnected by the user once/);
+    expect(text.text).toMatch(/access_denied - the user declined consent/);
+    const show = await ops('connections', 'show', c.id);
+    expect(show.text).toMatch(/Connect flow:/);
+    expect(show.text).toMatch(/Connected through the hosted flow/);
+    expect(JSON.parse((await ops('connections', 'show', c.id, '--json')).text).connectFlow.reconnects).toBe(1);
   });
 });

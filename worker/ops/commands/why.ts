@@ -6,6 +6,7 @@ import { isoShort, relative } from '../format.ts';
 import { findConnection } from '../lookup.ts';
 import { diagnose, orgKeyOf, providerFacts, salesforceIdentity, userKeyOf, type DiagnoseInput, type Peer } from '../diagnose.ts';
 import type { Db } from '../../store/db.ts';
+import { connectTrace } from '../connect-trace.ts';
 
 const HELP = `Usage:
   ops why <id|externalId> [--provider P] [--json]
@@ -66,10 +67,12 @@ export const whyCommand: OpsCommand = {
       providerMisconfigured,
     };
     const d = diagnose(input);
+    const trace = connectTrace(await ctx.daemon.connectSessions.history(c), c.provider, Date.now());
     if (ctx.json) {
       ctx.out(JSON.stringify({
         connection: { id: c.id, provider: c.provider, externalId: c.externalId, status: c.status, reauthReason: c.reauthReason, reauthAt: c.reauthAt?.toISOString() ?? null, version: c.version },
         diagnosis: d,
+        connectFlow: trace,
         context: { attempts: attempts.length, sameUser: sameUser.length, sameOrg: sameOrg.length, org: orgKey ?? null, providerFamily: providerFacts(c.provider).family },
       }));
       return 0;
@@ -83,6 +86,11 @@ export const whyCommand: OpsCommand = {
     if (d.handled) ctx.out('Handled: yes, the daemon dealt with it; no data was lost.');
     ctx.out('');
     ctx.out(`Next step: ${d.nextStep}`);
+    if (trace.lines.length) {
+      ctx.out('');
+      ctx.out('Connect flow:');
+      for (const line of trace.lines) ctx.out(`  - ${line}`);
+    }
     return 0;
   },
 };
