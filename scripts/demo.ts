@@ -17,6 +17,7 @@ import { FakeProvider } from '../test/fakes/fake-provider.ts';
 import { checkPostgres, checkRedis, maskUrl, ServiceUnavailable } from '../worker/util/services.ts';
 import { applyMigrations, dropDatabase } from './lib/migrations.ts';
 import { DaemonProcess } from './demo/daemon-process.ts';
+import { reconnectWalk } from './demo/reconnect.ts';
 import { clock, expiredNow, LiveBlock, renderBlock, renderLine, statusCounts, styleFor, type ConnView, type Snapshot } from './demo/view.ts';
 import { FAST_TIMINGS } from '../test/helpers/timings.ts';
 
@@ -274,6 +275,7 @@ async function main(): Promise<number> {
       [PROVIDER_KEY]: {
         displayName: 'Demo (fake provider)', tokenUrl: fake.tokenUrl, clientAuth: 'basic', clientId: fake.clientId, clientSecret: fake.clientSecret,
         rotation: 'always', refreshLeadSec: 1,
+        authorizeUrl: fake.authorization.authorizeUrl, revocationUrl: fake.authorization.revocationUrl,
       },
     },
   }, null, 2));
@@ -294,6 +296,8 @@ async function main(): Promise<number> {
     ROLES: 'api,worker,scheduler',
     PORT: String(port),
     HOST: '127.0.0.1',
+    // The hosted connect flow (the reconnect walk at the end); the app's return page is never fetched.
+    PUBLIC_URL: baseUrl, CONNECT_RETURN_URLS: 'http://127.0.0.1:9/demo-app',
     // Timings shrunk so that tokens living seconds work (as in the test harness).
     REQUEST_TIMEOUT_MS: '3000',
     LOCK_TTL_MS: '10000',
@@ -630,6 +634,12 @@ async function main(): Promise<number> {
     ok: od.invalid === 0 && od.tokens > 0,
     detail: `${od.tokens} tokens served, ${od.invalid} rejected${invalidSamples.length ? ` (${invalidSamples.join('; ')})` : ''}`,
   });
+  if (victim && victimOk) {
+    say('');
+    say(st.bold(`Reconnecting ${victim.label} through the hosted connect flow`));
+    const r = await reconnectWalk({ api, provider: PROVIDER_KEY, connectionId: victim.id, externalId: victim.label, user: victim.label, returnUrl: 'http://127.0.0.1:9/demo-app/connected', say });
+    checks.push({ name: 'the revoked connection comes back active with the same id after a reconnect', ok: r.ok, detail: r.detail });
+  }
   checks.push({ name: 'the daemon kept running', ok: daemon.running, detail: daemon.running ? `pid ${daemon.pid}` : `exited with ${daemon.exitCode ?? daemon.exitSignal}` });
   for (const c of checks) say(`  ${c.ok ? ok : bad} ${c.name}: ${st.dim(c.detail)}`);
   if (errorSamples.length) say(`  ${st.yellow('!')} on-demand errors (not counted as a failure): ${errorSamples.join('; ')}`);
