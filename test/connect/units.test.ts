@@ -215,3 +215,24 @@ describe('pages', () => {
     }
   });
 });
+
+describe('built-in providers: authorization facts', () => {
+  it('every built-in has a valid authorization side, with the quirks that decide whether a refresh token comes back', async () => {
+    const { ProviderRegistry } = await import('../../worker/providers/registry.ts');
+    const reg = ProviderRegistry.load({ allowInsecure: false, env: {} });
+    for (const p of reg.all()) expect(p.authorizeUrl, p.key).toMatch(/^https:\/\//);
+    const g = reg.get('google')!;
+    expect(g.authorizeParams).toMatchObject({ access_type: 'offline', prompt: 'consent' });
+    expect(reg.get('microsoft')!.requiredScopes).toContain('offline_access');
+    expect(reg.get('salesforce')!.requiredScopes).toContain('refresh_token');
+    expect(reg.get('salesforce-sandbox')!.authorizeUrl).toMatch(/test\.salesforce\.com/);
+    expect(reg.get('atlassian')!.authorizeParams).toMatchObject({ audience: 'api.atlassian.com', prompt: 'consent' });
+    expect(reg.get('notion')!.authorizeParams).toMatchObject({ owner: 'user' });
+    expect(reg.get('dropbox')!.authorizeParams).toMatchObject({ token_access_type: 'offline' });
+    expect(reg.get('slack')!).toMatchObject({ scopeSeparator: ',', pkce: 'none' });
+    // The offline scope survives a session's own scopes.
+    const u = buildAuthorizeUrl(reg.get('microsoft')!, { redirectUri: REDIRECT, state: 'S', codeChallenge: 'C', scopes: ['User.Read'], metadata: {} });
+    expect(new URL((u as { url: string }).url).searchParams.get('scope')).toBe('offline_access User.Read');
+    expect(new URL((u as { url: string }).url).pathname).toBe('/common/oauth2/v2.0/authorize');
+  });
+});
