@@ -8,7 +8,8 @@ import { startDaemon, testDb, waitFor, writeProvidersFile, type TestDaemon } fro
 import { connectInBrowser, launchBrowser, newProfile, newSession, providerEntry, ReturnApp, startConnectDaemon, type Browser } from './support.ts';
 
 const fake = new FakeProvider({ rotation: 'always', accessTtlSeconds: 3600 });
-const slack = new FakeProvider({ persona: 'slack' });
+// Slack does not require PKCE (the built-in sends none: opting in makes the app public).
+const slack = new FakeProvider({ persona: 'slack', authorize: { requirePkce: false } });
 const app = new ReturnApp();
 const db = testDb();
 let d: TestDaemon;
@@ -125,6 +126,21 @@ describe('code exchange outcomes', () => {
     expect(r.q('error')).toBe('no_refresh_token');
     expect(r.q('error_description')).toMatch(/refresh token/);
     expect(await db.connection.count({ where: { externalId: 'acct-no-rt' } })).toBe(0);
+  });
+
+  it('a token without expiry and without refresh token is stored as non-expiring and never refreshed', async () => {
+    fake.setFaults({ status: 200, body: { access_token: 'at_forever_0123456789', token_type: 'bearer' }, count: 1 });
+    const r = await flow('fakecloud', 'acct-forever');
+    expect(r.q('status')).toBe('connected');
+    const id = r.q('connection_id')!;
+    const row = await db.connection.findUniqueOrThrow({ where: { id } });
+    expect(row).toMatchObject({ status: 'active', expiresAt: null, nextRefreshAt: null });
+    const tok = await d.api('GET', `/v1/connections/${id}/token?min_valid_seconds=3600`);
+    expect(tok.body).toMatchObject({ access_token: 'at_forever_0123456789', expires_at: null, refreshed: false });
+    const requests = fake.stats().refreshRequests;
+    expect((await d.api('POST', `/v1/connections/${id}/refresh`)).body).toMatchObject({ outcome: 'skipped' });
+    expect(fake.stats().refreshRequests).toBe(requests);
+    expect((await db.connection.findUniqueOrThrow({ where: { id } })).status).toBe('active');
   });
 
   it('without PUBLIC_URL the connect endpoints answer a clear 503; everything else works', async () => {

@@ -130,7 +130,7 @@ export class ConnectFlow {
       return this.fail(s, ex.error, ex.description, ex.providerCode);
     }
     void this.d.gate.report(provider, 'ok');
-    return this.save(provider, s, ex.tokens);
+    return this.save(provider, s, ex.tokens, ex.neverExpires);
   }
 
   private async exchange(provider: ResolvedProvider, s: ConnectSession, code: string): Promise<ExchangeResult> {
@@ -150,7 +150,7 @@ export class ConnectFlow {
   }
 
   /** Creates the connection or reconnects it in place; event and session row commit with it. */
-  private async save(provider: ResolvedProvider, s: ConnectSession, tokens: TokenSetInput): Promise<BrowserAnswer> {
+  private async save(provider: ResolvedProvider, s: ConnectSession, tokens: TokenSetInput, neverExpires: boolean): Promise<BrowserAnswer> {
     const nowDate = () => new Date(this.now());
     const metadata = s.metadata as Record<string, unknown>;
     const existing = s.connectionId
@@ -160,13 +160,14 @@ export class ConnectFlow {
     let outcome: 'connected' | 'reconnected' = 'reconnected';
     if (existing) {
       row = await this.d.registration.replaceTokens({ id: existing.id, provider, tokens, metadata }, {
-        recoveredReason: 'reconnected',
+        recoveredReason: 'reconnected', neverExpires,
         inTx: (tx, r) => this.d.sessions.finish(s.id, { status: 'completed', outcome: 'reconnected', resultConnectionId: r.id }, nowDate(), tx),
       });
     }
     if (!row) {
       outcome = 'connected';
       const created = await this.d.registration.create({ provider, externalId: s.externalId, tokens, metadata }, {
+        neverExpires,
         inTx: async (tx, r) => {
           await enqueueEvent(tx, 'connection.created', { connectionId: r.id, provider: provider.key, payload: { provider: provider.key, externalId: r.externalId, sessionId: s.id } });
           await this.d.sessions.finish(s.id, { status: 'completed', outcome: 'connected', resultConnectionId: r.id }, nowDate(), tx);
@@ -176,7 +177,7 @@ export class ConnectFlow {
         // Created meanwhile by another path: reconnect that one in place.
         outcome = 'reconnected';
         row = await this.d.registration.replaceTokens({ id: created.id || NO_ID, provider, tokens, metadata }, {
-          recoveredReason: 'reconnected',
+          recoveredReason: 'reconnected', neverExpires,
           inTx: (tx, r) => this.d.sessions.finish(s.id, { status: 'completed', outcome: 'reconnected', resultConnectionId: r.id }, nowDate(), tx),
         });
         if (!row) return this.fail(s, 'provider_unavailable', 'the connection changed while connecting; start again');

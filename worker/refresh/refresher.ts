@@ -189,6 +189,11 @@ export class Refresher {
       if (e instanceof DecryptError) return this.misconfiguredWithoutCall(row, req, attemptId, 'decrypt_failed', e.message);
       throw e;
     }
+    if (refreshToken === '') {
+      // A non-expiring token stored without refresh token (connect flow): there is nothing to refresh.
+      await store.dropAttempt(attemptId);
+      return { outcome: 'skipped', why: 'not_due', nextRefreshAt: null };
+    }
     const metadata = (row.metadata ?? {}) as Record<string, unknown>;
     const built = buildRefreshRequest(provider, refreshToken, metadata);
     if (!built.ok) return this.misconfiguredWithoutCall(row, req, attemptId, built.code, built.description);

@@ -13,6 +13,8 @@ export interface WriteHooks {
   inTx?: (tx: Tx, row: Connection) => Promise<void>;
   /** Emit connection.recovered with this reason even when the connection was active. */
   recoveredReason?: string;
+  /** A token without expiry and without refresh token (connect flow): stored as non-expiring, never refreshed. */
+  neverExpires?: boolean;
 }
 
 export type PlanFn = (id: string, provider: ResolvedProvider, expiresAt: Date | null, nowMs: number) => Date;
@@ -35,9 +37,9 @@ export class Registration {
   /** Creates a connection; 'conflict' if (provider, externalId) exists. */
   async create(args: { provider: ResolvedProvider; externalId: string; tokens: TokenSetInput; metadata: Record<string, unknown>; parentId?: string }, hooks: WriteHooks = {}): Promise<{ kind: 'created'; row: Connection } | { kind: 'conflict'; id: string }> {
     const nowMs = this.now();
-    const expiresAt = expiryOf(args.tokens, args.provider, nowMs);
+    const expiresAt = hooks.neverExpires ? null : expiryOf(args.tokens, args.provider, nowMs);
     const id = crypto.randomUUID();
-    const nextRefreshAt = this.plan(id, args.provider, expiresAt, nowMs);
+    const nextRefreshAt = hooks.neverExpires ? null : this.plan(id, args.provider, expiresAt, nowMs);
     try {
       const data = {
         id,
@@ -75,8 +77,8 @@ export class Registration {
   /** A new token set after the user re-authorized: active again, version+1, schedule resumes. */
   async replaceTokens(args: { id: string; provider: ResolvedProvider; tokens: TokenSetInput; metadata?: Record<string, unknown> }, hooks: WriteHooks = {}): Promise<Connection | null> {
     const nowMs = this.now();
-    const expiresAt = expiryOf(args.tokens, args.provider, nowMs);
-    const nextRefreshAt = this.plan(args.id, args.provider, expiresAt, nowMs);
+    const expiresAt = hooks.neverExpires ? null : expiryOf(args.tokens, args.provider, nowMs);
+    const nextRefreshAt = hooks.neverExpires ? null : this.plan(args.id, args.provider, expiresAt, nowMs);
     return this.db.$transaction(async (tx) => {
       const rows = await tx.$queryRaw<{ status: string; metadata: Record<string, unknown> }[]>`
         SELECT "status"::text AS status, "metadata" FROM "Connection" WHERE "id" = ${args.id}::uuid FOR UPDATE`;
