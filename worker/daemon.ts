@@ -6,7 +6,7 @@ import { Worker } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { configWarnings, type Config } from './config/env.ts';
-import type { DaemonExtension, ExtensionHost, FaultHook } from './interfaces.ts';
+import type { DaemonExtension, ExtensionHost, FaultHook, ProviderGate } from './interfaces.ts';
 import { Keyring } from './crypto/keyring.ts';
 import { ConnectionLocks } from './lock/lock.ts';
 import { createLogger } from './log/logger.ts';
@@ -21,6 +21,10 @@ import { ConnectionStore } from './store/connections.ts';
 import { createDb, type Db } from './store/db.ts';
 import { Registration } from './store/registration.ts';
 import { ApiKeys } from './api/auth.ts';
+import { ConnectFlow } from './connect/flow.ts';
+import { ConnectSessions } from './store/connect-sessions.ts';
+import { openGate } from './refresh/refresher.ts';
+import { revokeRefreshToken, type RevocationResult } from './oauth/revoke.ts';
 
 export interface DaemonOptions {
   log?: Logger;
@@ -45,6 +49,11 @@ export class Daemon {
   readonly refresher: Refresher;
   readonly onDemand: OnDemand;
   readonly registration: Registration;
+  readonly gate: ProviderGate;
+  readonly http: HttpClient;
+  readonly connectSessions: ConnectSessions;
+  /** The hosted connect flow; undefined while PUBLIC_URL is not set. */
+  readonly connect?: ConnectFlow;
   private readonly workers: Worker[] = [];
   private maintenanceWorker?: Worker;
   private api?: FastifyInstance;
@@ -78,6 +87,8 @@ export class Daemon {
     const gate = ext.find((e) => e.gate)?.gate;
     const observers = ext.map((e) => e.onAttempt).filter((f): f is NonNullable<typeof f> => Boolean(f));
     if (!opts.http) this.tokenHttp = createNodeHttpClient();
+    this.gate = gate ?? openGate;
+    this.http = opts.http ?? this.tokenHttp!.client;
     this.refresher = new Refresher({
       store: this.store, locks: this.locks, providers: this.providers, keyring: this.keyring,
       http: opts.http ?? this.tokenHttp!.client, log: this.log, workerId: config.workerId || `${hostname()}:${process.pid}`,
@@ -92,6 +103,13 @@ export class Daemon {
     this.scheduler = new Scheduler(this.db, this.queues, this.log, { horizonMs: config.horizonMs, now: opts.now });
     this.onDemand = new OnDemand(this.store, this.refresher, this.keyring, { waitMs: config.requestTimeoutMs + 5000, now: opts.now });
     this.registration = new Registration(this.db, this.keyring, (id, p, exp, nowMs) => this.refresher.planNext({ id, expiresAt: exp }, p, exp, nowMs), { now: opts.now });
+    this.connectSessions = new ConnectSessions(this.db);
+    if (config.publicUrl) {
+      this.connect = new ConnectFlow(
+        { db: this.db, sessions: this.connectSessions, providers: this.providers, registration: this.registration, scheduler: this.scheduler, keyring: this.keyring, http: this.http, gate: this.gate, log: this.log, now: opts.now },
+        { publicUrl: config.publicUrl, returnUrls: config.connectReturnUrls, sessionTtlMs: config.connectSessionTtlMs, requestTimeoutMs: config.requestTimeoutMs },
+      );
+    }
   }
 
   /** What extensions may use: the shared clients, never the daemon itself. */
@@ -150,6 +168,8 @@ export class Daemon {
         db: this.db, providers: this.providers, registration: this.registration, scheduler: this.scheduler,
         onDemand: this.onDemand, apiKeys: new ApiKeys(config.apiKeys), log,
         readiness: () => this.readiness(),
+        connect: { sessions: this.connectSessions, flow: () => this.connect },
+        revoke: (c) => this.revoke(c),
         extend: async (app, auth) => {
           for (const e of this.opts.extensions ?? []) await e.routes?.(app, auth, this.host());
         },
@@ -159,6 +179,16 @@ export class Daemon {
     this.state = 'started';
     for (const w of configWarnings) log.warn(w);
     log.info({ roles: [...config.roles], address: this.address, providers: this.providers.all().filter((p) => p.configured).map((p) => p.key) }, 'oauth-refresher started');
+  }
+
+  /** RFC 7009: revokes a connection's refresh token at its provider (DELETE ?revoke=true). */
+  async revoke(c: { provider: string; refreshTokenEnc: string; metadata: unknown }): Promise<RevocationResult> {
+    const p = this.providers.get(c.provider);
+    if (!p) return { revoked: false, reason: 'not_supported', detail: 'the provider is no longer defined' };
+    const rt = this.keyring.decrypt(c.refreshTokenEnc);
+    const r = await revokeRefreshToken(p, rt, (c.metadata as Record<string, unknown> | null) ?? {}, this.http, this.config.requestTimeoutMs);
+    this.log.info({ provider: c.provider, revoked: r.revoked, reason: r.revoked ? undefined : r.reason }, 'refresh token revocation at the provider');
+    return r;
   }
 
   private async ensureFeederScheduler(): Promise<void> {

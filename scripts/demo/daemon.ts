@@ -26,6 +26,7 @@ function writeProvidersFile(run: Run, fake: FakeProvider): string {
       [PROVIDER_KEY]: {
         displayName: 'Demo (fake provider)', tokenUrl: fake.tokenUrl, clientAuth: 'basic', clientId: fake.clientId, clientSecret: fake.clientSecret,
         rotation: 'always', refreshLeadSec: 1,
+        authorizeUrl: fake.authorization.authorizeUrl, revocationUrl: fake.authorization.revocationUrl,
       },
     },
   }, null, 2));
@@ -56,6 +57,8 @@ function daemonEnv(c: DaemonConfig): NodeJS.ProcessEnv {
     ROLES: 'api,worker,scheduler',
     PORT: String(c.port),
     HOST: '127.0.0.1',
+    // The hosted connect flow (the reconnect walk at the end); the app's return page is never fetched.
+    PUBLIC_URL: `http://127.0.0.1:${c.port}`, CONNECT_RETURN_URLS: 'http://127.0.0.1:9/demo-app',
     // Timings shrunk so that tokens living seconds work (as in the test harness).
     REQUEST_TIMEOUT_MS: '3000',
     LOCK_TTL_MS: '10000',

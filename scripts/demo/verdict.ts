@@ -3,9 +3,10 @@
 // one holds the provider's current tokens, every token served on demand was valid.
 import type { Ledger, ProviderStats } from '../../test/fakes/fake-provider.ts';
 import type { Load } from './load.ts';
+import { reconnectWalk } from './reconnect.ts';
 import { awaitRevocationSeen } from './revocation.ts';
 import type { Stage } from './stage.ts';
-import type { ApiReply, Check, Conn } from './types.ts';
+import { PROVIDER_KEY, type ApiReply, type Check, type Conn } from './types.ts';
 import { mapLimit } from './util.ts';
 import type { Watch } from './watch.ts';
 
@@ -40,8 +41,12 @@ export async function checkInvariants(s: Stage, watch: Watch, load: Load): Promi
     await victimCheck(s, watch, reauth),
     othersCheck(s, others, lostWhy),
     onDemandCheck(load),
-    { name: 'the daemon kept running', ok: s.daemon.running, detail: s.daemon.running ? `pid ${s.daemon.pid}` : `exited with ${s.daemon.exitCode ?? s.daemon.exitSignal}` },
   ];
+  const victimCheckResult = checks[1];
+  if (watch.victim && victimCheckResult.ok) checks.push(await reconnectCheck(s, watch.victim));
+  checks.push(
+    { name: 'the daemon kept running', ok: s.daemon.running, detail: s.daemon.running ? `pid ${s.daemon.pid}` : `exited with ${s.daemon.exitCode ?? s.daemon.exitSignal}` },
+  );
   for (const c of checks) say(`  ${c.ok ? ok : bad} ${c.name}: ${st.dim(c.detail)}`);
   if (load.errorSamples.length) say(`  ${st.yellow('!')} on-demand errors (not counted as a failure): ${load.errorSamples.join('; ')}`);
   return { checks, lostWhy, reauth, finalStats };
@@ -98,6 +103,17 @@ async function versionsMatch(s: Stage, watch: Watch, others: Conn[], lose: Lose)
     else lose(c, `stored version ${c.version} but the provider rotated ${g.issued.length - 1} times`);
   }
   return ledger;
+}
+
+// 4. The revoked connection is brought back through the hosted connect flow, same id, active again.
+async function reconnectCheck(s: Stage, victim: Conn): Promise<Check> {
+  s.ui.say('');
+  s.ui.say(s.ui.st.bold(`Reconnecting ${victim.label} through the hosted connect flow`));
+  const r = await reconnectWalk({
+    api: s.api, provider: PROVIDER_KEY, connectionId: victim.id, externalId: victim.label, user: victim.label,
+    returnUrl: 'http://127.0.0.1:9/demo-app/connected', say: s.ui.say,
+  });
+  return { name: 'the revoked connection comes back active with the same id after a reconnect', ok: r.ok, detail: r.detail };
 }
 
 function reuseCheck(finalStats: ProviderStats, ledger: Ledger): Check {

@@ -1,15 +1,21 @@
-// The HTTP API: /v1 (bearer keys), /healthz, /readyz. A composition of one route module per
-// resource; validation (validate.ts), views (views.ts) and the store do the work.
-import Fastify, { type FastifyInstance } from 'fastify';
+// The HTTP API: /v1 (bearer keys), /healthz, /readyz, and the hosted connect flow's browser pages.
+// A composition of one route module per resource; validation (validate.ts), views (views.ts) and
+// the store do the work.
+import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
+import type { ConnectFlow } from '../connect/flow.ts';
+import { notFoundPage } from '../connect/pages.ts';
+import { registerConnectRoutes } from '../connect/routes.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
 import type { OnDemand } from '../refresh/ondemand.ts';
 import type { Scheduler } from '../schedule/scheduler.ts';
+import type { ConnectSessions } from '../store/connect-sessions.ts';
 import type { Db } from '../store/db.ts';
 import type { Registration } from '../store/registration.ts';
 import { bearerAuth, type ApiKeys, type AuthHook } from './auth.ts';
 import { errorHandler } from './replies.ts';
-import { connectionRoutes } from './routes/connections.ts';
+import { registerConnectSessionRoutes } from './routes/connect-sessions.ts';
+import { connectionRoutes, type Revoke } from './routes/connections.ts';
 import { healthRoutes, type Readiness } from './routes/health.ts';
 import { tokenRoutes } from './routes/tokens.ts';
 
@@ -28,15 +34,40 @@ export interface ApiDeps {
   bodyLimit?: number;
   /** The clock for Retry-After; Date.now unless a test passes its own. */
   now?: () => number;
+  /** RFC 7009 revocation of a connection's refresh token (DELETE ?revoke=true). */
+  revoke?: Revoke;
+  /** The hosted connect flow (flow() is undefined while PUBLIC_URL is not set). */
+  connect?: { sessions: ConnectSessions; flow: () => ConnectFlow | undefined };
 }
 
 export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
-  const app = Fastify({ logger: false, bodyLimit: d.bodyLimit ?? 1024 * 1024, return503OnClosing: true });
+  const app = Fastify({
+    logger: false,
+    bodyLimit: d.bodyLimit ?? 1024 * 1024,
+    return503OnClosing: true,
+    // Fastify's own answers to a bad or over-long URL quote the path: answer without it.
+    frameworkErrors: (err, _req, reply) => {
+      (reply as FastifyReply)
+        .code(err.statusCode === 414 ? 414 : 400)
+        .send({ error: 'invalid_request', field: 'url', message: 'malformed or over-long URL' });
+    },
+  });
   app.setErrorHandler(errorHandler(d.log));
+  // Never echo the URL (a forged query may carry a code or a state): a fixed answer.
+  app.setNotFoundHandler((req, reply) => {
+    if (/text\/html/.test(req.headers.accept ?? '')) {
+      return reply.code(404).type('text/html; charset=utf-8').header('cache-control', 'no-store').send(notFoundPage());
+    }
+    return reply.code(404).send({ error: 'not_found', message: 'no such route' });
+  });
   const auth = bearerAuth(d.apiKeys);
   healthRoutes(app, d);
   connectionRoutes(app, { ...d, auth });
   tokenRoutes(app, { ...d, auth, now: d.now ?? Date.now });
+  if (d.connect) {
+    registerConnectSessionRoutes(app, auth, { db: d.db, sessions: d.connect.sessions, providers: d.providers, flow: d.connect.flow });
+    registerConnectRoutes(app, d.connect.flow);
+  }
   await d.extend?.(app, auth);
   return app;
 }

@@ -59,6 +59,11 @@ export interface Config {
   adminQueuesWritable: boolean;
   cronOverride: Record<string, string>;
   workerId: string;
+  /** Base URL users' browsers reach the daemon at (connect flow); unset: the connect endpoints answer 503. */
+  publicUrl?: string;
+  /** Allowed return URL prefixes of the connect flow (CONNECT_RETURN_URLS). */
+  connectReturnUrls: string[];
+  connectSessionTtlMs: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -212,6 +217,21 @@ function parseRoles(env: Env): Set<Role> {
   return roles;
 }
 
+function parseReturnUrls(env: Env): string[] {
+  const raw = env.CONNECT_RETURN_URLS ?? '';
+  return raw.split(',').map((s) => s.trim()).filter(Boolean).map((v) => {
+    let u: URL;
+    try {
+      u = new URL(v);
+    } catch {
+      throw new ConfigError('CONNECT_RETURN_URLS', `"${v.slice(0, 100)}" is not a valid URL`);
+    }
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new ConfigError('CONNECT_RETURN_URLS', `"${v.slice(0, 100)}" must use http or https`);
+    if (u.username || u.password) throw new ConfigError('CONNECT_RETURN_URLS', `"${v.slice(0, 100)}" must not carry user info`);
+    return v;
+  });
+}
+
 export function loadConfig(env: Env = process.env): Config {
   configWarnings.length = 0;
   const webhookUrl = env.WEBHOOK_URL ? url(env, 'WEBHOOK_URL', undefined, ['http:', 'https:']) : undefined;
@@ -259,6 +279,9 @@ export function loadConfig(env: Env = process.env): Config {
     adminQueuesWritable: bool(env, 'ADMIN_QUEUES_WRITABLE', false),
     // REFRESH_CRON_<PROVIDER>: parsed where provider env names live (also re-read on SIGHUP).
     cronOverride: cronOverrideFromEnv(env),
+    publicUrl: env.PUBLIC_URL ? url(env, 'PUBLIC_URL', undefined, ['http:', 'https:']).replace(/\/+$/, '') : undefined,
+    connectReturnUrls: parseReturnUrls(env),
+    connectSessionTtlMs: int(env, 'CONNECT_SESSION_TTL_MS', 1_800_000, 100, 7 * 24 * 3600_000),
     workerId: env.WORKER_ID || `${process.env.HOSTNAME ?? 'local'}:${process.pid}`,
   };
 }

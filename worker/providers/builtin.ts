@@ -12,6 +12,7 @@
 // - oldTokenGrace 'none' unless a grace is documented: we never count on reusing an old token.
 import { DEFAULT_USER_KEYS } from './defaults.ts';
 import type { ProviderInput } from './types.ts';
+import { BUILTIN_AUTHORIZATION } from './builtin-authorization.ts';
 
 const DAY = 86400;
 // Salesforce identity URL .../id/<orgId>/<userId> (15 or 18 characters each).
@@ -342,3 +343,6 @@ export const BUILTIN_PROVIDERS: Record<string, ProviderInput> = {
     notes: 'Basic auth; api_domain (the API base) kept from each answer; 60-day idle limit.',
   },
 };
+
+// The authorization side of each built-in (hosted connect flow) lives in builtin-authorization.ts.
+for (const [key, facts] of Object.entries(BUILTIN_AUTHORIZATION)) Object.assign(BUILTIN_PROVIDERS[key]!, facts);

@@ -1,12 +1,13 @@
 // Shape checks on one PROVIDERS_FILE entry before it is merged: unknown or mistyped fields are named.
 import { ProviderConfigError } from './config-error.ts';
+import { AUTHORIZATION_FIELDS } from './authorization.ts';
 import { isPlainObject } from './fields.ts';
 import type { ProviderInput } from './types.ts';
 
 const INPUT_FIELDS = new Set([
   'displayName', 'tokenUrl', 'clientAuth', 'clientId', 'clientSecret', 'paramsIn', 'extraParams', 'headers', 'responseFormat',
   'expiry', 'refreshExpiresInField', 'rotation', 'oldTokenGrace', 'errors', 'metadataFields', 'refreshLeadSec', 'idleLifetimeSec',
-  'tokenCapPerUser', 'userKeys', 'org', 'fixedGrantLifetimes', 'concurrency', 'ratePerSecond', 'notes', 'hooks', 'extends',
+  'tokenCapPerUser', 'userKeys', 'org', 'fixedGrantLifetimes', 'concurrency', 'ratePerSecond', 'notes', 'hooks', 'extends', ...AUTHORIZATION_FIELDS,
 ]);
 const ERROR_FIELDS = new Set([
   'bodyErrorWhen', 'codeFields', 'descriptionFields', 'numericCodesField', 'terminal', 'terminalDescriptions', 'interactionRequired', 'credential', 'transient',

@@ -1,6 +1,7 @@
 // Turns one merged provider input into a validated definition: defaults applied, ${VAR} filled from
 // the environment, every field checked. An error names the provider and the field.
 import { createHash } from 'node:crypto';
+import { resolveAuthorization } from './authorization.ts';
 import { ProviderConfigError } from './config-error.ts';
 import { DEFAULT_ERRORS, DEFAULT_USER_KEYS, DEFAULTS } from './defaults.ts';
 import { cronEnvName, providerEnvName, substituteEnv, type Env } from './env.ts';
@@ -132,6 +133,7 @@ export function resolveProvider(
     ratePerSecond: num(key, 'ratePerSecond', input.ratePerSecond, DEFAULTS.ratePerSecond)!,
     notes: input.notes,
     hooks: input.hooks,
+    ...resolveAuthorization(key, input, { allowInsecure: opts.allowInsecure }),
     configured: Boolean(clientId && clientSecret),
     credentialsFingerprint: createHash('sha256').update(`${key}\0${clientId ?? ''}\0${clientSecret ?? ''}`).digest('hex').slice(0, 16),
   };

@@ -142,6 +142,27 @@ export interface ProviderDefinition {
   /** Free-form notes shown by `ops providers` and the generated table in docs/providers.md. */
   notes?: string;
   hooks?: ProviderHooks;
+  // --- authorization side (hosted connect flow); validated in authorization.ts ---
+  /** Authorization endpoint; {name} or {name|default} is filled from the session's metadata. */
+  authorizeUrl?: string;
+  /** Scopes requested when the app's session names none. */
+  scopes?: string[];
+  /** Scopes a refresh token depends on (offline_access, ...): always requested. */
+  requiredScopes?: string[];
+  /** Default a space. */
+  scopeSeparator?: string;
+  /** Fixed extra authorize parameters, always sent (access_type=offline, prompt=consent, ...). */
+  authorizeParams?: Record<string, string>;
+  /** Default S256; none where a provider rejects PKCE. */
+  pkce?: 'S256' | 'none';
+  /** RFC 7009 revocation endpoint (a template like tokenUrl). */
+  revocationUrl?: string;
+  /** RFC 9207: when set, an iss parameter on the callback must equal it. */
+  issuer?: string;
+  /** Error codes of a code exchange meaning "this code is not valid" (default invalid_grant). */
+  invalidCodeErrors?: string[];
+  /** What to check at the provider when an exchange returns no refresh token. */
+  offlineHint?: string;
 }
 
 /** The shape accepted from PROVIDERS_FILE / built-ins before defaults are applied. */

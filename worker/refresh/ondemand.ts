@@ -73,7 +73,8 @@ export class OnDemand {
   }
 
   private fresh(row: ConnectionRow, minValidMs: number): boolean {
-    return row.expiresAt !== null && row.expiresAt.getTime() - this.now() >= minValidMs;
+    // No expiry at all: a non-expiring token (stored by the connect flow without refresh token).
+    return row.expiresAt === null || row.expiresAt.getTime() - this.now() >= minValidMs;
   }
 
   private asToken(row: ConnectionRow, refreshed: boolean): TokenResult {

@@ -208,6 +208,11 @@ export class Refresher {
       if (e instanceof DecryptError) return done(this.misconfiguredWithoutCall(a, 'decrypt_failed', e.message));
       throw e;
     }
+    if (refreshToken === '') {
+      // A non-expiring token stored without refresh token (connect flow): there is nothing to refresh.
+      await this.d.store.dropAttempt(a.attemptId);
+      return { kind: 'done', outcome: { outcome: 'skipped', why: 'not_due', nextRefreshAt: null } };
+    }
     const built = buildRefreshRequest(provider, refreshToken, (row.metadata ?? {}) as Record<string, unknown>);
     if (built.kind === 'missing_metadata') return done(this.misconfiguredWithoutCall(a, built.kind, built.description));
     const call = { provider, refreshToken, request: built.request, tokenFingerprint: this.d.keyring.fingerprint(refreshToken) };

@@ -3,6 +3,7 @@
 import type { Prisma } from '../generated/prisma/client.ts';
 
 export type EventType =
+  | 'connection.created'
   | 'connection.needs_reauth'
   | 'connection.recovered'
   | 'connection.refresh_failing'

@@ -6,6 +6,17 @@ import type { Db } from './db.ts';
 import { enqueueEvent } from './outbox.ts';
 import type { Connection, Prisma } from '../generated/prisma/client.ts';
 
+type Tx = Prisma.TransactionClient;
+
+/** Extra writes that must commit with the connection (the connect flow's event and session row). */
+export interface WriteHooks {
+  inTx?: (tx: Tx, row: Connection) => Promise<void>;
+  /** Emit connection.recovered with this reason even when the connection was active. */
+  recoveredReason?: string;
+  /** A token without expiry and without refresh token (connect flow): stored as non-expiring, never refreshed. */
+  neverExpires?: boolean;
+}
+
 export type PlanFn = (id: string, provider: ResolvedProvider, expiresAt: Date | null, nowMs: number) => Date;
 
 function expiryOf(t: TokenSetInput, provider: ResolvedProvider, nowMs: number): Date | null {
@@ -28,29 +39,35 @@ export class Registration {
   }
 
   /** Creates a connection; 'conflict' if (provider, externalId) exists. */
-  async create(args: { provider: ResolvedProvider; externalId: string; tokens: TokenSetInput; metadata: Record<string, unknown>; parentId?: string }): Promise<{ kind: 'created'; row: Connection } | { kind: 'conflict'; id: string }> {
+  async create(args: { provider: ResolvedProvider; externalId: string; tokens: TokenSetInput; metadata: Record<string, unknown>; parentId?: string }, hooks: WriteHooks = {}): Promise<{ kind: 'created'; row: Connection } | { kind: 'conflict'; id: string }> {
     const nowMs = this.now();
-    const expiresAt = expiryOf(args.tokens, args.provider, nowMs);
+    const expiresAt = hooks.neverExpires ? null : expiryOf(args.tokens, args.provider, nowMs);
     const id = crypto.randomUUID();
-    const nextRefreshAt = this.plan(id, args.provider, expiresAt, nowMs);
+    const nextRefreshAt = hooks.neverExpires ? null : this.plan(id, args.provider, expiresAt, nowMs);
     try {
-      const row = await this.db.connection.create({
-        data: {
-          id,
-          provider: args.provider.key,
-          externalId: args.externalId,
-          accessTokenEnc: this.keyring.encrypt(args.tokens.accessToken),
-          refreshTokenEnc: this.keyring.encrypt(args.tokens.refreshToken),
-          encKeyId: this.keyring.currentId,
-          tokenType: args.tokens.tokenType ?? null,
-          scope: args.tokens.scope ?? null,
-          expiresAt,
-          metadata: { ...pickMetadata(args.provider, args.tokens.raw), ...args.metadata } as Prisma.InputJsonValue,
-          lastRefreshedAt: new Date(nowMs),
-          nextRefreshAt,
-          parentId: args.parentId ?? null,
-        },
-      });
+      const data = {
+        id,
+        provider: args.provider.key,
+        externalId: args.externalId,
+        accessTokenEnc: this.keyring.encrypt(args.tokens.accessToken),
+        refreshTokenEnc: this.keyring.encrypt(args.tokens.refreshToken),
+        encKeyId: this.keyring.currentId,
+        tokenType: args.tokens.tokenType ?? null,
+        scope: args.tokens.scope ?? null,
+        expiresAt,
+        metadata: { ...pickMetadata(args.provider, args.tokens.raw), ...args.metadata } as Prisma.InputJsonValue,
+        lastRefreshedAt: new Date(nowMs),
+        nextRefreshAt,
+        parentId: args.parentId ?? null,
+      };
+      const inTx = hooks.inTx;
+      const row = inTx
+        ? await this.db.$transaction(async (tx) => {
+            const r = await tx.connection.create({ data });
+            await inTx(tx, r);
+            return r;
+          })
+        : await this.db.connection.create({ data });
       return { kind: 'created', row };
     } catch (e) {
       if ((e as { code?: string }).code === 'P2002') {
@@ -62,10 +79,10 @@ export class Registration {
   }
 
   /** A new token set after the user re-authorized: active again, version+1, schedule resumes. */
-  async replaceTokens(args: { id: string; provider: ResolvedProvider; tokens: TokenSetInput; metadata?: Record<string, unknown> }): Promise<Connection | null> {
+  async replaceTokens(args: { id: string; provider: ResolvedProvider; tokens: TokenSetInput; metadata?: Record<string, unknown> }, hooks: WriteHooks = {}): Promise<Connection | null> {
     const nowMs = this.now();
-    const expiresAt = expiryOf(args.tokens, args.provider, nowMs);
-    const nextRefreshAt = this.plan(args.id, args.provider, expiresAt, nowMs);
+    const expiresAt = hooks.neverExpires ? null : expiryOf(args.tokens, args.provider, nowMs);
+    const nextRefreshAt = hooks.neverExpires ? null : this.plan(args.id, args.provider, expiresAt, nowMs);
     return this.db.$transaction(async (tx) => {
       const rows = await tx.$queryRaw<{ status: string; metadata: Record<string, unknown> }[]>`
         SELECT "status"::text AS status, "metadata" FROM "Connection" WHERE "id" = ${args.id}::uuid FOR UPDATE`;
@@ -94,9 +111,11 @@ export class Registration {
           nextRefreshAt,
         },
       });
-      if (cur.status !== 'active') {
-        await enqueueEvent(tx, 'connection.recovered', { connectionId: args.id, provider: args.provider.key, payload: { provider: args.provider.key, externalId: row.externalId, after: 'reconnect' } });
+      if (cur.status !== 'active' || hooks.recoveredReason) {
+        const reason = hooks.recoveredReason ? { reason: hooks.recoveredReason, previousStatus: cur.status } : {};
+        await enqueueEvent(tx, 'connection.recovered', { connectionId: args.id, provider: args.provider.key, payload: { provider: args.provider.key, externalId: row.externalId, after: 'reconnect', ...reason } });
       }
+      await hooks.inTx?.(tx, row);
       return row;
     });
   }

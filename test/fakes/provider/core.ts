@@ -2,6 +2,7 @@
 // the armed faults and the server (for sleeps). Built once by FakeProvider.
 
 import type { FaultSwitch } from './faults.ts';
+import type { FakeAuthorization } from './routes/authorize.ts';
 import type { AnswerCtx } from './personas/answers.ts';
 import type { PersonaSpec } from './personas/specs.ts';
 import type { FakeServer } from './server.ts';
@@ -17,4 +18,6 @@ export interface ProviderCore extends AnswerCtx {
   readonly server: FakeServer;
   /** The provider's onRequest, read at each request (tests set it after start). */
   observer(): RequestObserver | undefined;
+  /** The authorization server that issued the codes the token endpoint exchanges. */
+  authorization(): FakeAuthorization;
 }

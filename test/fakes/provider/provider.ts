@@ -8,6 +8,7 @@ import { issueGrant } from './issue.ts';
 import { personaMeta } from './personas/answers.ts';
 import { SPECS, type PersonaSpec } from './personas/specs.ts';
 import { adminRoute } from './routes/admin.ts';
+import { FakeAuthorization } from './routes/authorize.ts';
 import { resourceRoute } from './routes/resource.ts';
 import { tokenRoute } from './routes/token.ts';
 import { FakeServer, type Route } from './server.ts';
@@ -23,6 +24,8 @@ export class FakeProvider {
   readonly graceSeconds: number;
   readonly accessTtlSeconds: number;
   readonly admin: boolean;
+  /** Authorization endpoint (login/consent page, codes) and RFC 7009 revocation. */
+  readonly authorization: FakeAuthorization;
 
   /** Called for every request that reaches the token endpoint, before any fault or processing. */
   onRequest?: RequestObserver;
@@ -62,7 +65,9 @@ export class FakeProvider {
     this.core = {
       persona, spec, clientId: this.clientId, clientSecret: this.clientSecret, accessTtlSeconds: this.accessTtlSeconds, now,
       store: this.store, faults: this.faults, server: this.server, observer: () => this.onRequest,
+      authorization: () => this.authorization,
     };
+    this.authorization = new FakeAuthorization(this, { now, ...opts.authorize });
   }
 
   /** The routes in the order they are tried; what none takes gets a JSON 404. */
@@ -70,7 +75,8 @@ export class FakeProvider {
     return [
       ...(this.admin ? [adminRoute(this.core, () => this.info())] : []),
       resourceRoute(this.core),
-      // Further endpoints of the provider (say an authorization server) mount here, before the token endpoint.
+      // The authorization server (/authorize, /revoke), before the token endpoint.
+      (req, res, url) => this.authorization.handle(req, res, url),
       tokenRoute(this.core),
     ];
   }

@@ -1,5 +1,7 @@
 // The fake provider's public types: options, faults, and what its observers return.
 
+import type { AuthorizeOptions } from './routes/authorize.ts';
+
 export type Persona =
   | 'standard'
   | 'gong'
@@ -54,6 +56,8 @@ export interface FakeProviderOptions {
   now?: () => number;
   /** Serve the JSON admin API under /_admin/ on the same server. Default false. */
   admin?: boolean;
+  /** The authorization endpoint (/authorize, /revoke): see routes/authorize.ts. */
+  authorize?: AuthorizeOptions;
 }
 
 export interface Faults {

@@ -5,6 +5,7 @@ import type { ProviderRegistry, ResolvedProvider } from '../../providers/registr
 import type { Scheduler } from '../../schedule/scheduler.ts';
 import { connectionPage } from '../../store/connection-queries.ts';
 import type { Db } from '../../store/db.ts';
+import type { RevocationResult } from '../../oauth/revoke.ts';
 import type { Registration } from '../../store/registration.ts';
 import { isUuid } from '../../util/ids.ts';
 import type { AuthHook } from '../auth.ts';
@@ -19,7 +20,11 @@ export interface ConnectionRouteDeps {
   registration: Pick<Registration, 'create' | 'remove'>;
   scheduler: Pick<Scheduler, 'ensure' | 'remove'>;
   auth: AuthHook;
+  revoke?: Revoke;
 }
+
+/** RFC 7009 revocation of a connection's refresh token at its provider. */
+export type Revoke = (c: Connection) => Promise<RevocationResult>;
 
 const CONFLICT = 'a connection with this provider and externalId exists; PUT /v1/connections/:id/tokens replaces its tokens';
 
@@ -51,12 +56,24 @@ export function connectionRoutes(app: FastifyInstance, d: ConnectionRouteDeps): 
     return connectionView(row);
   });
 
-  app.delete<{ Params: { id: string } }>('/v1/connections/:id', write, async (req, reply) => {
+  app.delete<{ Params: { id: string }; Querystring: { revoke?: string } }>('/v1/connections/:id', write, async (req, reply) => {
     if (!isUuid(req.params.id)) return bad(reply, 'id', NOT_A_CONNECTION_ID);
+    const revoke = req.query.revoke;
+    if (revoke !== undefined && revoke !== 'true' && revoke !== 'false') return bad(reply, 'revoke', 'must be true or false');
+    let revocation: RevocationResult | undefined;
+    if (revoke === 'true') {
+      // At the provider first (RFC 7009), then here; the answer says whether the provider revoked.
+      const row = await loadById(d.db, req.params.id, reply);
+      if (!row) return reply;
+      revocation = d.revoke
+        ? await d.revoke(row)
+        : { revoked: false, reason: 'not_supported', detail: 'revocation is not available' };
+    }
     const removed = await d.registration.remove(req.params.id);
     if (!removed) return notFound(reply);
     // The job (if any) finds no row and completes; removing it now keeps Redis tidy.
     await d.scheduler.remove(removed.id, removed.provider);
+    if (revocation) return reply.code(200).send({ id: removed.id, deleted: true, ...revocation });
     return reply.code(204).send();
   });
 }

@@ -1,4 +1,5 @@
 // `connections list` / `connections show`: state, schedule, last attempts.
+import { connectTrace } from '../connect-trace.ts';
 import type { OpsCommand, OpsContext } from '../types.ts';
 import { intFlag, parseFlags, stringFlag, UsageError, subcommands } from '../args.ts';
 import { isoShort, plural, relative, table, truncate } from '../format.ts';
@@ -73,13 +74,14 @@ async function show(argv: string[], ctx: OpsContext): Promise<number> {
   const jobState = job ? await job.getState() : 'none';
   const jobRunAt = job ? await runAtOf(ctx, c.provider, c.id, jobState, job.timestamp + (job.delay ?? 0)) : null;
   const view = connectionView(c);
+  const trace = connectTrace(await ctx.daemon.connectSessions.history(c), c.provider, ctx.daemon.providers.get(c.provider)?.tokenCapPerUser, Date.now());
   const attemptViews = attempts.map((a) => ({
     startedAt: a.startedAt.toISOString(), finishedAt: a.finishedAt?.toISOString() ?? null, trigger: a.trigger, outcome: a.outcome ?? 'unfinished',
     httpStatus: a.httpStatus, errorCode: a.errorCode, errorDescription: a.errorDescription, uncertain: a.uncertain, providerRotated: a.providerRotated,
     versionBefore: a.versionBefore, versionAfter: a.versionAfter, durationMs: a.durationMs, commitWindowUs: a.commitWindowUs, workerId: a.workerId,
   }));
   if (ctx.json) {
-    ctx.out(JSON.stringify({ connection: view, queue: { job: job ? job.id : null, state: jobState, runAt: jobRunAt?.toISOString() ?? null, trigger: job?.data.trigger ?? null }, attempts: attemptViews }));
+    ctx.out(JSON.stringify({ connection: view, queue: { job: job ? job.id : null, state: jobState, runAt: jobRunAt?.toISOString() ?? null, trigger: job?.data.trigger ?? null }, attempts: attemptViews, connectFlow: trace }));
     return 0;
   }
   const now = Date.now();
@@ -109,6 +111,11 @@ async function show(argv: string[], ctx: OpsContext): Promise<number> {
         a.versionAfter !== null ? `${a.versionBefore}->${a.versionAfter}` : String(a.versionBefore), a.durationMs, truncate(a.workerId, 24),
       ]),
     )) ctx.out(`  ${line}`);
+  }
+  if (trace.lines.length) {
+    ctx.out('');
+    ctx.out('Connect flow:');
+    for (const line of trace.lines) ctx.out(`  ${line}`);
   }
   if (c.status === 'needs_reauth' || c.lastErrorCode) ctx.out(`\nWhy: ops why ${c.id}`);
   return 0;

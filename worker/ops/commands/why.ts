@@ -7,6 +7,7 @@ import { findConnection } from '../lookup.ts';
 import { diagnose, type DiagnoseInput, type Peer } from '../diagnose.ts';
 import { orgKeyOf, userKeyOf } from '../../providers/identity.ts';
 import type { Db } from '../../store/db.ts';
+import { connectTrace } from '../connect-trace.ts';
 
 const HELP = `Usage:
   ops why <id|externalId> [--provider P] [--json]
@@ -69,10 +70,12 @@ export const whyCommand: OpsCommand = {
       providerMisconfigured,
     };
     const d = diagnose(input);
+    const trace = connectTrace(await ctx.daemon.connectSessions.history(c), c.provider, ctx.daemon.providers.get(c.provider)?.tokenCapPerUser, Date.now());
     if (ctx.json) {
       ctx.out(JSON.stringify({
         connection: { id: c.id, provider: c.provider, externalId: c.externalId, status: c.status, reauthReason: c.reauthReason, reauthAt: c.reauthAt?.toISOString() ?? null, version: c.version },
         diagnosis: d,
+        connectFlow: trace,
         context: { attempts: attempts.length, sameUser: sameUser.length, sameOrg: sameOrg.length, org: orgKey ?? null, orgName: def?.org?.name ?? null },
       }));
       return 0;
@@ -86,6 +89,11 @@ export const whyCommand: OpsCommand = {
     if (d.handled) ctx.out('Handled: yes, the daemon dealt with it; no data was lost.');
     ctx.out('');
     ctx.out(`Next step: ${d.nextStep}`);
+    if (trace.lines.length) {
+      ctx.out('');
+      ctx.out('Connect flow:');
+      for (const line of trace.lines) ctx.out(`  - ${line}`);
+    }
     return 0;
   },
 };

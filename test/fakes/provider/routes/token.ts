@@ -6,6 +6,7 @@ import type { ProviderCore } from '../core.ts';
 import { faultReply } from '../faults.ts';
 import { json, parseBasic, parseBody, readBody, send, type ParsedBody, type Reply } from '../http.ts';
 import { buildAnswer, encodeFor } from '../personas/answers.ts';
+import { FakeAuthorization } from './authorize.ts';
 import { renderFailure, type Failure, type ReqCtx } from '../personas/errors.ts';
 import type { Route } from '../server.ts';
 
@@ -15,7 +16,10 @@ type Params = Record<string, string>;
 type GrantHandler = (core: ProviderCore, params: Params, ctx: ReqCtx, omitRefreshToken: boolean) => Reply;
 
 /** The grant types the endpoint accepts (another one, e.g. authorization_code, is one more entry). */
-const GRANTS = new Map<string, GrantHandler>([['refresh_token', refreshGrant]]);
+const GRANTS = new Map<string, GrantHandler>([
+  ['refresh_token', refreshGrant],
+  ['authorization_code', codeGrant],
+]);
 
 export function tokenRoute(core: ProviderCore): Route {
   return async (req, res, url) => {
@@ -101,7 +105,7 @@ function malformedRequest(core: ProviderCore, params: Params, body: ParsedBody):
   if (core.spec.params.length === 1 && core.spec.params[0] === 'json' && body.type !== 'json') {
     return { kind: 'invalid_request', message: 'Content-Type must be application/json.' };
   }
-  if (!params.grant_type || (core.persona === 'gong' && !params.refresh_token)) {
+  if (!params.grant_type || (core.persona === 'gong' && !params.refresh_token && params.grant_type !== 'authorization_code')) {
     const inBody = body.data.grant_type !== undefined || body.data.refresh_token !== undefined;
     const msg =
       core.persona === 'gong' && inBody
@@ -132,4 +136,15 @@ function refreshGrant(core: ProviderCore, params: Params, ctx: ReqCtx, omitRefre
   const r = core.store.refresh(token, omitRefreshToken);
   if (!r.ok) return fail(core, r.failure, ctx);
   return encodeFor(core.persona, ctx.wantsJson, 200, buildAnswer(core, r.grant, r.accessToken, r.refreshToken));
+}
+
+/** The code exchange: codes are single-use and bound to redirect_uri and the PKCE challenge. */
+function codeGrant(core: ProviderCore, params: Params, ctx: ReqCtx, omitRefreshToken: boolean): Reply {
+  const r = core.authorization().exchange(params);
+  if (!r.ok) {
+    const f = FakeAuthorization.failureBody(core.persona, r.description);
+    return encodeFor(core.persona, ctx.wantsJson, f.status, f.body);
+  }
+  if (omitRefreshToken) delete r.raw.refresh_token;
+  return encodeFor(core.persona, ctx.wantsJson, 200, r.raw);
 }
