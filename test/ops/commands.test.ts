@@ -219,6 +219,35 @@ describe('why: each diagnosis from a real history', () => {
     expect(dgn.details.join(' ')).toContain('expired access/refresh token');
   });
 
+  it('rotation lost in a whole-fleet pause: the status, the event and why say it is ours', async () => {
+    const c = await register('acme-ops', acme, 'why-pause');
+    expect((await forceRefresh(c.id)).body.outcome).toBe('rotated');
+    const late = (await db.refreshAttempt.findFirst({ where: { connectionId: c.id, outcome: 'rotated' } }))!;
+    // While that rotation waited to commit (every process frozen), another refresh presented the
+    // previous token: the provider's reuse detection revoked the grant, and that refresh's
+    // needs_reauth mark lost the race to the late commit.
+    const reused = await fetch(acme.tokenUrl, {
+      method: 'POST',
+      headers: { authorization: `Basic ${Buffer.from('client-id:client-secret').toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: c.refreshToken }),
+    });
+    expect(reused.status).toBe(400);
+    await db.refreshAttempt.create({
+      data: {
+        connectionId: c.id, provider: 'acme-ops', trigger: 'scheduled', workerId: 'host-b:202', versionBefore: 1, startedAt: new Date(late.startedAt.getTime() + 1),
+        finishedAt: late.finishedAt, outcome: 'lost_race', httpStatus: 400, errorCode: 'invalid_grant', errorDescription: 'token reused',
+      },
+    });
+    const out = await forceRefresh(c.id);
+    expect(out.body).toMatchObject({ outcome: 'needs_reauth', reauthReason: 'rotation_lost_in_pause' });
+    expect((await row(c.id)).reauthReason).toBe('rotation_lost_in_pause');
+    const event = await db.outboxEvent.findFirst({ where: { connectionId: c.id, type: 'connection.needs_reauth' } });
+    expect(event?.payload).toMatchObject({ reason: 'rotation_lost_in_pause' });
+    const dgn = await why('why-pause');
+    expect(dgn.code).toBe('rotation_lost_in_pause');
+    expect(dgn.details.join(' ')).toContain('presented version 1 and read invalid_grant');
+  });
+
   it('lost race, and that it was handled', async () => {
     const c = await register('acme-ops', acme, 'why-race');
     acme.setFaults({ delayMs: 3000, count: 1 });

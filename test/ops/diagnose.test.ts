@@ -34,6 +34,9 @@ function attempt(o: Partial<DiagAttempt> = {}): DiagAttempt {
 const dead = (o: Partial<DiagAttempt> = {}) => attempt({ startedAt: at(9.5 * D), finishedAt: at(9.5 * D + 100), outcome: 'needs_reauth', httpStatus: 400, errorCode: 'invalid_grant', errorDescription: 'Token has been expired or revoked.', providerRotated: false, versionBefore: 3, versionAfter: null, ...o });
 const rotatedTo = (v: number, ms: number) => attempt({ startedAt: at(ms), finishedAt: at(ms + 100), versionBefore: v - 1, versionAfter: v });
 
+/** A refresh on version 2 that read a dead grant and lost the race to a late commit of version 3. */
+const pausedLoser = () => attempt({ startedAt: at(9 * D + 30_000), finishedAt: at(9 * D + 30_100), outcome: 'lost_race', httpStatus: 400, errorCode: 'invalid_grant', providerRotated: false, versionBefore: 2, versionAfter: null, workerId: 'host-b:202' });
+
 function reauth(reason: string, o: Partial<DiagConnection> = {}): DiagConnection {
   return conn({ status: 'needs_reauth', reauthReason: reason, reauthAt: at(9.5 * D + 100), nextRefreshAt: null, lastErrorCode: 'invalid_grant', lastErrorDescription: 'Token has been expired or revoked.', lastErrorAt: at(9.5 * D + 100), consecutiveFailures: 1, ...o });
 }
@@ -147,6 +150,19 @@ describe('diagnose', () => {
       name: 'rotation lost at commit',
       in: { connection: reauth('rotation_lost_commit_failed'), attempts: [dead()] },
       code: 'rotation_lost_commit_failed', says: /could not store/, next: /COMMIT_RETRY_MS/,
+    },
+    {
+      name: 'rotation lost in a whole-fleet pause',
+      in: {
+        connection: reauth('rotation_lost_in_pause'),
+        attempts: [dead(), pausedLoser(), attempt({ startedAt: at(9 * D), finishedAt: at(9 * D + 60_000), versionBefore: 2, versionAfter: 3, workerId: 'host-a:101' })],
+      },
+      code: 'rotation_lost_in_pause', says: /lost in a pause.*presented version 2 and read invalid_grant.*host-a:101.*stored version 3/s, next: /froze every process/,
+    },
+    {
+      name: 'a row marked revoked before the refresher knew a pause: why still says it',
+      in: { connection: reauth('revoked'), attempts: [dead(), pausedLoser(), rotatedTo(3, 9 * D)] },
+      code: 'rotation_lost_in_pause', says: /lost in a pause/, next: /reconnect/,
     },
     {
       name: 'authentication failure (password change, deactivation)',

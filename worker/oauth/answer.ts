@@ -26,7 +26,9 @@ export type ReauthReason =
   | 'interaction_required'
   | 'rotation_lost_in_crash'
   | 'rotation_lost_in_flight'
-  | 'rotation_lost_commit_failed';
+  | 'rotation_lost_commit_failed'
+  /** A whole-fleet pause: another refresh presented the previous token while a rotated one waited to commit. */
+  | 'rotation_lost_in_pause';
 
 export type Classified =
   | { kind: 'tokens'; tokens: ParsedTokens; httpStatus: number }

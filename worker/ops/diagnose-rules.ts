@@ -2,6 +2,7 @@
 // known about a provider (token caps, idle limits, orgs) comes from its definition, never its name.
 import { providerEnvName } from '../providers/env.ts';
 import { orgKeyOf } from '../providers/identity.ts';
+import { lostInPause } from '../refresh/explain.ts';
 import type { OrgSpec } from '../providers/types.ts';
 import type { DiagAttempt, DiagConnection, Diagnosis, DiagnoseInput, DiagProvider, Peer } from './diagnose-types.ts';
 import { formatDuration, isoShort, plural } from './format.ts';
@@ -53,6 +54,16 @@ const misconfigured = (x: DiagContext) => active(x) && x.lastFinished?.outcome =
 const breakerOpen = (x: DiagContext) => Boolean(x.input.breaker && x.input.breaker.state !== 'closed');
 const lostRace = (x: DiagContext) => x.input.attempts.slice(0, 5).find((a) => a.outcome === 'lost_race');
 const credentialsVar = (x: DiagContext) => providerEnvName(x.c.provider, 'CLIENT_ID');
+
+/** The two attempts on the version before the dead one that show a pause (see refresh/explain.ts). */
+function pausedRace(x: DiagContext): { rotated: DiagAttempt; refused: DiagAttempt } | undefined {
+  const version = x.terminal?.versionBefore ?? x.c.version;
+  const prev = x.input.attempts.filter((a) => a.versionBefore === version - 1);
+  if (!lostInPause(prev, version)) return undefined;
+  const rotated = prev.find((a) => a.outcome === 'rotated' && a.versionAfter === version)!;
+  const refused = prev.find((a) => a.outcome === 'lost_race' && a.errorCode !== null && !a.providerRotated)!;
+  return { rotated, refused };
+}
 
 /** Every other connection of the org failed within TOGETHER_MS of this one. */
 function orgFailedTogether(x: DiagContext): { org: OrgSpec; key: string | undefined; mates: number; spreadMs: number } | undefined {
@@ -255,6 +266,26 @@ export const RULES: Rule[] = [
       details: ['The commit was retried for COMMIT_RETRY_MS and then given up (see the fatal log line for this connection).', base],
       nextStep: `${RECONNECT} Check PostgreSQL availability at that time; consider a longer COMMIT_RETRY_MS.`,
     }),
+  },
+  {
+    // Also for rows marked `revoked` before the refresher knew this history.
+    name: 'rotation lost in a whole-fleet pause',
+    when: (x) => reauth('rotation_lost_in_pause')(x) || (reauth('revoked')(x) && pausedRace(x) !== undefined),
+    diagnose: (x) => {
+      const race = pausedRace(x);
+      return {
+        code: 'rotation_lost_in_pause',
+        headline: 'Rotation lost in a pause: a refresh presented the previous token while another process held its rotated successor',
+        details: [
+          race
+            ? `At ${isoShort(race.refused.startedAt)} a ${race.refused.trigger} refresh presented version ${race.refused.versionBefore} and read ${race.refused.errorCode}, while the rotation of that token (started ${isoShort(race.rotated.startedAt)} by ${race.rotated.workerId}) was still waiting to commit; the late commit stored version ${race.rotated.versionAfter}.`
+            : 'An earlier refresh presented the previous token while the rotation of it was still waiting to commit.',
+          `Every process was frozen longer than ${x.pname}'s grace for the old token (a paused VM or host); the provider took the second use of the old token as reuse and revoked the grant. This is a loss of ours, not the user's doing.`,
+          x.said,
+        ],
+        nextStep: `${RECONNECT} Look at what froze every process at that time (VM pause, host suspend, a stop-the-world snapshot).`,
+      };
+    },
   },
   {
     name: 'interaction required',

@@ -22,6 +22,7 @@ export type DiagnosisCode =
   | 'rotation_lost_in_crash'
   | 'rotation_lost_in_flight'
   | 'rotation_lost_commit_failed'
+  | 'rotation_lost_in_pause'
   | 'unknown';
 
 export interface DiagConnection {

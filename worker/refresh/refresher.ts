@@ -15,6 +15,7 @@ import type { AttemptFinish, ConnectionRow, ConnectionStore, RotationCommit } fr
 import { backoffMs } from '../util/backoff.ts';
 import { dueBounds, dueWithin, planNextRefresh, spreadKeyOf } from './plan.ts';
 import type { RefreshOutcome } from './outcome.ts';
+import { explainDeadGrant } from './explain.ts';
 import type { AttemptObserver, FaultHook, ProviderGate, Trigger } from '../interfaces.ts';
 
 export interface RefreshPolicy {
@@ -340,11 +341,12 @@ export class Refresher {
   /** A dead-grant answer after an attempt whose result we never stored means we lost the rotation. */
   private async explainTerminal(a: Attempt, c: Answer<'terminal'>): Promise<ReauthReason> {
     if (c.reason === 'interaction_required' || c.reason === 'authentication_failure') return c.reason;
-    const prior = await this.d.store.unresolvedPriorAttempt(a.row.id, a.row.version, a.attemptId);
-    if (!prior) return c.reason;
-    if (prior.finishedAt === null) return 'rotation_lost_in_crash';
-    if (prior.providerRotated) return 'rotation_lost_commit_failed';
-    return 'rotation_lost_in_flight';
+    const { id, version } = a.row;
+    const [unresolvedPrior, previousVersion] = await Promise.all([
+      this.d.store.unresolvedPriorAttempt(id, version, a.attemptId),
+      version > 1 ? this.d.store.attemptsOnVersion(id, version - 1) : Promise.resolve([]),
+    ]);
+    return explainDeadGrant(c.reason, { version, unresolvedPrior, previousVersion });
   }
 
   /**

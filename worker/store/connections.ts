@@ -237,6 +237,11 @@ export class ConnectionStore {
     });
   }
 
+  /** Every attempt on one token version (read only after a dead-grant answer: explains it). */
+  attemptsOnVersion(connectionId: string, versionBefore: number) {
+    return this.db.refreshAttempt.findMany({ where: { connectionId, versionBefore }, orderBy: { startedAt: 'asc' }, take: 50 });
+  }
+
   /**
    * Marks the connection needs_reauth only if the refresh token that failed is still current.
    * Returns 'needs_reauth' or 'lost_race'.
