@@ -16,7 +16,8 @@
 //   --duration=12        seconds per end-to-end throughput phase
 //   --lateness-n=100000 --lateness-rate=1000 --lateness-procs=1
 //   --keep               keep the database and Redis keys (for inspection)
-//   --phases=ceilings,e2e,lateness,million   run only these (e.g. --phases=e2e to profile; see README)
+//   --phases=ceilings,e2e,lateness,waves,million   run only these (e.g. --phases=e2e to profile; see README)
+//   --wave-n=3000 --wave-latency=50   registration burst size and provider latency (ms) of the waves phase
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
@@ -32,7 +33,8 @@ import { createDb } from '../worker/store/db.ts';
 import { ConnectionStore } from '../worker/store/connections.ts';
 import { Queues, REFRESH_JOB_OPTS, type RefreshJobData } from '../worker/schedule/queues.ts';
 import { FEEDER_PAGE_SQL, Scheduler } from '../worker/schedule/scheduler.ts';
-import { deleteKeys, fmt, pct, prefixMemory, progress, redisUsedMemory, seedConnections, sleep, startDaemonProcess, startProviderProcess } from './bench/lib.ts';
+import { deleteKeys, fmt, pct, prefixMemory, progress, providerInFlight, redisUsedMemory, seedConnections, setProviderLatency, sleep, startDaemonProcess, startProviderProcess } from './bench/lib.ts';
+import { planNextRefresh } from '../worker/refresh/plan.ts';
 import { CpuMeter } from './bench/cpu.ts';
 
 // ---------- options ----------
@@ -51,7 +53,9 @@ const LATE_RATE = Number(opt('lateness-rate', '1000'));
 const LATE_PROCS = Number(opt('lateness-procs', '1'));
 const BIG_N = Number(opt('million-n', QUICK ? '100000' : '1000000'));
 const CEIL_S = QUICK ? 2 : 4;
-const PHASES = new Set(opt('phases', 'ceilings,e2e,lateness,million').split(','));
+const PHASES = new Set(opt('phases', 'ceilings,e2e,lateness,waves,million').split(','));
+const WAVE_N = Number(opt('wave-n', QUICK ? '1500' : '3000'));
+const WAVE_LATENCY_MS = Number(opt('wave-latency', '50'));
 const BULL_JOBS = QUICK ? 5000 : 20000;
 
 const BASE_URL = process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/oauth_refresher';
@@ -319,6 +323,66 @@ async function lateness(c: number, procs: number) {
   };
 }
 
+// ---------- waves: token requests in flight at the provider during a registration burst ----------
+/**
+ * WAVE_N connections registered at once (1 h tokens, lead 5 min) get their next refresh from the
+ * daemon's planner; the first WAVE_WINDOW_S of the wave they form is replayed against one daemon
+ * process with a provider answering in WAVE_LATENCY_MS, and the provider counts the requests in
+ * flight at once (what one SIGKILL catches). Once per jitter setting: the old default and the new.
+ */
+const WAVE_WINDOW_S = 20;
+async function wave(jitterMs: number, c: number) {
+  const key = `wave-j${jitterMs}`;
+  const lifetimeMs = 3600_000;
+  const plans = Array.from({ length: WAVE_N }, () => planNextRefresh({ nowMs: 0, expiresAt: new Date(lifetimeMs), leadMs: 300_000, jitterMs, spreadKey: 0, random: Math.random }).getTime());
+  const first = Math.min(...plans);
+  const offsets = plans.map((t) => t - first).filter((o) => o < WAVE_WINDOW_S * 1000);
+  const spanS = (Math.max(...plans) - first) / 1000;
+  const startMs = Date.now() + 8000;
+  await pool.query(`UPDATE "Connection" SET "nextRefreshAt" = NULL WHERE provider <> $1`, [key]);
+  await pool.query(
+    `INSERT INTO "Connection" ("id", "provider", "externalId", "status", "accessTokenEnc", "refreshTokenEnc", "encKeyId", "tokenType", "expiresAt", "nextRefreshAt", "updatedAt")
+     SELECT gen_random_uuid(), $1, 'w-' || g.i, 'active', $2, $3, $4, 'Bearer', g.at + interval '5 minutes', g.at, now() AT TIME ZONE 'UTC'
+     FROM (SELECT row_number() OVER () AS i, to_timestamp(($5::float8 + o) / 1000) AT TIME ZONE 'UTC' AS at FROM unnest($6::float8[]) AS o) AS g`,
+    [key, seedTokens.accessTokenEnc, seedTokens.refreshTokenEnc, seedTokens.encKeyId, startMs, offsets]);
+  const conn = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
+  const queues = new Queues(conn, PREFIX);
+  const db = createDb(dbUrl, { poolSize: 4 });
+  await new Scheduler(db, queues, pino({ level: 'silent' }), { horizonMs: 15 * 60_000 }).feed();
+  const ds = await startDaemons(key, 1, c);
+  await sleep(Math.max(0, startMs - Date.now()));
+  await providerInFlight(provider!.child); // reset
+  await sleep(WAVE_WINDOW_S * 1000 + 1000);
+  const f = await providerInFlight(provider!.child);
+  await Promise.all(ds.map((d) => d.stop()));
+  await db.$disconnect();
+  await queues.close();
+  await conn.quit();
+  // The steady state the same connections average: one refresh per connection per cycle (~75% of the lifetime).
+  const averagePerS = WAVE_N / (0.75 * lifetimeMs / 1000);
+  const wavePerS = offsets.length / WAVE_WINDOW_S;
+  return {
+    jitterMs, connections: WAVE_N, spanS, inWindow: offsets.length, wavePerSecond: wavePerS, latencyMs: WAVE_LATENCY_MS, concurrency: c,
+    maxInFlight: f.max, meanInFlight: f.mean, waveRateTimesLatency: (wavePerS * WAVE_LATENCY_MS) / 1000, averageRateTimesLatency: (averagePerS * WAVE_LATENCY_MS) / 1000,
+  };
+}
+
+async function waves(c: number) {
+  setProviderLatency(provider!.child, WAVE_LATENCY_MS);
+  const out = [];
+  try {
+    for (const jitterMs of [30_000, 600_000]) {
+      progress(`waves: ${fmt(WAVE_N)} connections registered at once, REFRESH_JITTER_MS ${jitterMs}, provider latency ${WAVE_LATENCY_MS} ms`);
+      const r = await wave(jitterMs, c);
+      progress(`waves: jitter ${jitterMs} ms: wave spans ${fmt(r.spanS)} s, ${fmt(r.wavePerSecond, 1)}/s; in flight max ${r.maxInFlight}, mean ${fmt(r.meanInFlight, 2)}`);
+      out.push(r);
+    }
+  } finally {
+    setProviderLatency(provider!.child, 0);
+  }
+  return out;
+}
+
 // ---------- a million connections ----------
 async function million() {
   const key = 'big';
@@ -493,7 +557,10 @@ async function main() {
   progress(`lateness p50 ${fmt(out.lateness.p50Ms)} ms p99 ${fmt(out.lateness.p99Ms)} ms max ${fmt(out.lateness.maxMs)} ms`);
   }
 
-  // 4) A million connections.
+  // 4) Waves: token requests in flight at once during a registration burst.
+  if (PHASES.has('waves')) out.waves = await waves(20);
+
+  // 5) A million connections.
   if (MILLION && PHASES.has('million')) {
     progress(`million: seeding ${fmt(BIG_N)} connections spread over one hour`);
     out.million = await million();
@@ -537,6 +604,10 @@ function report() {
   row('crash window (answer -> commit) p50 / p99, lateness run', `${fmt(L.commitP50Us)} / ${fmt(L.commitP99Us)} us`, `throughput runs (p50/p99 us): ${allCw}`);
   row(`enqueue ${fmt(L.enqueue100k.jobs)} connections (feeder, delayed jobs)`, `${L.enqueue100k.seconds.toFixed(1)} s`, `${fmt(L.enqueue100k.perSecond)} jobs/s`);
   row('Redis memory per queued connection (MEMORY USAGE of our keys)', `${fmt(L.enqueue100k.redisBytesPerJob)} B`, `${fmt(L.enqueue100k.jobs)} delayed jobs; INFO used_memory delta ${fmt(L.enqueue100k.redisInfoDeltaBytesPerJob)} B/job (shared Redis: noisy)`);
+  }
+  for (const w of (out.waves ?? []) as Awaited<ReturnType<typeof waves>>) {
+    row(`in flight at the provider, burst of ${fmt(w.connections)}, REFRESH_JITTER_MS ${w.jitterMs}`, `${w.maxInFlight} max / ${fmt(w.meanInFlight, 2)} mean`,
+      `wave spans ${fmt(w.spanS)} s (${fmt(w.wavePerSecond, 1)}/s x ${w.latencyMs} ms = ${fmt(w.waveRateTimesLatency, 2)}); steady average x latency ${fmt(w.averageRateTimesLatency, 3)}; concurrency ${w.concurrency}`);
   }
   const M = out.million;
   if (M) {

@@ -69,7 +69,7 @@ export async function deleteKeys(redis: Redis, prefix: string): Promise<number> 
 }
 
 export async function startProviderProcess(): Promise<{ url: string; child: ChildProcess; stop: () => Promise<void> }> {
-  const child = spawn(process.execPath, [path.join(ROOT, 'scripts/bench/provider-server.mjs')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [path.join(ROOT, 'scripts/bench/provider-server.mjs')], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
   const port = await new Promise<number>((resolve, reject) => {
     let buf = '';
     child.stdout!.on('data', (d: Buffer) => {
@@ -88,6 +88,24 @@ export async function startProviderProcess(): Promise<{ url: string; child: Chil
       await once(child, 'exit');
     },
   };
+}
+
+/** Sets the bench provider's answer latency (ms). */
+export function setProviderLatency(child: ChildProcess, latencyMs: number): void {
+  child.send({ latencyMs });
+}
+
+/** Token requests in flight at the bench provider since the last call: the largest number at once and the time-weighted mean. */
+export function providerInFlight(child: ChildProcess): Promise<{ max: number; mean: number; windowMs: number }> {
+  return new Promise((resolve) => {
+    const on = (m: { inflight?: { max: number; mean: number; windowMs: number } }) => {
+      if (!m.inflight) return;
+      child.off('message', on);
+      resolve(m.inflight);
+    };
+    child.on('message', on);
+    child.send('inflight');
+  });
 }
 
 /** A daemon as a child process (`node tsx worker/main.ts`), as it runs in production. */
