@@ -338,7 +338,9 @@ async function wave(jitterMs: number, c: number) {
   const first = Math.min(...plans);
   const offsets = plans.map((t) => t - first).filter((o) => o < WAVE_WINDOW_S * 1000);
   const spanS = (Math.max(...plans) - first) / 1000;
-  const startMs = Date.now() + 8000;
+  // The daemon first: a backlog of jobs that came due while it started would be a wave of its own.
+  const ds = await startDaemons(key, 1, c);
+  const startMs = Date.now() + 3000;
   await pool.query(`UPDATE "Connection" SET "nextRefreshAt" = NULL WHERE provider <> $1`, [key]);
   await pool.query(
     `INSERT INTO "Connection" ("id", "provider", "externalId", "status", "accessTokenEnc", "refreshTokenEnc", "encKeyId", "tokenType", "expiresAt", "nextRefreshAt", "updatedAt")
@@ -349,7 +351,7 @@ async function wave(jitterMs: number, c: number) {
   const queues = new Queues(conn, PREFIX);
   const db = createDb(dbUrl, { poolSize: 4 });
   await new Scheduler(db, queues, pino({ level: 'silent' }), { horizonMs: 15 * 60_000 }).feed();
-  const ds = await startDaemons(key, 1, c);
+  if (Date.now() > startMs) progress('waves: WARNING the wave was fed after it began; its first jobs start together');
   await sleep(Math.max(0, startMs - Date.now()));
   await providerInFlight(provider!.child); // reset
   await sleep(WAVE_WINDOW_S * 1000 + 1000);

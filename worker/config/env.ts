@@ -261,7 +261,9 @@ export function loadConfig(env: Env = process.env): Config {
     feederIntervalMs: int(env, 'FEEDER_INTERVAL_MS', 60_000, 200),
     horizonMs: int(env, 'HORIZON_MS', 15 * 60_000, 1000),
     refreshLeadMs: int(env, 'REFRESH_LEAD_MS', 5 * 60_000, 0),
-    refreshJitterMs: int(env, 'REFRESH_JITTER_MS', 30_000, 0),
+    // 10 min (at most 10% of a token's lifetime): connections registered together (a burst) spread
+    // over minutes, not seconds, so a process has few token requests in flight at once (bench: waves).
+    refreshJitterMs: int(env, 'REFRESH_JITTER_MS', 600_000, 0),
     retryBaseMs: int(env, 'RETRY_BASE_MS', 5_000, 10),
     retryMaxMs: int(env, 'RETRY_MAX_MS', 10 * 60_000, 10),
     commitRetryMs: int(env, 'COMMIT_RETRY_MS', 120_000, 0),
