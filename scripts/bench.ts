@@ -16,8 +16,10 @@
 //   --duration=12        seconds per end-to-end throughput phase
 //   --lateness-n=100000 --lateness-rate=1000 --lateness-procs=1
 //   --keep               keep the database and Redis keys (for inspection)
-//   --phases=ceilings,e2e,lateness,waves,million   run only these (e.g. --phases=e2e to profile; see README)
+//   --phases=ceilings,e2e,lateness,waves,million,outbox   run only these (e.g. --phases=e2e to profile,
+//                        --phases=outbox for the webhook dispatcher's claim plan alone; see docs/performance.md)
 //   --wave-n=3000 --wave-latency=50   registration burst size and provider latency (ms) of the waves phase
+//   --outbox-n=1000000 --outbox-pending=10000   outbox rows seeded for the dispatcher plan, and how many undelivered
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
@@ -33,6 +35,8 @@ import { createDb } from '../worker/store/db.ts';
 import { ConnectionStore } from '../worker/store/connections.ts';
 import { Queues, REFRESH_JOB_OPTS, type RefreshJobData } from '../worker/schedule/queues.ts';
 import { FEEDER_PAGE_SQL, Scheduler } from '../worker/schedule/scheduler.ts';
+import { OUTBOX_CLAIM_SQL } from '../worker/store/outbox.ts';
+import { WEBHOOK_DEFAULTS } from '../worker/webhooks/dispatcher.ts';
 import { deleteKeys, fmt, pct, prefixMemory, progress, providerInFlight, redisUsedMemory, seedConnections, setProviderLatency, sleep, startDaemonProcess, startProviderProcess } from './bench/lib.ts';
 import { planNextRefresh } from '../worker/refresh/plan.ts';
 import { CpuMeter } from './bench/cpu.ts';
@@ -53,9 +57,11 @@ const LATE_RATE = Number(opt('lateness-rate', '1000'));
 const LATE_PROCS = Number(opt('lateness-procs', '1'));
 const BIG_N = Number(opt('million-n', QUICK ? '100000' : '1000000'));
 const CEIL_S = QUICK ? 2 : 4;
-const PHASES = new Set(opt('phases', 'ceilings,e2e,lateness,waves,million').split(','));
+const PHASES = new Set(opt('phases', 'ceilings,e2e,lateness,waves,million,outbox').split(','));
 const WAVE_N = Number(opt('wave-n', QUICK ? '1500' : '3000'));
 const WAVE_LATENCY_MS = Number(opt('wave-latency', '50'));
+const OUTBOX_N = Number(opt('outbox-n', QUICK ? '100000' : '1000000'));
+const OUTBOX_PENDING = Number(opt('outbox-pending', '10000'));
 const BULL_JOBS = QUICK ? 5000 : 20000;
 
 const BASE_URL = process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/oauth_refresher';
@@ -96,6 +102,7 @@ function daemonEnv(extra: Record<string, string>): Record<string, string> {
     LOG_LEVEL: 'warn',
     LOG_PRETTY: 'false',
     PORT: '0',
+    METRICS_PORT: '0', // several worker processes on one host: no metrics listeners to collide
     ...extra,
   };
 }
@@ -487,6 +494,66 @@ async function feederPlans() {
   return { sql: FEEDER_PAGE_SQL, plans };
 }
 
+// ---------- the webhook outbox ----------
+/**
+ * The dispatcher's claim (OUTBOX_CLAIM_SQL, as store/outbox.ts sends it) on OUTBOX_N outbox rows:
+ * 10 events per connection, all delivered but OUTBOX_PENDING (a receiver's backlog), plus provider
+ * events. EXPLAIN (ANALYZE, BUFFERS) with the partial pending-row indexes, and without them (as
+ * before: the claim walked the createdAt index past every delivered row), each inside a
+ * rolled-back transaction (the claim is an UPDATE; the index drop is undone too).
+ */
+async function outboxPlans() {
+  const t0 = performance.now();
+  const perConn = 10;
+  for (let from = 0; from < OUTBOX_N; from += 100_000) {
+    const to = Math.min(OUTBOX_N, from + 100_000) - 1;
+    // Row g: connection g / perConn (a uuid made from it), created in g order; the last
+    // OUTBOX_PENDING rows are undelivered and due; every 1000th row is a provider event.
+    await pool.query(
+      `INSERT INTO "OutboxEvent" ("id", "type", "connectionId", "provider", "payload", "createdAt", "nextAttemptAt", "deliveredAt")
+       SELECT gen_random_uuid(), 'connection.refresh_failing',
+              CASE WHEN g % 1000 = 0 THEN NULL ELSE (lpad(to_hex(g / $3::int), 32, '0'))::uuid END, 'big', '{}'::jsonb,
+              now() AT TIME ZONE 'UTC' - make_interval(secs => ($1::int - g) * 0.01),
+              now() AT TIME ZONE 'UTC' - interval '1 minute',
+              CASE WHEN g < $1::int - $2::int THEN now() AT TIME ZONE 'UTC' END
+       FROM generate_series($4::int, $5::int) AS g`,
+      [OUTBOX_N, OUTBOX_PENDING, perConn, from, to],
+    );
+    progress(`outbox: seeded ${fmt(to + 1)} rows`);
+  }
+  const seedSeconds = (performance.now() - t0) / 1000;
+  await pool.query(`VACUUM ANALYZE "OutboxEvent"`);
+  const client = await pool.connect();
+  const plans: { label: string; plan: string; executionMs: number; claimed: number }[] = [];
+  const explain = async (label: string, dropIndex: boolean) => {
+    await client.query('BEGIN');
+    try {
+      await client.query(`SET LOCAL statement_timeout = '120s'`);
+      if (dropIndex) await client.query(`DROP INDEX "OutboxEvent_pending_order_idx", "OutboxEvent_pending_connection_order_idx"`);
+      const lease = new Date(Date.now() + 60_000).toISOString();
+      const now = new Date().toISOString();
+      const r = await client.query(`EXPLAIN (ANALYZE, BUFFERS) ${OUTBOX_CLAIM_SQL}`, [lease, now, WEBHOOK_DEFAULTS.batchSize]);
+      const text = r.rows.map((x: Record<string, string>) => x['QUERY PLAN']).join('\n');
+      const claimed = Number(/Update on "OutboxEvent" o .*?rows=(\d+) loops/.exec(text)?.[1] ?? NaN);
+      plans.push({ label, plan: text, executionMs: Number(/Execution Time: ([\d.]+)/.exec(text)?.[1] ?? NaN), claimed });
+    } catch (e) {
+      plans.push({ label, plan: `failed: ${e instanceof Error ? e.message : String(e)}`, executionMs: NaN, claimed: 0 });
+    } finally {
+      await client.query('ROLLBACK');
+    }
+    progress(`outbox: claim ${label}: ${fmt(plans.at(-1)!.executionMs, 2)} ms`);
+  };
+  try {
+    await explain('pending-row indexes', false);
+    await explain('without them (as before)', true);
+  } finally {
+    client.release();
+  }
+  const sizes = (await pool.query(`SELECT pg_total_relation_size('"OutboxEvent"') AS total,
+    pg_relation_size('"OutboxEvent_pending_order_idx"') + pg_relation_size('"OutboxEvent_pending_connection_order_idx"') AS idx`)).rows[0];
+  return { rows: OUTBOX_N, pending: OUTBOX_PENDING, batchSize: WEBHOOK_DEFAULTS.batchSize, seedSeconds, totalBytes: Number(sizes.total), orderIndexBytes: Number(sizes.idx), sql: OUTBOX_CLAIM_SQL, plans };
+}
+
 async function freeConnections(): Promise<number> {
   const r = (await pool.query<{ free: number }>(`SELECT current_setting('max_connections')::int - (SELECT count(*)::int FROM pg_stat_activity) AS free`)).rows[0];
   return r.free;
@@ -568,6 +635,12 @@ async function main() {
     out.million = await million();
   }
 
+  // 5) The webhook dispatcher's claim at a million outbox rows.
+  if (PHASES.has('outbox')) {
+    progress(`outbox: seeding ${fmt(OUTBOX_N)} outbox events (${fmt(OUTBOX_PENDING)} undelivered)`);
+    out.outbox = await outboxPlans();
+  }
+
   out.machine.loadavgAtEnd = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
   report();
 }
@@ -623,6 +696,11 @@ function report() {
     if (M.pg.attempts > 0) row('PostgreSQL bytes per RefreshAttempt row (heap + indexes)', fmt(M.pg.attemptBytesPerRow), `${fmt(M.pg.attempts)} attempts`);
     for (const p of M.plans.plans) row(`${p.page.startsWith('cron') ? '' : 'feeder page query, '}${p.page}, ${fmt(M.tableRows)} rows`, `${p.executionMs.toFixed(2)} ms`, `${(p.plan.match(/(Index Only Scan|Index Scan|Bitmap Heap Scan|Seq Scan)( using \S+)?/) ?? ['?'])[0]}${/Rows Removed by Filter: (\d+)/.test(p.plan) ? `, ${/Rows Removed by Filter: (\d+)/.exec(p.plan)![1]} rows removed by filter` : ''}`);
   }
+  const O = out.outbox;
+  if (O) {
+    for (const p of O.plans) row(`webhook claim (batch ${O.batchSize}), ${p.label}, ${fmt(O.rows)} rows, ${fmt(O.pending)} pending`, `${fmt(p.executionMs, 2)} ms`, `${p.claimed} claimed; ${(p.plan.match(/(Index Only Scan|Index Scan|Bitmap Heap Scan|Seq Scan)( using \S+)? on "OutboxEvent" e/) ?? ['?'])[0]}`);
+    row('outbox pending-row indexes (both)', `${fmt(O.orderIndexBytes / 2 ** 20, 1)} MiB`, `table + indexes ${fmt(O.totalBytes / 2 ** 20, 1)} MiB`);
+  }
   lines.push(`loadavg at start ${out.machine.loadavgAtStart}, at end ${out.machine.loadavgAtEnd} (other work on this machine makes figures noisy)`);
   if (out.skipped?.length) lines.push(`skipped: ${out.skipped.join('; ')}`);
   if (M) {
@@ -631,6 +709,11 @@ function report() {
       lines.push(`${p.page.startsWith('cron') ? '' : 'feeder page query, '}${p.page}, EXPLAIN (ANALYZE, BUFFERS):`);
       lines.push(p.plan);
     }
+  }
+  for (const p of O?.plans ?? []) {
+    lines.push('');
+    lines.push(`webhook dispatcher claim, ${p.label}, EXPLAIN (ANALYZE, BUFFERS):`);
+    lines.push(p.plan);
   }
   void lowestCeiling;
   if (!JSON_ONLY) process.stdout.write(`${lines.join('\n')}\n\n`);

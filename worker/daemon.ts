@@ -16,7 +16,7 @@ import { OnDemand } from './refresh/ondemand.ts';
 import { Refresher } from './refresh/refresher.ts';
 import { MAINTENANCE_QUEUE, Queues } from './schedule/queues.ts';
 import { Scheduler } from './schedule/scheduler.ts';
-import { createRefreshWorker } from './schedule/worker.ts';
+import { RefreshWorkers } from './schedule/workers.ts';
 import { ConnectionStore } from './store/connections.ts';
 import { createDb, type Db } from './store/db.ts';
 import { Registration } from './store/registration.ts';
@@ -54,7 +54,9 @@ export class Daemon {
   readonly connectSessions: ConnectSessions;
   /** The hosted connect flow; undefined while PUBLIC_URL is not set. */
   readonly connect?: ConnectFlow;
-  private readonly workers: Worker[] = [];
+  /** This process's refresh workers (worker role), kept in line with the registry on reload. */
+  refreshWorkers?: RefreshWorkers;
+  private stopReconcile?: () => void;
   private maintenanceWorker?: Worker;
   private api?: FastifyInstance;
   private state: 'new' | 'started' | 'draining' | 'closed' = 'new';
@@ -130,14 +132,18 @@ export class Daemon {
     await this.db.$queryRaw`SELECT 1`;
     for (const e of this.opts.extensions ?? []) await e.start?.(this.host());
     if (config.roles.has('worker')) {
-      for (const p of this.providers.all()) {
-        const w = createRefreshWorker(p, this.bullRedis, this.refresher, log, {
+      const workers = new RefreshWorkers({
+        providers: this.providers, connection: this.bullRedis, refresher: this.refresher, log,
+        pendingJobs: async (p) => Object.values(await this.queues.refreshQueue(p).getJobCounts('wait', 'active', 'delayed', 'prioritized')).reduce((a, b) => a + b, 0),
+        settings: {
           prefix: config.queuePrefix, horizonMs: config.horizonMs, jobLockMs: config.jobLockMs,
           stalledIntervalMs: config.stalledIntervalMs, busyRecheckMs: 1000, now: this.opts.now, faultPoint: this.opts.faultPoint,
-        });
-        this.workers.push(w);
-        void w.run().catch((err) => log.error({ err, provider: p.key }, 'refresh worker stopped'));
-      }
+        },
+      });
+      this.refreshWorkers = workers;
+      workers.start();
+      // A reload (SIGHUP) resizes, adds and (after their queue drains) stops workers without a restart.
+      this.stopReconcile = this.providers.onReload((r) => workers.reconcile(r));
     }
     if (config.roles.has('scheduler')) {
       // The feeder is a BullMQ job scheduler: exactly one tick per interval across all processes.
@@ -205,7 +211,7 @@ export class Daemon {
     out.redis = await timeout(this.redis.ping()).then(() => ({ ok: true }), (e: Error) => ({ ok: false, detail: e.message }));
     out.postgres = await timeout(this.db.$queryRaw`SELECT 1`).then(() => ({ ok: true }), (e: Error) => ({ ok: false, detail: e.message.split('\n')[0].slice(0, 200) }));
     if (this.config.roles.has('worker')) {
-      const running = this.workers.every((w) => w.isRunning());
+      const running = this.refreshWorkers?.allRunning() ?? true;
       out.worker = { ok: running && this.state === 'started', detail: running ? undefined : 'a refresh worker is not running' };
     }
     if (this.config.roles.has('scheduler')) {
@@ -220,8 +226,9 @@ export class Daemon {
     if (this.state !== 'started') return;
     this.state = 'draining';
     if (this.watchdog) clearInterval(this.watchdog);
+    this.stopReconcile?.();
     const closing = Promise.allSettled([
-      ...this.workers.map((w) => w.close()),
+      this.refreshWorkers?.close(),
       this.maintenanceWorker?.close(),
       this.api?.close(),
     ]);
@@ -231,7 +238,7 @@ export class Daemon {
     ]);
     if (timedOut) {
       this.log.warn({ timeoutMs: this.config.shutdownTimeoutMs }, 'in-flight refreshes did not finish in time; closing anyway (stalled-job recovery will rerun them)');
-      await Promise.allSettled(this.workers.map((w) => w.close(true)));
+      await this.refreshWorkers?.close(true);
     }
   }
 

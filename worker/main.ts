@@ -37,12 +37,12 @@ async function run(makeHooks: () => MainHooks): Promise<void> {
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
   // SIGHUP: re-read PROVIDERS_FILE and provider env (client ids/secrets, REFRESH_CRON_*). Definitions
-  // change in place; a provider whose credentials changed gets its credential breaker closed.
+  // change in place; a provider whose credentials changed gets its credential breaker closed; the
+  // refresh workers follow (schedule/workers.ts: resized, added, removed once drained).
   process.on('SIGHUP', () => {
     try {
       const r = daemon.providers.reload();
       daemon.log.info(r, 'provider definitions reloaded');
-      if (r.added.length) daemon.log.warn({ added: r.added }, 'new providers are usable by the API now; their refresh workers start on the next restart');
     } catch (e) {
       daemon.log.error({ err: e }, 'provider reload failed; the previous definitions stay in force');
     }

@@ -24,13 +24,19 @@ export interface DaemonProcess {
   stop: (signal?: NodeJS.Signals) => Promise<number | null>;
 }
 
+/**
+ * Starts `npm start` and waits for /healthz: on the API's port, or, for a process without the api
+ * role, on its METRICS_PORT (the metrics listener answers /healthz too).
+ */
 export async function spawnDaemon(env: Record<string, string | undefined>, timeoutMs = 30_000): Promise<DaemonProcess> {
-  const port = await freePort();
+  const apiPort = await freePort();
+  const noApi = env.ROLES !== undefined && !env.ROLES.split(',').map((r) => r.trim()).includes('api');
+  const port = noApi && env.METRICS_PORT ? Number(env.METRICS_PORT) : apiPort;
   // One process, like `npm start` (node --import tsx): a signal reaches the daemon itself. The tsx
   // CLI would fork a grandchild that outlives a SIGKILL of its launcher.
   const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'worker', 'main.ts')], {
     cwd: ROOT,
-    env: { ...process.env, ...env, PORT: String(port), LOG_LEVEL: env.LOG_LEVEL ?? 'info', LOG_PRETTY: 'false' } as NodeJS.ProcessEnv,
+    env: { ...process.env, ...env, PORT: String(apiPort), LOG_LEVEL: env.LOG_LEVEL ?? 'info', LOG_PRETTY: 'false' } as NodeJS.ProcessEnv,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

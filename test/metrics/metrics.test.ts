@@ -167,6 +167,22 @@ describe('queue dashboard at /admin/queues', () => {
     expect(page.headers.get('content-type')).toContain('text/html');
   });
 
+  it("shows a refresh job's plan from the row (nextRefreshAt), not the stale plannedAt it was queued with", async () => {
+    const c = await register('dash-plan', 40); // inside the 60 s horizon: queued as a delayed job
+    const q = d.daemon.queues.refreshQueue('metrics-acme');
+    const job = await waitFor(() => q.getJob(c.id), 10_000, 'queued job');
+    // What Redis holds after a few cycles: the plan the job was first queued with.
+    const stale = Date.now() - 3600_000;
+    await job.updateData({ ...job.data, plannedAt: stale });
+    const planned = (await d.daemon.db.connection.findUnique({ where: { id: c.id } }))!.nextRefreshAt!;
+    const res = await fetch(`${d.baseUrl}/admin/queues/api/queues?activeQueue=refresh-metrics-acme&status=delayed&page=1&jobsPerPage=50`, { headers: { authorization: `Bearer ${TEST_READ_KEY}` } });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { queues: { name: string; jobs: { id: string; data: Record<string, unknown> }[] }[] };
+    const shown = body.queues.find((x) => x.name === 'refresh-metrics-acme')!.jobs.find((j) => j.id === c.id)!;
+    expect(shown.data).toMatchObject({ connectionId: c.id, nextRefreshAt: planned.toISOString(), queuedPlannedAt: new Date(stale).toISOString() });
+    expect(shown.data).not.toHaveProperty('plannedAt');
+  });
+
   it('lists every queue, read-only, and refuses changes', async () => {
     const res = await fetch(`${d.baseUrl}/admin/queues/api/queues`, { headers: { authorization: `Bearer ${TEST_API_KEY}` } });
     expect(res.status).toBe(200);

@@ -3,9 +3,9 @@
 // `npm run ops`, with a daemon that is constructed but not started (as in scripts/ops.ts).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakeProvider } from '../fakes/fake-provider.ts';
-import { startDaemon, testDb, waitFor, writeProvidersFile, type TestDaemon } from '../helpers/harness.ts';
+import { sleep, startDaemon, testDb, waitFor, writeProvidersFile, type TestDaemon } from '../helpers/harness.ts';
 import { runCli } from '../../worker/ops/cli.ts';
-import { createOpsContext } from '../../worker/ops/context.ts';
+import { createOpsContext, createOpsDaemon } from '../../worker/ops/context.ts';
 import { Daemon } from '../../worker/daemon.ts';
 import pino from 'pino';
 
@@ -64,7 +64,7 @@ beforeAll(async () => {
       },
     },
   );
-  opsDaemon = new Daemon(d.config, { log: pino({ level: 'silent' }) });
+  opsDaemon = createOpsDaemon(d.config, pino({ level: 'silent' }));
 });
 
 afterAll(async () => {
@@ -366,6 +366,29 @@ describe('connections, refresh, reconcile, providers, report', () => {
     const dead = await ops('refresh', 'why-revoked');
     expect(dead.code).toBe(1);
     expect(dead.out).toContain('Not refreshed');
+  });
+
+  it('refresh obeys the credential breaker; --force bypasses it and says so', async () => {
+    const c = await register('acme-ops', acme, 'ops-gated');
+    const fp = d.daemon.providers.get('acme-ops')!.credentialsFingerprint;
+    // Open with our current credentials, and no probe due for an hour.
+    const open = { breakerState: 'open' as const, openedAt: new Date(), lastProbeAt: new Date(Date.now() + 3600_000), lastErrorCode: 'invalid_client', credentialsFingerprint: fp };
+    await db.providerState.upsert({ where: { provider: 'acme-ops' }, create: { provider: 'acme-ops', ...open }, update: open });
+    await sleep(1100); // the ops process's gate caches a provider's breaker state briefly
+    try {
+      const r = await ops('refresh', 'ops-gated');
+      expect(r.code).toBe(1);
+      expect(r.out).toContain('skipped');
+      expect(r.out).toContain('the credential breaker of acme-ops is open');
+      expect((await row(c.id)).version).toBe(1);
+      const f = await ops('refresh', 'ops-gated', '--force');
+      expect(f.code).toBe(0);
+      expect(f.err).toContain('--force: bypassing the credential breaker of acme-ops (open)');
+      expect(f.out).toContain('rotated');
+      expect((await row(c.id)).version).toBe(2);
+    } finally {
+      await db.providerState.deleteMany({ where: { provider: 'acme-ops' } });
+    }
   });
 
   it('reconcile rebuilds missing queue jobs from PostgreSQL and reports them', async () => {

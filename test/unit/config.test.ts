@@ -55,6 +55,16 @@ describe('loadConfig fails fast naming the variable', () => {
     expect(c.encryptionKeys[0].id).toBe('k1');
     expect([...c.roles].sort()).toEqual(['api', 'scheduler', 'worker']);
   });
+
+  it('METRICS_PORT: the API port with the api role, else 9464; 0 turns metrics off', () => {
+    expect(loadConfig(good).metrics).toEqual({ kind: 'api' });
+    expect(loadConfig({ ...good, ROLES: 'worker' }).metrics).toEqual({ kind: 'port', port: 9464 });
+    expect(loadConfig({ ...good, ROLES: 'scheduler', METRICS_PORT: '9100' }).metrics).toEqual({ kind: 'port', port: 9100 });
+    expect(loadConfig({ ...good, METRICS_PORT: '9100' }).metrics).toEqual({ kind: 'port', port: 9100 });
+    expect(loadConfig({ ...good, PORT: '8080', METRICS_PORT: '8080' }).metrics).toEqual({ kind: 'api' });
+    expect(loadConfig({ ...good, ROLES: 'worker', METRICS_PORT: '0' }).metrics).toEqual({ kind: 'off' });
+    expect(() => loadConfig({ ...good, METRICS_PORT: 'x' })).toThrow(/METRICS_PORT/);
+  });
 });
 
 describe('providers file validation names provider and field', () => {

@@ -12,12 +12,17 @@ export class ConfigError extends Error {
 
 export type Role = 'api' | 'worker' | 'scheduler';
 
+/** Where this process serves GET /metrics: on the API's port, on a port of its own, or not at all. */
+export type MetricsListen = { kind: 'api' } | { kind: 'port'; port: number } | { kind: 'off' };
+
 export interface Config {
   nodeEnv: string;
   databaseUrl: string;
   redisUrl: string;
   port: number;
   host: string;
+  /** METRICS_PORT: default the API's port when the api role runs, else 9464; 0 = off. */
+  metrics: MetricsListen;
   apiKeys: { key: string; scope: 'read' | 'token' }[];
   /** key id -> 32-byte key; the first entry encrypts, all decrypt. */
   encryptionKeys: { id: string; key: Buffer }[];
@@ -232,6 +237,16 @@ function parseReturnUrls(env: Env): string[] {
   });
 }
 
+/** The default metrics port of a process without the api role (Prometheus' range for exporters). */
+export const DEFAULT_METRICS_PORT = 9464;
+
+/** METRICS_PORT against PORT and ROLES (pure). */
+export function metricsListen(raw: number | undefined, roles: ReadonlySet<Role>, apiPort: number): MetricsListen {
+  if (raw === 0) return { kind: 'off' };
+  const port = raw ?? (roles.has('api') ? apiPort : DEFAULT_METRICS_PORT);
+  return roles.has('api') && port === apiPort ? { kind: 'api' } : { kind: 'port', port };
+}
+
 export function loadConfig(env: Env = process.env): Config {
   configWarnings.length = 0;
   const webhookUrl = env.WEBHOOK_URL ? url(env, 'WEBHOOK_URL', undefined, ['http:', 'https:']) : undefined;
@@ -241,19 +256,23 @@ export function loadConfig(env: Env = process.env): Config {
   const lockTtlMs = int(env, 'LOCK_TTL_MS', Math.max(30_000, requestTimeoutMs * 3), 1000);
   if (lockTtlMs <= requestTimeoutMs) throw new ConfigError('LOCK_TTL_MS', `must be longer than REQUEST_TIMEOUT_MS (${requestTimeoutMs})`);
   const nodeEnv = env.NODE_ENV ?? 'development';
+  const roles = parseRoles(env);
+  const port = int(env, 'PORT', 3000, 0, 65535);
+  const metricsPort = env.METRICS_PORT === undefined || env.METRICS_PORT === '' ? undefined : int(env, 'METRICS_PORT', 0, 0, 65535);
   return {
     nodeEnv,
     // Same default as `npm run db:migrate`, so the two agree on a fresh machine.
     databaseUrl: url(env, 'DATABASE_URL', 'postgresql://postgres@127.0.0.1:5432/oauth_refresher', ['postgres:', 'postgresql:']),
     redisUrl: url(env, 'REDIS_URL', 'redis://127.0.0.1:6379', ['redis:', 'rediss:']),
-    port: int(env, 'PORT', 3000, 0, 65535),
+    port,
     host: str(env, 'HOST', '0.0.0.0'),
+    metrics: metricsListen(metricsPort, roles, port),
     apiKeys: parseApiKeys(env),
     encryptionKeys: parseEncryptionKeys(env),
     providersFile: env.PROVIDERS_FILE || undefined,
     allowInsecureTokenUrls: bool(env, 'ALLOW_INSECURE_TOKEN_URLS', false),
     queuePrefix: str(env, 'QUEUE_PREFIX', '{oauth-refresher}'),
-    roles: parseRoles(env),
+    roles,
     requestTimeoutMs,
     lockTtlMs,
     workerConcurrency: int(env, 'WORKER_CONCURRENCY', 20, 1, 1000),

@@ -3,11 +3,14 @@
 // Protected by the API key: "Authorization: Bearer <key>", or HTTP Basic with the key as the
 // password (any user name), which is what a browser can send: open /admin/queues, the browser asks.
 // Read-only: any key (read or token scope). Writable: changing anything needs a token-scope key.
+// A refresh job's data shows the row's nextRefreshAt, not the stale plan it was queued with (plans.ts).
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ApiKeys } from '../api/auth.ts';
+import { nextRefreshTimes } from '../store/connection-queries.ts';
+import { RefreshQueueAdapter } from './plans.ts';
 import type { DaemonExtension, ExtensionHost } from '../interfaces.ts';
 
 export const DASHBOARD_PATH = '/admin/queues';
@@ -29,15 +32,19 @@ export class DashboardExtension implements DaemonExtension {
 
   constructor(private readonly opts: { writable?: boolean } = {}) {}
 
-  async routes(app: FastifyInstance, _auth: unknown, d: Pick<ExtensionHost, 'config' | 'queues' | 'providers'>): Promise<void> {
+  async routes(app: FastifyInstance, _auth: unknown, d: Pick<ExtensionHost, 'config' | 'queues' | 'providers' | 'db'>): Promise<void> {
     const writable = this.opts.writable ?? d.config.adminQueuesWritable;
     const keys = new ApiKeys(d.config.apiKeys);
-    const queues = [d.queues.maintenance, ...d.providers.all().map((p) => d.queues.refreshQueue(p.key))];
+    const adapterOpts = { readOnlyMode: !writable, allowRetries: writable };
+    const plans = (ids: string[]) => nextRefreshTimes(d.db, ids);
     const serverAdapter = new FastifyAdapter();
     serverAdapter.setBasePath(DASHBOARD_PATH);
     createBullBoard({
-      // The adapter's bullmq typings lag behind the installed major; the runtime API it uses is the same.
-      queues: queues.map((q) => new BullMQAdapter(q as never, { readOnlyMode: !writable, allowRetries: writable })),
+      queues: [
+        // The adapter's bullmq typings lag behind the installed major; the runtime API it uses is the same.
+        new BullMQAdapter(d.queues.maintenance as never, adapterOpts),
+        ...d.providers.all().map((p) => new RefreshQueueAdapter(d.queues.refreshQueue(p.key), adapterOpts, plans)),
+      ],
       serverAdapter,
       options: { uiConfig: { boardTitle: writable ? 'oauth-refresher queues' : 'oauth-refresher queues (read-only)' } },
     });

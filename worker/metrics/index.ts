@@ -4,15 +4,25 @@
 // Labels are provider, outcome, trigger, reason, error code, status, queue, state: never a token,
 // a connection id or an externalId.
 //
+// Every process serves its own series (METRICS_PORT, config/env.ts): on the API's port when it
+// runs the api role, else on a listener of its own (server.ts), so a worker-only process's refresh
+// counters are scraped too. Gauges read shared state (PostgreSQL, Redis): every process reports
+// the same values; aggregate them with max, not sum.
+//
 // GET /metrics needs an API key (a read key is enough): the daemon listens on 0.0.0.0 by default
 // and the series reveal traffic per provider. Prometheus sends it with
 //   authorization: { type: Bearer, credentials_file: /run/secrets/oauth_refresher_read_key }
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { FastifyInstance } from 'fastify';
+import { ApiKeys } from '../api/auth.ts';
 import type { AttemptEvent, AuthHook, DaemonExtension, ExtensionHost } from '../interfaces.ts';
+import { breakerStates, connectionCounts, outboxBacklog } from '../store/gauges.ts';
+import { startMetricsServer, type MetricsServer } from './server.ts';
 
 /** What the gauges read: the database, the queues and the provider keys. */
 type MetricsHost = Pick<ExtensionHost, 'db' | 'queues' | 'providers'>;
+/** What start() also uses: where to listen (config.metrics) and whom to tell. */
+type StartHost = MetricsHost & Partial<Pick<ExtensionHost, 'config' | 'log'>>;
 
 const CODE_RE = /^[A-Za-z0-9_.:-]{1,40}$/;
 /** Error codes come from provider answers: keep them label-safe and bounded. */
@@ -66,12 +76,40 @@ export class MetricsExtension implements DaemonExtension {
     if (o.outcome === 'needs_reauth') this.needsReauth.inc({ provider: e.provider, reason: o.reason });
   };
 
-  start(d: MetricsHost): void {
-    this.host = d;
+  private server?: MetricsServer;
+
+  /** The standalone listener's address, when this process has one. */
+  get address(): string | undefined {
+    return this.server?.address;
   }
 
-  async routes(app: FastifyInstance, auth: AuthHook, d: MetricsHost): Promise<void> {
+  async start(d: StartHost): Promise<void> {
     this.host = d;
+    const listen = d.config?.metrics;
+    if (listen?.kind !== 'port') return;
+    try {
+      this.server = await startMetricsServer({ host: d.config!.host, port: listen.port, keys: new ApiKeys(d.config!.apiKeys), render: () => this.render() });
+      d.log?.info({ address: this.server.address }, 'metrics server listening');
+    } catch (err) {
+      // Refreshing matters more than being scraped: a taken port is reported, not fatal.
+      d.log?.error({ err, port: listen.port }, 'metrics server could not listen (METRICS_PORT in use?); this process serves no /metrics');
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.server?.close();
+    this.server = undefined;
+  }
+
+  private async render(): Promise<{ contentType: string; body: string }> {
+    await this.collect();
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+
+  async routes(app: FastifyInstance, auth: AuthHook, d: StartHost): Promise<void> {
+    this.host = d;
+    // Served on the API only when METRICS_PORT is the API's (the default with the api role).
+    if (d.config && d.config.metrics.kind !== 'api') return;
     app.get('/metrics', { preHandler: auth('read') }, async (_req, reply) => {
       await this.collect();
       reply.header('content-type', this.registry.contentType);
@@ -94,17 +132,14 @@ export class MetricsExtension implements DaemonExtension {
     const providers = d.providers.all().map((p) => p.key);
     await Promise.all([
       (async () => {
-        const [byStatus, failing] = await Promise.all([
-          d.db.connection.groupBy({ by: ['provider', 'status'], _count: { _all: true } }),
-          d.db.connection.groupBy({ by: ['provider'], where: { status: 'active', lastErrorCode: { not: null } }, _count: { _all: true } }),
-        ]);
+        const { byStatus, failing } = await connectionCounts(d.db);
         this.connections.reset();
         this.failing.reset();
         for (const p of new Set([...providers, ...byStatus.map((r) => r.provider)])) {
           for (const status of ['active', 'needs_reauth']) {
-            this.connections.set({ provider: p, status }, byStatus.find((r) => r.provider === p && r.status === status)?._count._all ?? 0);
+            this.connections.set({ provider: p, status }, byStatus.find((r) => r.provider === p && r.status === status)?.count ?? 0);
           }
-          this.failing.set({ provider: p }, failing.find((r) => r.provider === p)?._count._all ?? 0);
+          this.failing.set({ provider: p }, failing.find((r) => r.provider === p)?.count ?? 0);
         }
       })().catch(() => this.scrapeErrors.inc({ source: 'connections' })),
       (async () => {
@@ -116,7 +151,7 @@ export class MetricsExtension implements DaemonExtension {
         });
       })().catch(() => this.scrapeErrors.inc({ source: 'queues' })),
       (async () => {
-        const states = await d.db.providerState.findMany({ select: { provider: true, breakerState: true } });
+        const states = await breakerStates(d.db);
         this.breaker.reset();
         for (const p of new Set([...providers, ...states.map((s) => s.provider)])) {
           const cur = states.find((s) => s.provider === p)?.breakerState ?? 'closed';
@@ -124,14 +159,10 @@ export class MetricsExtension implements DaemonExtension {
         }
       })().catch(() => this.scrapeErrors.inc({ source: 'breakers' })),
       (async () => {
-        const [pending, dead, oldest] = await Promise.all([
-          d.db.outboxEvent.count({ where: { deliveredAt: null, deadAt: null } }),
-          d.db.outboxEvent.count({ where: { deliveredAt: null, deadAt: { not: null } } }),
-          d.db.outboxEvent.findFirst({ where: { deliveredAt: null, deadAt: null }, orderBy: { createdAt: 'asc' }, select: { createdAt: true } }),
-        ]);
+        const { pending, dead, oldestPendingAt: oldest } = await outboxBacklog(d.db);
         this.outbox.set({ state: 'pending' }, pending);
         this.outbox.set({ state: 'dead' }, dead);
-        this.outboxAge.set(oldest ? Math.max(0, (Date.now() - oldest.createdAt.getTime()) / 1000) : 0);
+        this.outboxAge.set(oldest ? Math.max(0, (Date.now() - oldest.getTime()) / 1000) : 0);
       })().catch(() => this.scrapeErrors.inc({ source: 'outbox' })),
     ]);
   }

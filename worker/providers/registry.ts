@@ -14,9 +14,9 @@ export interface ReloadResult {
   changed: string[];
   /** Providers whose client id or secret changed (their credential breaker may close). */
   credentialsChanged: string[];
-  /** New in PROVIDERS_FILE: usable by the API at once; their refresh worker starts on the next restart. */
+  /** New in PROVIDERS_FILE: usable by the API at once; their refresh workers start (schedule/workers.ts). */
   added: string[];
-  /** Gone from PROVIDERS_FILE: kept until the next restart (connections may still reference them). */
+  /** Gone from PROVIDERS_FILE: kept until the next restart (connections may still reference them); their refresh workers stop once their queues drain. */
   removed: string[];
 }
 

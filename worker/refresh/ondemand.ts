@@ -28,21 +28,21 @@ export class OnDemand {
   }
 
   /** One refresh per connection per process at a time; waits out another process's refresh. */
-  refresh(connectionId: string, trigger: Trigger, minValidMs?: number): Promise<RefreshOutcome> {
-    const key = `${connectionId}:${trigger}`;
+  refresh(connectionId: string, trigger: Trigger, minValidMs?: number, opts: { bypassBreaker?: boolean } = {}): Promise<RefreshOutcome> {
+    const key = `${connectionId}:${trigger}${opts.bypassBreaker ? ':force' : ''}`;
     let p = this.inflight.get(key);
     if (!p) {
-      p = this.refreshWaiting(connectionId, trigger, minValidMs).finally(() => this.inflight.delete(key));
+      p = this.refreshWaiting(connectionId, trigger, minValidMs, opts.bypassBreaker).finally(() => this.inflight.delete(key));
       this.inflight.set(key, p);
     }
     return p;
   }
 
-  private async refreshWaiting(connectionId: string, trigger: Trigger, minValidMs?: number): Promise<RefreshOutcome> {
+  private async refreshWaiting(connectionId: string, trigger: Trigger, minValidMs?: number, bypassBreaker?: boolean): Promise<RefreshOutcome> {
     const deadline = this.now() + this.opts.waitMs;
     const before = await this.store.load(connectionId);
     for (;;) {
-      const out = await this.refresher.refresh(connectionId, { trigger, minValidMs });
+      const out = await this.refresher.refresh(connectionId, { trigger, minValidMs, bypassBreaker });
       if (!(out.outcome === 'skipped' && out.why === 'busy')) return out;
       // Someone else holds the lock: wait until it lets go, then look at what it left.
       await new Promise((r) => setTimeout(r, this.opts.pollMs ?? 50));

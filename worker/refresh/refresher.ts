@@ -60,6 +60,8 @@ export interface RefreshRequest {
   minValidMs?: number;
   /** Planned start time, to measure lateness (default for scheduled refreshes: the row's nextRefreshAt). */
   plannedAt?: number;
+  /** `ops refresh --force`: call the provider even with its credential breaker open (limits still apply). */
+  bypassBreaker?: boolean;
 }
 
 export class Refresher {
@@ -198,7 +200,7 @@ export class Refresher {
     if (!provider.configured) {
       return done(this.misconfiguredWithoutCall(a, 'client_credentials_missing', `set ${providerEnvName(provider.key, 'CLIENT_ID')} and _CLIENT_SECRET`));
     }
-    if (!(await this.gate.admit(provider, row.id))) {
+    if (!a.req.bypassBreaker && !(await this.gate.admit(provider, row.id))) {
       await this.d.store.dropAttempt(a.attemptId);
       return { kind: 'done', outcome: { outcome: 'skipped', why: 'breaker_open', nextRefreshAt: new Date(a.startMs + this.d.policy.breakerProbeIntervalMs) } };
     }

@@ -40,6 +40,11 @@ export function nextRunAt(out: RefreshOutcome, nowMs: number, busyRecheckMs: num
   }
 }
 
+/** BullMQ's limiter for a provider's ratePerSecond (undefined = none). */
+export function limiterFor(p: Pick<ResolvedProvider, 'ratePerSecond'>): { max: number; duration: number } | undefined {
+  return p.ratePerSecond > 0 ? { max: p.ratePerSecond, duration: 1000 } : undefined;
+}
+
 export function createRefreshWorker(provider: ResolvedProvider, connection: Redis, refresher: Refresher, log: Logger, s: WorkerSettings): Worker<RefreshJobData> {
   const now = s.now ?? Date.now;
   const processor = async (job: Job<RefreshJobData>, token?: string) => {
@@ -73,7 +78,7 @@ export function createRefreshWorker(provider: ResolvedProvider, connection: Redi
     connection,
     prefix: s.prefix,
     concurrency: provider.concurrency,
-    ...(provider.ratePerSecond > 0 ? { limiter: { max: provider.ratePerSecond, duration: 1000 } } : {}),
+    ...(limiterFor(provider) ? { limiter: limiterFor(provider) } : {}),
     lockDuration: s.jobLockMs,
     stalledInterval: s.stalledIntervalMs,
     // Processing is idempotent (lock + fence + due check), so a stalled job is always safe to rerun.

@@ -29,3 +29,10 @@ export function connectionPage(db: Db, q: ConnectionPageQuery): Promise<Connecti
     take: q.limit,
   });
 }
+
+/** The planned next refresh of each connection (the queue dashboard shows it for the jobs on a page). */
+export async function nextRefreshTimes(db: Db, ids: string[]): Promise<Map<string, Date | null>> {
+  if (!ids.length) return new Map();
+  const rows = await db.connection.findMany({ where: { id: { in: ids } }, select: { id: true, nextRefreshAt: true } });
+  return new Map(rows.map((r) => [r.id, r.nextRefreshAt]));
+}

@@ -17,6 +17,7 @@ import { ConfigError, type Config } from '../config/env.ts';
 import type { DaemonExtension, ExtensionHost } from '../interfaces.ts';
 import { scrubSecrets } from '../log/logger.ts';
 import type { Db } from '../store/db.ts';
+import { claimDueEvents, type ClaimedEvent } from '../store/outbox.ts';
 import { isEndpointGone, markEndpointGone } from '../store/webhook-endpoints.ts';
 import { backoffMs, nominalBackoffMs } from '../util/backoff.ts';
 import { endpointIdentity } from './endpoint.ts';
@@ -45,15 +46,7 @@ export interface DispatcherOptions {
   fetch?: typeof fetch;
 }
 
-export interface ClaimedEvent {
-  id: string;
-  type: string;
-  connectionId: string | null;
-  provider: string | null;
-  payload: unknown;
-  createdAt: Date;
-  attempts: number;
-}
+export type { ClaimedEvent } from '../store/outbox.ts';
 
 // The spec advises a 15-30 s timeout so receivers have time to acknowledge.
 export const WEBHOOK_DEFAULTS = { retryBaseMs: 5_000, retryMaxMs: 3600_000, timeoutMs: 15_000, batchSize: 50, concurrency: 8 };
@@ -191,23 +184,7 @@ export class WebhookDispatcher {
   async claim(): Promise<ClaimedEvent[]> {
     const now = new Date(this.o.now());
     const leaseUntil = new Date(now.getTime() + this.leaseMs);
-    return this.o.db.$queryRaw<ClaimedEvent[]>`
-      UPDATE "OutboxEvent" AS o SET "nextAttemptAt" = ${leaseUntil}
-      WHERE o."id" IN (
-        SELECT e."id" FROM "OutboxEvent" e
-        WHERE e."deliveredAt" IS NULL AND e."deadAt" IS NULL AND e."nextAttemptAt" <= ${now}
-          AND NOT EXISTS (
-            SELECT 1 FROM "OutboxEvent" p
-            WHERE p."deliveredAt" IS NULL AND p."deadAt" IS NULL
-              AND (p."createdAt", p."id") < (e."createdAt", e."id")
-              AND (CASE WHEN e."connectionId" IS NOT NULL THEN p."connectionId" = e."connectionId"
-                        ELSE p."connectionId" IS NULL AND p."provider" IS NOT DISTINCT FROM e."provider" END)
-          )
-        ORDER BY e."createdAt", e."id"
-        LIMIT ${this.o.batchSize}
-        FOR UPDATE SKIP LOCKED
-      )
-      RETURNING o."id", o."type", o."connectionId", o."provider", o."payload", o."createdAt", o."attempts"`;
+    return claimDueEvents(this.o.db, { now, leaseUntil, batchSize: this.o.batchSize });
   }
 
   private async release(id: string): Promise<void> {
