@@ -8,6 +8,7 @@ import type { Scheduler } from '../schedule/scheduler.ts';
 import type { Db } from '../store/db.ts';
 import type { Registration } from '../store/registration.ts';
 import { bearerAuth, type ApiKeys, type AuthHook } from './auth.ts';
+import { endConnectionsWhileClosing } from './closing.ts';
 import { errorHandler } from './replies.ts';
 import { connectionRoutes } from './routes/connections.ts';
 import { healthRoutes, type Readiness } from './routes/health.ts';
@@ -32,6 +33,7 @@ export interface ApiDeps {
 
 export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
   const app = Fastify({ logger: false, bodyLimit: d.bodyLimit ?? 1024 * 1024, return503OnClosing: true });
+  endConnectionsWhileClosing(app);
   app.setErrorHandler(errorHandler(d.log));
   const auth = bearerAuth(d.apiKeys);
   healthRoutes(app, d);
