@@ -9,7 +9,7 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default defineConfig(
-  globalIgnores(['worker/generated/', 'coverage/', 'tmp/']),
+  globalIgnores(['worker/generated/', 'dist/', 'coverage/', 'tmp/']),
   js.configs.recommended,
   tseslint.configs.recommendedTypeChecked,
   {

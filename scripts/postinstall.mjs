@@ -1,4 +1,5 @@
-// Runs `prisma generate` after `npm install` / `npm ci` (plain Node: tsx may not be usable yet).
+// Runs `prisma generate` after `npm install` / `npm ci` (plain Node: tsx may not be usable yet), then
+// compiles the daemon to dist/ (scripts/build.mjs), so that `npm start` right after `npm ci` runs it.
 // Skips quietly only when there is nothing to generate from; a failing generate fails the install.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -37,4 +38,17 @@ if (result.status !== 0) {
 if (!existsSync(path.join(root, 'worker', 'generated', 'prisma', 'client.ts'))) {
   console.error('postinstall: prisma generate finished but worker/generated/prisma/client.ts is missing');
   process.exit(1);
+}
+
+// Without dev dependencies there is no compiler: say so, and leave it to `npm start` to refuse clearly.
+if (!existsSync(path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'))) {
+  console.log(
+    'postinstall: typescript not installed (dev dependencies omitted); dist/ not built (npm run build needs it)',
+  );
+  process.exit(0);
+}
+const build = spawnSync(process.execPath, [path.join(root, 'scripts', 'build.mjs')], { cwd: root, stdio: 'inherit' });
+if (build.status !== 0) {
+  console.error(`postinstall: npm run build failed (exit ${build.status ?? build.signal})`);
+  process.exit(build.status || 1);
 }

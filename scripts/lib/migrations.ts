@@ -2,6 +2,7 @@
 // through @prisma/adapter-pg. Folders and the `_prisma_migrations` table are the ones that
 // `prisma migrate dev|deploy` use, so a machine with the native CLI can take over at any time.
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -17,7 +18,15 @@ import type { MigrationList, SchemaEngine, SchemaFilter } from '@prisma/schema-e
 
 export const DEFAULT_DATABASE_URL = 'postgresql://postgres@127.0.0.1:5432/oauth_refresher';
 
-const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+// The nearest folder with a package.json: the project root from scripts/lib and from its built copy
+// in dist/scripts/lib alike.
+function findProjectRoot(from: string): string {
+  for (let dir = from; ; dir = path.dirname(dir)) {
+    if (existsSync(path.join(dir, 'package.json'))) return dir;
+    if (path.dirname(dir) === dir) return path.resolve(from, '..', '..');
+  }
+}
+const projectRoot = findProjectRoot(path.dirname(fileURLToPath(import.meta.url)));
 export const SCHEMA_PATH = path.join(projectRoot, 'prisma', 'schema.prisma');
 export const MIGRATIONS_DIR = path.join(projectRoot, 'prisma', 'migrations');
 

@@ -1,9 +1,11 @@
-// The entry points as an operator runs them: scripts/ops-bin.mjs (the package bin) and
-// scripts/ops.ts (npm run ops), in child processes with the environment the daemon uses.
+// The entry points as an operator runs them: scripts/ops-bin.mjs (the package bin, running the built
+// dist/scripts/ops.js) and scripts/ops.ts (npm run ops), in child processes with the environment the
+// daemon uses.
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { testEnv } from '../helpers/harness.ts';
+import { ensureBuilt } from '../process/build.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -20,6 +22,8 @@ function run(args: string[], env: Record<string, string | undefined>): Promise<{
 }
 
 describe('oauth-refresher-ops (bin)', () => {
+  beforeAll(ensureBuilt, 120_000);
+
   it('--help works without any configuration', async () => {
     const r = await run(['--help'], {});
     expect(r.code).toBe(0);

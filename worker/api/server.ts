@@ -13,6 +13,7 @@ import type { ConnectSessions } from '../store/connect-sessions.ts';
 import type { Db } from '../store/db.ts';
 import type { Registration } from '../store/registration.ts';
 import { bearerAuth, type ApiKeys, type AuthHook } from './auth.ts';
+import { endConnectionsWhileClosing } from './closing.ts';
 import { errorHandler } from './replies.ts';
 import { registerConnectSessionRoutes } from './routes/connect-sessions.ts';
 import { connectionRoutes, type Revoke } from './routes/connections.ts';
@@ -52,6 +53,7 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
         .send({ error: 'invalid_request', field: 'url', message: 'malformed or over-long URL' });
     },
   });
+  endConnectionsWhileClosing(app);
   app.setErrorHandler(errorHandler(d.log));
   // Never echo the URL (a forged query may carry a code or a state): a fixed answer.
   app.setNotFoundHandler((req, reply) => {
