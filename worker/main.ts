@@ -20,7 +20,11 @@ async function run(makeHooks: () => MainHooks): Promise<void> {
   await checkPostgres(config.databaseUrl);
   await checkRedis(config.redisUrl);
   const hooks = makeHooks();
-  const daemon = new Daemon(config, { extensions: defaultExtensions(config), faultPoint: hooks.faultPoint, now: hooks.now });
+  const daemon = new Daemon(config, {
+    extensions: defaultExtensions(config),
+    faultPoint: hooks.faultPoint,
+    now: hooks.now,
+  });
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;

@@ -48,7 +48,9 @@ process.on('message', (m) => {
   if (m && typeof m === 'object' && 'latencyMs' in m) latencyMs = Number(m.latencyMs);
   if (m === 'inflight') {
     tick();
-    process.send?.({ inflight: { max: maxInFlight, mean: area / Math.max(1, lastT - since), windowMs: lastT - since, now: inFlight } });
+    process.send?.({
+      inflight: { max: maxInFlight, mean: area / Math.max(1, lastT - since), windowMs: lastT - since, now: inFlight },
+    });
     maxInFlight = inFlight;
     area = 0;
     since = lastT;

@@ -5,7 +5,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { providerGateExtension } from '../../worker/providers/breaker.ts';
 import { FakeProvider } from '../fakes/fake-provider.ts';
 import { startDaemon, testDb, waitFor, writeProvidersFile, type TestDaemon } from '../helpers/harness.ts';
-import { connectInBrowser, launchBrowser, newProfile, newSession, providerEntry, ReturnApp, startConnectDaemon, type Browser } from './support.ts';
+import {
+  connectInBrowser,
+  launchBrowser,
+  newProfile,
+  newSession,
+  providerEntry,
+  ReturnApp,
+  startConnectDaemon,
+  type Browser,
+} from './support.ts';
 
 const fake = new FakeProvider({ rotation: 'always', accessTtlSeconds: 3600 });
 // Slack does not require PKCE (the built-in sends none: opting in makes the app public).
@@ -17,15 +26,23 @@ let browser: Browser;
 
 beforeAll(async () => {
   await Promise.all([fake.start(), slack.start(), app.start()]);
-  d = await startConnectDaemon({
-    PROVIDERS_FILE: writeProvidersFile({
-      fakecloud: providerEntry(fake),
-      slackfake: {
-        extends: 'slack', tokenUrl: slack.tokenUrl, authorizeUrl: slack.authorization.authorizeUrl,
-        clientId: slack.clientId, clientSecret: slack.clientSecret, invalidCodeErrors: ['invalid_code', 'code_already_used'],
-      },
-    }),
-  }, app, [providerGateExtension({ probeIntervalMs: 1000 })]);
+  d = await startConnectDaemon(
+    {
+      PROVIDERS_FILE: writeProvidersFile({
+        fakecloud: providerEntry(fake),
+        slackfake: {
+          extends: 'slack',
+          tokenUrl: slack.tokenUrl,
+          authorizeUrl: slack.authorization.authorizeUrl,
+          clientId: slack.clientId,
+          clientSecret: slack.clientSecret,
+          invalidCodeErrors: ['invalid_code', 'code_already_used'],
+        },
+      }),
+    },
+    app,
+    [providerGateExtension({ probeIntervalMs: 1000 })],
+  );
   browser = await launchBrowser();
 }, 60_000);
 
@@ -109,15 +126,23 @@ describe('code exchange outcomes', () => {
     expect(rows[1].parentId).toBe(rows[0].id);
   });
 
-  it('bad client credentials end with error=misconfigured and the provider\'s credential breaker opens', async () => {
+  it("bad client credentials end with error=misconfigured and the provider's credential breaker opens", async () => {
     fake.setFaults({ invalidClient: true, count: 1 });
     const r = await flow('fakecloud', 'acct-misconf');
     expect(r.q('error')).toBe('misconfigured');
-    await waitFor(async () => (await db.providerState.findUnique({ where: { provider: 'fakecloud' } }))?.breakerState === 'open', 10_000, 'breaker open');
+    await waitFor(
+      async () => (await db.providerState.findUnique({ where: { provider: 'fakecloud' } }))?.breakerState === 'open',
+      10_000,
+      'breaker open',
+    );
     // The next good answer closes it again.
     const ok = await flow('fakecloud', 'acct-after-misconf');
     expect(ok.q('status')).toBe('connected');
-    await waitFor(async () => (await db.providerState.findUnique({ where: { provider: 'fakecloud' } }))?.breakerState === 'closed', 10_000, 'breaker closed');
+    await waitFor(
+      async () => (await db.providerState.findUnique({ where: { provider: 'fakecloud' } }))?.breakerState === 'closed',
+      10_000,
+      'breaker closed',
+    );
   });
 
   it('an expiring access token without a refresh token creates no connection: error=no_refresh_token, naming the missing setting', async () => {
@@ -144,9 +169,16 @@ describe('code exchange outcomes', () => {
   });
 
   it('without PUBLIC_URL the connect endpoints answer a clear 503; everything else works', async () => {
-    const bare = await startDaemon({ ROLES: 'api', PROVIDERS_FILE: writeProvidersFile({ fakecloud: providerEntry(fake) }) });
+    const bare = await startDaemon({
+      ROLES: 'api',
+      PROVIDERS_FILE: writeProvidersFile({ fakecloud: providerEntry(fake) }),
+    });
     try {
-      const r = await bare.api('POST', '/v1/connect-sessions', { provider: 'fakecloud', externalId: 'x', returnUrl: app.returnUrl });
+      const r = await bare.api('POST', '/v1/connect-sessions', {
+        provider: 'fakecloud',
+        externalId: 'x',
+        returnUrl: app.returnUrl,
+      });
       expect(r.status).toBe(503);
       expect(r.body.message).toMatch(/PUBLIC_URL/);
       expect((await fetch(`${bare.baseUrl}/connect/${'A'.repeat(43)}`, { redirect: 'manual' })).status).toBe(503);

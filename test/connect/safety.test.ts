@@ -5,9 +5,23 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { FakeProvider } from '../fakes/fake-provider.ts';
 import { testDb, writeProvidersFile, type TestDaemon } from '../helpers/harness.ts';
-import { connectInBrowser, launchBrowser, newProfile, newSession, openConsent, providerEntry, ReturnApp, startConnectDaemon, type Browser } from './support.ts';
+import {
+  connectInBrowser,
+  launchBrowser,
+  newProfile,
+  newSession,
+  openConsent,
+  providerEntry,
+  ReturnApp,
+  startConnectDaemon,
+  type Browser,
+} from './support.ts';
 
-const fake = new FakeProvider({ rotation: 'always', accessTtlSeconds: 3600, authorize: { issuer: 'https://fake.example/issuer' } });
+const fake = new FakeProvider({
+  rotation: 'always',
+  accessTtlSeconds: 3600,
+  authorize: { issuer: 'https://fake.example/issuer' },
+});
 const app = new ReturnApp();
 const db = testDb();
 let d: TestDaemon;
@@ -15,13 +29,16 @@ let browser: Browser;
 
 beforeAll(async () => {
   await Promise.all([fake.start(), app.start()]);
-  d = await startConnectDaemon({
-    PROVIDERS_FILE: writeProvidersFile({
-      fakecloud: providerEntry(fake, { issuer: 'https://fake.example/issuer' }),
-      mixup: providerEntry(fake, { issuer: 'https://other.example/issuer' }),
-      noauth: { tokenUrl: fake.tokenUrl, clientId: 'x', clientSecret: 'y' },
-    }),
-  }, app);
+  d = await startConnectDaemon(
+    {
+      PROVIDERS_FILE: writeProvidersFile({
+        fakecloud: providerEntry(fake, { issuer: 'https://fake.example/issuer' }),
+        mixup: providerEntry(fake, { issuer: 'https://other.example/issuer' }),
+        noauth: { tokenUrl: fake.tokenUrl, clientId: 'x', clientSecret: 'y' },
+      }),
+    },
+    app,
+  );
   browser = await launchBrowser();
 }, 60_000);
 
@@ -53,7 +70,8 @@ async function visit(page: Page, url: string): Promise<{ status: number; text: s
   return { status: res!.status(), text: await page.innerText('body'), html: await page.content(), url: page.url() };
 }
 
-const session = (externalId: string, extra: Record<string, unknown> = {}) => newSession(d, { provider: 'fakecloud', externalId, returnUrl: app.returnUrl, ...extra });
+const session = (externalId: string, extra: Record<string, unknown> = {}) =>
+  newSession(d, { provider: 'fakecloud', externalId, returnUrl: app.returnUrl, ...extra });
 
 describe('callback safety', () => {
   it('a tampered state is refused with a plain 400 page, changes nothing and redirects nowhere; the real callback still completes', async () => {
@@ -178,7 +196,9 @@ describe('callback safety', () => {
     // Mallory starts her own session (her browser now holds a connect cookie) and feeds Alice's consent in.
     const own = await session('acct-mallory');
     await openConsent(mallory, own.url);
-    expect((await mallory.cookies()).some((c) => c.name === 'ort_connect' && c.httpOnly && c.sameSite === 'Lax')).toBe(true);
+    expect((await mallory.cookies()).some((c) => c.name === 'ort_connect' && c.httpOnly && c.sameSite === 'Lax')).toBe(
+      true,
+    );
     const aliceAgain = await openConsent(alice, s.url);
     const stolen = await captureCallback(aliceAgain);
     const r2 = await visit(await mallory.newPage(), stolen.toString());
@@ -197,7 +217,10 @@ describe('callback safety', () => {
     const out = await connectInBrowser(ctx, fake, s.url);
     expect(out.url.searchParams.get('error')).toBe('invalid_issuer');
     expect(fake.authorization.exchanges.length).toBe(exchanges);
-    expect((await d.api('GET', `/v1/connect-sessions/${s.id}`)).body).toMatchObject({ status: 'failed', error: 'invalid_issuer' });
+    expect((await d.api('GET', `/v1/connect-sessions/${s.id}`)).body).toMatchObject({
+      status: 'failed',
+      error: 'invalid_issuer',
+    });
     await ctx.close();
   });
 
@@ -223,10 +246,21 @@ describe('callback safety', () => {
       expect(r.body.field, returnUrl).toBe('returnUrl');
     }
     for (const ok of [`${base}/app`, `${base}/app/`, `${base}/app/deep/path?x=1`]) {
-      expect((await d.api('POST', '/v1/connect-sessions', { provider: 'fakecloud', externalId: 'acct-x', returnUrl: ok })).status, ok).toBe(201);
+      expect(
+        (await d.api('POST', '/v1/connect-sessions', { provider: 'fakecloud', externalId: 'acct-x', returnUrl: ok }))
+          .status,
+        ok,
+      ).toBe(201);
     }
-    expect((await d.api('POST', '/v1/connect-sessions', { provider: 'nosuch', externalId: 'a', returnUrl: app.returnUrl })).body.field).toBe('provider');
-    const noauth = await d.api('POST', '/v1/connect-sessions', { provider: 'noauth', externalId: 'a', returnUrl: app.returnUrl });
+    expect(
+      (await d.api('POST', '/v1/connect-sessions', { provider: 'nosuch', externalId: 'a', returnUrl: app.returnUrl }))
+        .body.field,
+    ).toBe('provider');
+    const noauth = await d.api('POST', '/v1/connect-sessions', {
+      provider: 'noauth',
+      externalId: 'a',
+      returnUrl: app.returnUrl,
+    });
     expect(noauth.status).toBe(400);
     expect(noauth.body.field).toBe('provider');
   });
@@ -235,12 +269,39 @@ describe('callback safety', () => {
     const ctx = await newProfile(browser);
     const out = await connectInBrowser(ctx, fake, (await session('acct-cid')).url);
     const id = out.url.searchParams.get('connection_id')!;
-    expect((await d.api('POST', '/v1/connect-sessions', { provider: 'fakecloud', externalId: 'acct-other', connectionId: id, returnUrl: app.returnUrl })).status).toBe(409);
-    expect((await d.api('POST', '/v1/connect-sessions', { provider: 'mixup', externalId: 'acct-cid', connectionId: id, returnUrl: app.returnUrl })).status).toBe(409);
+    expect(
+      (
+        await d.api('POST', '/v1/connect-sessions', {
+          provider: 'fakecloud',
+          externalId: 'acct-other',
+          connectionId: id,
+          returnUrl: app.returnUrl,
+        })
+      ).status,
+    ).toBe(409);
+    expect(
+      (
+        await d.api('POST', '/v1/connect-sessions', {
+          provider: 'mixup',
+          externalId: 'acct-cid',
+          connectionId: id,
+          returnUrl: app.returnUrl,
+        })
+      ).status,
+    ).toBe(409);
     const same = await session('acct-cid', { connectionId: id });
     expect(same).toMatchObject({ mode: 'reconnect', connectionId: id });
     const { TEST_READ_KEY } = await import('../helpers/harness.ts');
-    expect((await d.api('POST', '/v1/connect-sessions', { provider: 'fakecloud', externalId: 'a', returnUrl: app.returnUrl }, TEST_READ_KEY)).status).toBe(403);
+    expect(
+      (
+        await d.api(
+          'POST',
+          '/v1/connect-sessions',
+          { provider: 'fakecloud', externalId: 'a', returnUrl: app.returnUrl },
+          TEST_READ_KEY,
+        )
+      ).status,
+    ).toBe(403);
     expect((await d.api('GET', `/v1/connect-sessions/${same.id}`, undefined, TEST_READ_KEY)).status).toBe(200);
     await ctx.close();
   });
@@ -248,7 +309,13 @@ describe('callback safety', () => {
   it('no page echoes a query string, a code or a state, 404s included', async () => {
     const page = await browser.newPage();
     const marker = 'SECRETMARKER0123456789abcdefghijklmnopqrstu';
-    for (const path of [`/nope?code=${marker}&state=${marker}`, `/oauth/callback?code=${marker}&state=${marker}`, `/oauth/callback?error=${marker}&state=${marker}`, `/oauth/callback?code=${marker}`, `/connect/${marker}?state=${marker}`]) {
+    for (const path of [
+      `/nope?code=${marker}&state=${marker}`,
+      `/oauth/callback?code=${marker}&state=${marker}`,
+      `/oauth/callback?error=${marker}&state=${marker}`,
+      `/oauth/callback?code=${marker}`,
+      `/connect/${marker}?state=${marker}`,
+    ]) {
       const r = await visit(page, `${d.config.publicUrl}${path}`);
       expect(r.status, path).toBeGreaterThanOrEqual(400);
       expect(r.html, path).not.toContain(marker);

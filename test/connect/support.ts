@@ -64,9 +64,16 @@ export function providerEntry(fake: FakeProvider, extra: Record<string, unknown>
   };
 }
 
-export async function startConnectDaemon(env: Record<string, string>, app: ReturnApp, extensions: DaemonExtension[] = []): Promise<TestDaemon> {
+export async function startConnectDaemon(
+  env: Record<string, string>,
+  app: ReturnApp,
+  extensions: DaemonExtension[] = [],
+): Promise<TestDaemon> {
   const port = await freePort();
-  return startDaemon({ PORT: String(port), PUBLIC_URL: `http://127.0.0.1:${port}`, CONNECT_RETURN_URLS: `${app.base}/app`, ...env }, { extensions });
+  return startDaemon(
+    { PORT: String(port), PUBLIC_URL: `http://127.0.0.1:${port}`, CONNECT_RETURN_URLS: `${app.base}/app`, ...env },
+    { extensions },
+  );
 }
 
 export interface CreatedSession {
@@ -93,9 +100,16 @@ export async function openConsent(ctx: BrowserContext, url: string): Promise<Pag
 }
 
 /** Clicks Allow or Deny and waits for the page the browser ends on once it left the provider. */
-export async function decide(page: Page, fake: FakeProvider, decision: 'allow' | 'deny', user = 'user-1'): Promise<{ url: URL; status: number }> {
+export async function decide(
+  page: Page,
+  fake: FakeProvider,
+  decision: 'allow' | 'deny',
+  user = 'user-1',
+): Promise<{ url: URL; status: number }> {
   await page.fill('#user', user);
-  const settled = page.waitForResponse((r) => !r.url().startsWith(fake.url) && r.request().isNavigationRequest() && r.status() !== 302);
+  const settled = page.waitForResponse(
+    (r) => !r.url().startsWith(fake.url) && r.request().isNavigationRequest() && r.status() !== 302,
+  );
   await page.click(`#${decision}`);
   const res = await settled;
   await page.waitForLoadState();
@@ -103,7 +117,13 @@ export async function decide(page: Page, fake: FakeProvider, decision: 'allow' |
 }
 
 /** The whole flow in one browser profile. */
-export async function connectInBrowser(ctx: BrowserContext, fake: FakeProvider, url: string, decision: 'allow' | 'deny' = 'allow', user = 'user-1') {
+export async function connectInBrowser(
+  ctx: BrowserContext,
+  fake: FakeProvider,
+  url: string,
+  decision: 'allow' | 'deny' = 'allow',
+  user = 'user-1',
+) {
   const page = await openConsent(ctx, url);
   const out = await decide(page, fake, decision, user);
   return { ...out, page };

@@ -7,29 +7,100 @@ import { bindingCookie, clearedBindingCookie, readBindingCookie } from '../../wo
 import { classifyExchange } from '../../worker/connect/exchange.ts';
 import { refusalPage } from '../../worker/connect/pages.ts';
 import { checkReturnUrl, returnWith } from '../../worker/connect/return-url.ts';
-import { challengeS256, hashToken, isValidVerifier, looksLikeToken, randomToken } from '../../worker/connect/secrets.ts';
+import {
+  challengeS256,
+  hashToken,
+  isValidVerifier,
+  looksLikeToken,
+  randomToken,
+} from '../../worker/connect/secrets.ts';
 import type { HttpAnswer } from '../../worker/oauth/answer.ts';
 import { resolveProvider } from '../../worker/providers/registry.ts';
 import type { ProviderInput } from '../../worker/providers/types.ts';
 
-const provider = (extra: ProviderInput = {}) => resolveProvider('p', { tokenUrl: 'https://p.example/token', clientId: 'cid', clientSecret: 'sec', authorizeUrl: 'https://p.example/authorize', ...extra }, {}, { allowInsecure: false });
+const provider = (extra: ProviderInput = {}) =>
+  resolveProvider(
+    'p',
+    {
+      tokenUrl: 'https://p.example/token',
+      clientId: 'cid',
+      clientSecret: 'sec',
+      authorizeUrl: 'https://p.example/authorize',
+      ...extra,
+    },
+    {},
+    { allowInsecure: false },
+  );
 const REDIRECT = 'https://daemon.example/oauth/callback';
 
 describe('authorize URL builder', () => {
-  const cases: { name: string; def: ProviderInput; scopes?: string[]; metadata?: Record<string, unknown>; expect: Record<string, string | null> }[] = [
-    { name: 'defaults: S256, space-separated default scopes', def: { scopes: ['a', 'b'] }, expect: { response_type: 'code', client_id: 'cid', redirect_uri: REDIRECT, state: 'S', scope: 'a b', code_challenge: 'C', code_challenge_method: 'S256' } },
-    { name: 'required scopes always come first, the session scopes replace the defaults', def: { scopes: ['a'], requiredScopes: ['offline_access'] }, scopes: ['x', 'y'], expect: { scope: 'offline_access x y' } },
-    { name: 'an offline scope among the defaults is kept when the session names its own', def: { scopes: ['offline_access', 'read'] }, scopes: ['write'], expect: { scope: 'offline_access write' } },
-    { name: 'no repeats', def: { requiredScopes: ['refresh_token'], scopes: ['api'] }, scopes: ['refresh_token', 'api'], expect: { scope: 'refresh_token api' } },
+  const cases: {
+    name: string;
+    def: ProviderInput;
+    scopes?: string[];
+    metadata?: Record<string, unknown>;
+    expect: Record<string, string | null>;
+  }[] = [
+    {
+      name: 'defaults: S256, space-separated default scopes',
+      def: { scopes: ['a', 'b'] },
+      expect: {
+        response_type: 'code',
+        client_id: 'cid',
+        redirect_uri: REDIRECT,
+        state: 'S',
+        scope: 'a b',
+        code_challenge: 'C',
+        code_challenge_method: 'S256',
+      },
+    },
+    {
+      name: 'required scopes always come first, the session scopes replace the defaults',
+      def: { scopes: ['a'], requiredScopes: ['offline_access'] },
+      scopes: ['x', 'y'],
+      expect: { scope: 'offline_access x y' },
+    },
+    {
+      name: 'an offline scope among the defaults is kept when the session names its own',
+      def: { scopes: ['offline_access', 'read'] },
+      scopes: ['write'],
+      expect: { scope: 'offline_access write' },
+    },
+    {
+      name: 'no repeats',
+      def: { requiredScopes: ['refresh_token'], scopes: ['api'] },
+      scopes: ['refresh_token', 'api'],
+      expect: { scope: 'refresh_token api' },
+    },
     { name: 'comma separator', def: { scopes: ['a', 'b'], scopeSeparator: ',' }, expect: { scope: 'a,b' } },
     { name: 'no scopes: no scope parameter', def: {}, expect: { scope: null } },
-    { name: 'authorizeParams always sent', def: { authorizeParams: { access_type: 'offline', prompt: 'consent' } }, scopes: ['x'], expect: { access_type: 'offline', prompt: 'consent', scope: 'x' } },
-    { name: 'pkce none: no challenge', def: { pkce: 'none' }, expect: { code_challenge: null, code_challenge_method: null } },
-    { name: 'template filled from metadata', def: { authorizeUrl: 'https://{subdomain}.p.example/authorize' }, metadata: { subdomain: 'acme' }, expect: { __host: 'acme.p.example' } },
+    {
+      name: 'authorizeParams always sent',
+      def: { authorizeParams: { access_type: 'offline', prompt: 'consent' } },
+      scopes: ['x'],
+      expect: { access_type: 'offline', prompt: 'consent', scope: 'x' },
+    },
+    {
+      name: 'pkce none: no challenge',
+      def: { pkce: 'none' },
+      expect: { code_challenge: null, code_challenge_method: null },
+    },
+    {
+      name: 'template filled from metadata',
+      def: { authorizeUrl: 'https://{subdomain}.p.example/authorize' },
+      metadata: { subdomain: 'acme' },
+      expect: { __host: 'acme.p.example' },
+    },
   ];
   for (const c of cases) {
     it(c.name, () => {
-      const r = buildAuthorizeUrl(provider(c.def), { redirectUri: REDIRECT, state: 'S', codeChallenge: 'C', scopes: c.scopes, metadata: c.metadata ?? {} });
+      const r = buildAuthorizeUrl(provider(c.def), {
+        redirectUri: REDIRECT,
+        state: 'S',
+        codeChallenge: 'C',
+        scopes: c.scopes,
+        metadata: c.metadata ?? {},
+      });
       expect(r.ok).toBe(true);
       const u = new URL((r as { url: string }).url);
       for (const [k, v] of Object.entries(c.expect)) {
@@ -41,13 +112,27 @@ describe('authorize URL builder', () => {
 
   it('refuses a template whose metadata is missing or not host-safe, naming metadata', () => {
     for (const metadata of [{}, { subdomain: 'evil.com/x?' }, { subdomain: '' }]) {
-      const r = buildAuthorizeUrl(provider({ authorizeUrl: 'https://{subdomain}.p.example/a' }), { redirectUri: REDIRECT, state: 'S', codeChallenge: 'C', scopes: undefined, metadata });
+      const r = buildAuthorizeUrl(provider({ authorizeUrl: 'https://{subdomain}.p.example/a' }), {
+        redirectUri: REDIRECT,
+        state: 'S',
+        codeChallenge: 'C',
+        scopes: undefined,
+        metadata,
+      });
       expect(r).toMatchObject({ ok: false, field: 'metadata' });
     }
   });
 
   it('refuses a provider without authorizeUrl', () => {
-    expect(buildAuthorizeUrl(provider({ authorizeUrl: undefined }), { redirectUri: REDIRECT, state: 'S', codeChallenge: 'C', scopes: undefined, metadata: {} })).toMatchObject({ ok: false, field: 'provider' });
+    expect(
+      buildAuthorizeUrl(provider({ authorizeUrl: undefined }), {
+        redirectUri: REDIRECT,
+        state: 'S',
+        codeChallenge: 'C',
+        scopes: undefined,
+        metadata: {},
+      }),
+    ).toMatchObject({ ok: false, field: 'provider' });
   });
 
   it('requestedScopes: table', () => {
@@ -75,8 +160,17 @@ describe('state and PKCE values', () => {
   });
 
   it('RFC 7636 appendix B test vector, verifier shape', () => {
-    expect(challengeS256('dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk')).toBe('E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM');
-    const table: [string, boolean][] = [['a'.repeat(42), false], ['a'.repeat(43), true], ['a'.repeat(128), true], ['a'.repeat(129), false], [`${'a'.repeat(43)}+`, false], [randomToken(), true]];
+    expect(challengeS256('dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk')).toBe(
+      'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM',
+    );
+    const table: [string, boolean][] = [
+      ['a'.repeat(42), false],
+      ['a'.repeat(43), true],
+      ['a'.repeat(128), true],
+      ['a'.repeat(129), false],
+      [`${'a'.repeat(43)}+`, false],
+      [randomToken(), true],
+    ];
     for (const [v, ok] of table) expect(isValidVerifier(v), v).toBe(ok);
   });
 
@@ -88,7 +182,8 @@ describe('state and PKCE values', () => {
   });
 
   it('forged states are refused before any lookup', () => {
-    for (const v of ['', 'short', 'a b', 'x'.repeat(200), '<script>', undefined, 42, ['a'.repeat(43)]]) expect(looksLikeToken(v)).toBe(false);
+    for (const v of ['', 'short', 'a b', 'x'.repeat(200), '<script>', undefined, 42, ['a'.repeat(43)]])
+      expect(looksLikeToken(v)).toBe(false);
   });
 });
 
@@ -125,12 +220,21 @@ describe('return URL allowlist', () => {
   }
 
   it('refuses everything when nothing is configured', () => {
-    expect(checkReturnUrl('https://app.example/connect', [])).toMatchObject({ ok: false, message: expect.stringMatching(/CONNECT_RETURN_URLS/) });
+    expect(checkReturnUrl('https://app.example/connect', [])).toMatchObject({
+      ok: false,
+      message: expect.stringMatching(/CONNECT_RETURN_URLS/),
+    });
   });
 
-  it('adds the result parameters, keeping the app\'s own', () => {
-    const u = new URL(returnWith('https://app.example/connect?tab=1', { status: 'connected', session_id: 's', error: undefined }));
-    expect([...u.searchParams]).toEqual([['tab', '1'], ['status', 'connected'], ['session_id', 's']]);
+  it("adds the result parameters, keeping the app's own", () => {
+    const u = new URL(
+      returnWith('https://app.example/connect?tab=1', { status: 'connected', session_id: 's', error: undefined }),
+    );
+    expect([...u.searchParams]).toEqual([
+      ['tab', '1'],
+      ['status', 'connected'],
+      ['session_id', 's'],
+    ]);
   });
 });
 
@@ -148,26 +252,79 @@ describe('binding cookie', () => {
   });
 
   it('reads the binding among other cookies', () => {
-    const table: [string | undefined, string | undefined][] = [[undefined, undefined], ['a=1', undefined], ['a=1; ort_connect=xyz; b=2', 'xyz'], ['ort_connect=', undefined], ['ort_connect=a; ort_connect=b', 'b']];
+    const table: [string | undefined, string | undefined][] = [
+      [undefined, undefined],
+      ['a=1', undefined],
+      ['a=1; ort_connect=xyz; b=2', 'xyz'],
+      ['ort_connect=', undefined],
+      ['ort_connect=a; ort_connect=b', 'b'],
+    ];
     for (const [h, want] of table) expect(readBindingCookie(h)).toBe(want);
   });
 });
 
 describe('exchange classification', () => {
-  const answer = (status: number, body: unknown): HttpAnswer => ({ kind: 'response', status, headers: { 'content-type': 'application/json' }, bodyText: JSON.stringify(body) });
-  const slack = provider({ errors: { bodyErrorWhen: [{ field: 'ok', equals: false }], terminal: ['invalid_refresh_token'], transient: ['internal_error'] }, invalidCodeErrors: ['invalid_code'] });
+  const answer = (status: number, body: unknown): HttpAnswer => ({
+    kind: 'response',
+    status,
+    headers: { 'content-type': 'application/json' },
+    bodyText: JSON.stringify(body),
+  });
+  const slack = provider({
+    errors: {
+      bodyErrorWhen: [{ field: 'ok', equals: false }],
+      terminal: ['invalid_refresh_token'],
+      transient: ['internal_error'],
+    },
+    invalidCodeErrors: ['invalid_code'],
+  });
   const table: { name: string; def?: ReturnType<typeof provider>; a: HttpAnswer; want: string }[] = [
-    { name: 'tokens with refresh token', a: answer(200, { access_token: 'a', refresh_token: 'r', expires_in: 3600 }), want: 'tokens' },
+    {
+      name: 'tokens with refresh token',
+      a: answer(200, { access_token: 'a', refresh_token: 'r', expires_in: 3600 }),
+      want: 'tokens',
+    },
     { name: 'invalid_grant', a: answer(400, { error: 'invalid_grant' }), want: 'invalid_grant' },
     { name: '503', a: answer(503, { error: 'temporarily_unavailable' }), want: 'provider_unavailable' },
-    { name: 'timeout', a: { kind: 'network', code: 'timeout', message: 'x', sent: true }, want: 'provider_unavailable' },
-    { name: 'html page', a: { kind: 'response', status: 502, headers: {}, bodyText: '<html>bad gateway</html>' }, want: 'provider_unavailable' },
+    {
+      name: 'timeout',
+      a: { kind: 'network', code: 'timeout', message: 'x', sent: true },
+      want: 'provider_unavailable',
+    },
+    {
+      name: 'html page',
+      a: { kind: 'response', status: 502, headers: {}, bodyText: '<html>bad gateway</html>' },
+      want: 'provider_unavailable',
+    },
     { name: 'invalid_client', a: answer(401, { error: 'invalid_client' }), want: 'misconfigured' },
-    { name: 'Slack ok:false invalid_code', def: slack, a: answer(200, { ok: false, error: 'invalid_code' }), want: 'invalid_grant' },
-    { name: 'Slack ok:false internal_error', def: slack, a: answer(200, { ok: false, error: 'internal_error' }), want: 'provider_unavailable' },
-    { name: 'expiring token without refresh token', a: answer(200, { access_token: 'a', expires_in: 3600 }), want: 'no_refresh_token' },
-    { name: 'expiry source none (Salesforce-like) without refresh token', def: provider({ expiry: { source: 'none', defaultLifetimeSec: 7200 } }), a: answer(200, { access_token: 'a' }), want: 'no_refresh_token' },
-    { name: 'token without expiry nor refresh token: non-expiring', a: answer(200, { access_token: 'a' }), want: 'tokens' },
+    {
+      name: 'Slack ok:false invalid_code',
+      def: slack,
+      a: answer(200, { ok: false, error: 'invalid_code' }),
+      want: 'invalid_grant',
+    },
+    {
+      name: 'Slack ok:false internal_error',
+      def: slack,
+      a: answer(200, { ok: false, error: 'internal_error' }),
+      want: 'provider_unavailable',
+    },
+    {
+      name: 'expiring token without refresh token',
+      a: answer(200, { access_token: 'a', expires_in: 3600 }),
+      want: 'no_refresh_token',
+    },
+    {
+      name: 'expiry source none (Salesforce-like) without refresh token',
+      def: provider({ expiry: { source: 'none', defaultLifetimeSec: 7200 } }),
+      a: answer(200, { access_token: 'a' }),
+      want: 'no_refresh_token',
+    },
+    {
+      name: 'token without expiry nor refresh token: non-expiring',
+      a: answer(200, { access_token: 'a' }),
+      want: 'tokens',
+    },
   ];
   for (const c of table) {
     it(c.name, () => {
@@ -178,7 +335,12 @@ describe('exchange classification', () => {
   }
 
   it('the invalid_grant description names the redirect URI when that is likely', () => {
-    const r = classifyExchange(provider(), answer(400, { error: 'invalid_grant', error_description: 'redirect_uri mismatch' }), Date.now(), REDIRECT);
+    const r = classifyExchange(
+      provider(),
+      answer(400, { error: 'invalid_grant', error_description: 'redirect_uri mismatch' }),
+      Date.now(),
+      REDIRECT,
+    );
     expect(r).toMatchObject({ kind: 'failed', error: 'invalid_grant', description: expect.stringContaining(REDIRECT) });
   });
 });
@@ -202,7 +364,13 @@ describe('provider definitions: authorization fields', () => {
   }
 
   it('defaults', () => {
-    expect(provider()).toMatchObject({ pkce: 'S256', scopeSeparator: ' ', scopes: [], authorizeParams: {}, invalidCodeErrors: ['invalid_grant'] });
+    expect(provider()).toMatchObject({
+      pkce: 'S256',
+      scopeSeparator: ' ',
+      scopes: [],
+      authorizeParams: {},
+      invalidCodeErrors: ['invalid_grant'],
+    });
   });
 });
 
@@ -231,7 +399,13 @@ describe('built-in providers: authorization facts', () => {
     expect(reg.get('dropbox')!.authorizeParams).toMatchObject({ token_access_type: 'offline' });
     expect(reg.get('slack')!).toMatchObject({ scopeSeparator: ',', pkce: 'none' });
     // The offline scope survives a session's own scopes.
-    const u = buildAuthorizeUrl(reg.get('microsoft')!, { redirectUri: REDIRECT, state: 'S', codeChallenge: 'C', scopes: ['User.Read'], metadata: {} });
+    const u = buildAuthorizeUrl(reg.get('microsoft')!, {
+      redirectUri: REDIRECT,
+      state: 'S',
+      codeChallenge: 'C',
+      scopes: ['User.Read'],
+      metadata: {},
+    });
     expect(new URL((u as { url: string }).url).searchParams.get('scope')).toBe('offline_access User.Read');
     expect(new URL((u as { url: string }).url).pathname).toBe('/common/oauth2/v2.0/authorize');
   });

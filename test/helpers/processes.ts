@@ -30,18 +30,32 @@ export interface DaemonProcess {
  */
 export async function spawnDaemon(env: Record<string, string | undefined>, timeoutMs = 30_000): Promise<DaemonProcess> {
   const apiPort = await freePort();
-  const noApi = env.ROLES !== undefined && !env.ROLES.split(',').map((r) => r.trim()).includes('api');
+  const noApi =
+    env.ROLES !== undefined &&
+    !env.ROLES.split(',')
+      .map((r) => r.trim())
+      .includes('api');
   const port = noApi && env.METRICS_PORT ? Number(env.METRICS_PORT) : apiPort;
   // One process, like `npm start` (node --import tsx): a signal reaches the daemon itself. The tsx
   // CLI would fork a grandchild that outlives a SIGKILL of its launcher.
   const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'worker', 'main.ts')], {
     cwd: ROOT,
-    env: { ...process.env, ...env, PORT: String(apiPort), LOG_LEVEL: env.LOG_LEVEL ?? 'info', LOG_PRETTY: 'false' } as NodeJS.ProcessEnv,
+    env: {
+      ...process.env,
+      ...env,
+      PORT: String(apiPort),
+      LOG_LEVEL: env.LOG_LEVEL ?? 'info',
+      LOG_PRETTY: 'false',
+    } as NodeJS.ProcessEnv,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
-  child.stdout!.on('data', (b: Buffer) => { out += b.toString(); });
-  child.stderr!.on('data', (b: Buffer) => { out += b.toString(); });
+  child.stdout!.on('data', (b: Buffer) => {
+    out += b.toString();
+  });
+  child.stderr!.on('data', (b: Buffer) => {
+    out += b.toString();
+  });
   const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
   const deadline = Date.now() + timeoutMs;
   for (;;) {

@@ -67,7 +67,12 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
   connectionRoutes(app, { ...d, auth });
   tokenRoutes(app, { ...d, auth, now: d.now ?? Date.now });
   if (d.connect) {
-    registerConnectSessionRoutes(app, auth, { db: d.db, sessions: d.connect.sessions, providers: d.providers, flow: d.connect.flow });
+    registerConnectSessionRoutes(app, auth, {
+      db: d.db,
+      sessions: d.connect.sessions,
+      providers: d.providers,
+      flow: d.connect.flow,
+    });
     registerConnectRoutes(app, d.connect.flow);
   }
   await d.extend?.(app, auth);

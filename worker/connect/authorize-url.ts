@@ -6,7 +6,10 @@ import type { ProviderDefinition } from '../providers/types.ts';
 // when the app's session names its own scopes.
 const OFFLINE_SCOPES = new Set(['offline_access', 'offline', 'refresh_token']);
 
-type AuthorizeDef = Pick<ProviderDefinition, 'authorizeUrl' | 'clientId' | 'scopes' | 'requiredScopes' | 'scopeSeparator' | 'authorizeParams' | 'pkce'>;
+type AuthorizeDef = Pick<
+  ProviderDefinition,
+  'authorizeUrl' | 'clientId' | 'scopes' | 'requiredScopes' | 'scopeSeparator' | 'authorizeParams' | 'pkce'
+>;
 
 /** The provider's required scopes, then the session's scopes (or the provider's defaults); no repeats. */
 export function requestedScopes(def: AuthorizeDef, sessionScopes: readonly string[] | undefined): string[] {
@@ -18,10 +21,25 @@ export function requestedScopes(def: AuthorizeDef, sessionScopes: readonly strin
 
 export type AuthorizeUrl = { ok: true; url: string } | { ok: false; field: 'metadata' | 'provider'; message: string };
 
-export function buildAuthorizeUrl(def: AuthorizeDef, a: { redirectUri: string; state: string; codeChallenge?: string; scopes: readonly string[] | undefined; metadata: Record<string, unknown> }): AuthorizeUrl {
-  if (!def.authorizeUrl) return { ok: false, field: 'provider', message: 'has no authorizeUrl (the connect flow needs one)' };
+export function buildAuthorizeUrl(
+  def: AuthorizeDef,
+  a: {
+    redirectUri: string;
+    state: string;
+    codeChallenge?: string;
+    scopes: readonly string[] | undefined;
+    metadata: Record<string, unknown>;
+  },
+): AuthorizeUrl {
+  if (!def.authorizeUrl)
+    return { ok: false, field: 'provider', message: 'has no authorizeUrl (the connect flow needs one)' };
   const filled = fillTokenUrl(def.authorizeUrl, a.metadata);
-  if (!filled.ok) return { ok: false, field: 'metadata', message: `the authorize URL needs metadata "${filled.missing}" (a host-safe value)` };
+  if (!filled.ok)
+    return {
+      ok: false,
+      field: 'metadata',
+      message: `the authorize URL needs metadata "${filled.missing}" (a host-safe value)`,
+    };
   const u = new URL(filled.url);
   for (const [k, v] of Object.entries(def.authorizeParams ?? {})) u.searchParams.set(k, v);
   u.searchParams.set('response_type', 'code');

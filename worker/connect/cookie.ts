@@ -5,7 +5,14 @@
 export const BINDING_COOKIE = 'ort_connect';
 
 export function bindingCookie(value: string, opts: { secure: boolean; maxAgeSec: number }): string {
-  return [`${BINDING_COOKIE}=${value}`, 'Path=/oauth/callback', `Max-Age=${Math.max(0, Math.floor(opts.maxAgeSec))}`, 'HttpOnly', 'SameSite=Lax', ...(opts.secure ? ['Secure'] : [])].join('; ');
+  return [
+    `${BINDING_COOKIE}=${value}`,
+    'Path=/oauth/callback',
+    `Max-Age=${Math.max(0, Math.floor(opts.maxAgeSec))}`,
+    'HttpOnly',
+    'SameSite=Lax',
+    ...(opts.secure ? ['Secure'] : []),
+  ].join('; ');
 }
 
 export function clearedBindingCookie(secure: boolean): string {
@@ -14,7 +21,7 @@ export function clearedBindingCookie(secure: boolean): string {
 
 /** The binding cookie's value from a Cookie header (the last one wins if repeated). */
 export function readBindingCookie(header: string | string[] | undefined): string | undefined {
-  const raw = Array.isArray(header) ? header.join('; ') : header ?? '';
+  const raw = Array.isArray(header) ? header.join('; ') : (header ?? '');
   let found: string | undefined;
   for (const part of raw.split(';')) {
     const i = part.indexOf('=');

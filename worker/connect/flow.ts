@@ -50,7 +50,10 @@ const NO_ID = '00000000-0000-0000-0000-000000000000';
 export class ConnectFlow {
   private readonly now: () => number;
 
-  constructor(private readonly d: ConnectDeps, readonly config: ConnectConfig) {
+  constructor(
+    private readonly d: ConnectDeps,
+    readonly config: ConnectConfig,
+  ) {
     this.now = d.now ?? Date.now;
   }
 
@@ -68,7 +71,10 @@ export class ConnectFlow {
   }
 
   private sessionMetadata(s: ConnectSession, conn: Pick<Connection, 'metadata'> | null): Record<string, unknown> {
-    return { ...((conn?.metadata as Record<string, unknown> | null) ?? {}), ...(s.metadata as Record<string, unknown>) };
+    return {
+      ...((conn?.metadata as Record<string, unknown> | null) ?? {}),
+      ...(s.metadata as Record<string, unknown>),
+    };
   }
 
   // ----- GET /connect/<token> ------------------------------------------------------------------
@@ -85,17 +91,34 @@ export class ConnectFlow {
     const state = randomToken();
     const binding = randomToken();
     const verifier = provider.pkce === 'none' ? undefined : randomToken();
-    const conn = s.connectionId ? await this.d.db.connection.findUnique({ where: { id: s.connectionId }, select: { metadata: true } }) : null;
+    const conn = s.connectionId
+      ? await this.d.db.connection.findUnique({ where: { id: s.connectionId }, select: { metadata: true } })
+      : null;
     const built = buildAuthorizeUrl(provider, {
-      redirectUri: this.redirectUri, state, codeChallenge: verifier ? challengeS256(verifier) : undefined,
-      scopes: s.scopes as string[], metadata: this.sessionMetadata(s, conn),
+      redirectUri: this.redirectUri,
+      state,
+      codeChallenge: verifier ? challengeS256(verifier) : undefined,
+      scopes: s.scopes as string[],
+      metadata: this.sessionMetadata(s, conn),
     });
     if (!built.ok) return this.refused('bad_request', 409, provider);
-    const begun = await this.d.sessions.begin(s.id, { stateHash: hashToken(state), bindingHash: hashToken(binding), codeVerifierEnc: verifier ? this.d.keyring.encrypt(verifier) : null }, new Date(nowMs));
+    const begun = await this.d.sessions.begin(
+      s.id,
+      {
+        stateHash: hashToken(state),
+        bindingHash: hashToken(binding),
+        codeVerifierEnc: verifier ? this.d.keyring.encrypt(verifier) : null,
+      },
+      new Date(nowMs),
+    );
     if (!begun) return this.refused('used', 410, provider);
     const maxAgeSec = Math.ceil((s.expiresAt.getTime() - nowMs) / 1000);
     this.d.log.info({ sessionId: s.id, provider: s.provider }, 'connect: sending the browser to the provider');
-    return { kind: 'redirect', location: built.url, cookie: bindingCookie(binding, { secure: this.secure, maxAgeSec }) };
+    return {
+      kind: 'redirect',
+      location: built.url,
+      cookie: bindingCookie(binding, { secure: this.secure, maxAgeSec }),
+    };
   }
 
   // ----- GET /oauth/callback -------------------------------------------------------------------
@@ -118,11 +141,18 @@ export class ConnectFlow {
     const one = (k: string) => (typeof query[k] === 'string' ? (query[k] as string) : undefined);
     const iss = one('iss');
     // RFC 9207: a response naming another issuer is not processed (mix-up defence).
-    if (provider.issuer && iss !== undefined && iss !== provider.issuer) return this.fail(s, 'invalid_issuer', 'the authorization response came from another issuer than this provider; nothing was exchanged');
+    if (provider.issuer && iss !== undefined && iss !== provider.issuer)
+      return this.fail(
+        s,
+        'invalid_issuer',
+        'the authorization response came from another issuer than this provider; nothing was exchanged',
+      );
     const error = one('error');
-    if (error !== undefined) return this.fail(s, safeCode(error), safeText(one('error_description') ?? 'the provider returned an error'));
+    if (error !== undefined)
+      return this.fail(s, safeCode(error), safeText(one('error_description') ?? 'the provider returned an error'));
     const code = one('code');
-    if (!code || code.length > 4096) return this.fail(s, 'invalid_request', 'the provider returned neither a code nor an error');
+    if (!code || code.length > 4096)
+      return this.fail(s, 'invalid_request', 'the provider returned neither a code nor an error');
     const ex = await this.exchange(provider, s, code);
     if (ex.kind === 'failed') {
       if (ex.credentials) void this.d.gate.report(provider, 'credentials', ex.credentials);
@@ -134,58 +164,121 @@ export class ConnectFlow {
   }
 
   private async exchange(provider: ResolvedProvider, s: ConnectSession, code: string): Promise<ExchangeResult> {
-    const conn = s.connectionId ? await this.d.db.connection.findUnique({ where: { id: s.connectionId }, select: { metadata: true } }) : null;
+    const conn = s.connectionId
+      ? await this.d.db.connection.findUnique({ where: { id: s.connectionId }, select: { metadata: true } })
+      : null;
     const verifier = s.codeVerifierEnc ? this.d.keyring.decrypt(s.codeVerifierEnc) : undefined;
-    const built = buildCodeExchange(provider, { code, redirectUri: this.redirectUri, codeVerifier: verifier, metadata: this.sessionMetadata(s, conn) });
-    if (built.kind === 'missing_metadata') return { kind: 'failed', error: 'misconfigured', description: built.description };
+    const built = buildCodeExchange(provider, {
+      code,
+      redirectUri: this.redirectUri,
+      codeVerifier: verifier,
+      metadata: this.sessionMetadata(s, conn),
+    });
+    if (built.kind === 'missing_metadata')
+      return { kind: 'failed', error: 'misconfigured', description: built.description };
     // Exchanged once, never retried: a code is single-use.
     const answer = await this.d.gate.run(provider, () => this.d.http(built.request, this.config.requestTimeoutMs));
     return classifyExchange(provider, answer, this.now(), this.redirectUri);
   }
 
-  private async fail(s: ConnectSession, error: string, description: string, providerCode?: string): Promise<BrowserAnswer> {
-    await this.d.sessions.finish(s.id, { status: 'failed', errorCode: error, errorDescription: description }, new Date(this.now()));
+  private async fail(
+    s: ConnectSession,
+    error: string,
+    description: string,
+    providerCode?: string,
+  ): Promise<BrowserAnswer> {
+    await this.d.sessions.finish(
+      s.id,
+      { status: 'failed', errorCode: error, errorDescription: description },
+      new Date(this.now()),
+    );
     this.d.log.info({ sessionId: s.id, provider: s.provider, error, providerCode }, 'connect: flow failed');
-    return { kind: 'redirect', location: returnWith(s.returnUrl, { error, error_description: description, session_id: s.id }), cookie: clearedBindingCookie(this.secure) };
+    return {
+      kind: 'redirect',
+      location: returnWith(s.returnUrl, { error, error_description: description, session_id: s.id }),
+      cookie: clearedBindingCookie(this.secure),
+    };
   }
 
   /** Creates the connection or reconnects it in place; event and session row commit with it. */
-  private async save(provider: ResolvedProvider, s: ConnectSession, tokens: TokenSetInput, neverExpires: boolean): Promise<BrowserAnswer> {
+  private async save(
+    provider: ResolvedProvider,
+    s: ConnectSession,
+    tokens: TokenSetInput,
+    neverExpires: boolean,
+  ): Promise<BrowserAnswer> {
     const nowDate = () => new Date(this.now());
     const metadata = s.metadata as Record<string, unknown>;
     const existing = s.connectionId
       ? await this.d.db.connection.findUnique({ where: { id: s.connectionId } })
-      : await this.d.db.connection.findUnique({ where: { provider_externalId: { provider: s.provider, externalId: s.externalId } } });
+      : await this.d.db.connection.findUnique({
+          where: { provider_externalId: { provider: s.provider, externalId: s.externalId } },
+        });
     let row: Connection | null = null;
     let outcome: 'connected' | 'reconnected' = 'reconnected';
     if (existing) {
-      row = await this.d.registration.replaceTokens({ id: existing.id, provider, tokens, metadata }, {
-        recoveredReason: 'reconnected', neverExpires,
-        inTx: (tx, r) => this.d.sessions.finish(s.id, { status: 'completed', outcome: 'reconnected', resultConnectionId: r.id }, nowDate(), tx),
-      });
+      row = await this.d.registration.replaceTokens(
+        { id: existing.id, provider, tokens, metadata },
+        {
+          recoveredReason: 'reconnected',
+          neverExpires,
+          inTx: (tx, r) =>
+            this.d.sessions.finish(
+              s.id,
+              { status: 'completed', outcome: 'reconnected', resultConnectionId: r.id },
+              nowDate(),
+              tx,
+            ),
+        },
+      );
     }
     if (!row) {
       outcome = 'connected';
-      const created = await this.d.registration.create({ provider, externalId: s.externalId, tokens, metadata }, {
-        neverExpires,
-        inTx: async (tx, r) => {
-          await enqueueEvent(tx, 'connection.created', { connectionId: r.id, provider: provider.key, payload: { provider: provider.key, externalId: r.externalId, sessionId: s.id } });
-          await this.d.sessions.finish(s.id, { status: 'completed', outcome: 'connected', resultConnectionId: r.id }, nowDate(), tx);
+      const created = await this.d.registration.create(
+        { provider, externalId: s.externalId, tokens, metadata },
+        {
+          neverExpires,
+          inTx: async (tx, r) => {
+            await enqueueEvent(tx, 'connection.created', {
+              connectionId: r.id,
+              provider: provider.key,
+              payload: { provider: provider.key, externalId: r.externalId, sessionId: s.id },
+            });
+            await this.d.sessions.finish(
+              s.id,
+              { status: 'completed', outcome: 'connected', resultConnectionId: r.id },
+              nowDate(),
+              tx,
+            );
+          },
         },
-      });
+      );
       if (created.kind === 'conflict') {
         // Created meanwhile by another path: reconnect that one in place.
         outcome = 'reconnected';
-        row = await this.d.registration.replaceTokens({ id: created.id || NO_ID, provider, tokens, metadata }, {
-          recoveredReason: 'reconnected', neverExpires,
-          inTx: (tx, r) => this.d.sessions.finish(s.id, { status: 'completed', outcome: 'reconnected', resultConnectionId: r.id }, nowDate(), tx),
-        });
+        row = await this.d.registration.replaceTokens(
+          { id: created.id || NO_ID, provider, tokens, metadata },
+          {
+            recoveredReason: 'reconnected',
+            neverExpires,
+            inTx: (tx, r) =>
+              this.d.sessions.finish(
+                s.id,
+                { status: 'completed', outcome: 'reconnected', resultConnectionId: r.id },
+                nowDate(),
+                tx,
+              ),
+          },
+        );
         if (!row) return this.fail(s, 'provider_unavailable', 'the connection changed while connecting; start again');
       } else row = created.row;
     }
     await this.d.scheduler.ensure(row.id, row.provider, row.nextRefreshAt);
     await this.saveLinked(provider, row, tokens);
-    this.d.log.info({ sessionId: s.id, provider: s.provider, connectionId: row.id, outcome }, 'connect: flow completed');
+    this.d.log.info(
+      { sessionId: s.id, provider: s.provider, connectionId: row.id, outcome },
+      'connect: flow completed',
+    );
     return {
       kind: 'redirect',
       location: returnWith(s.returnUrl, { connection_id: row.id, status: outcome, session_id: s.id }),
@@ -199,10 +292,15 @@ export class ConnectFlow {
       const t = validateTokens(l.tokens, `tokens${l.suffix}`);
       if (!t.ok) continue;
       const externalId = `${parent.externalId}${l.suffix}`;
-      const child = await this.d.db.connection.findUnique({ where: { provider_externalId: { provider: provider.key, externalId } }, select: { id: true } });
+      const child = await this.d.db.connection.findUnique({
+        where: { provider_externalId: { provider: provider.key, externalId } },
+        select: { id: true },
+      });
       const row = child
         ? await this.d.registration.replaceTokens({ id: child.id, provider, tokens: t.value })
-        : await this.d.registration.create({ provider, externalId, tokens: t.value, metadata: {}, parentId: parent.id }).then((c) => (c.kind === 'created' ? c.row : null));
+        : await this.d.registration
+            .create({ provider, externalId, tokens: t.value, metadata: {}, parentId: parent.id })
+            .then((c) => (c.kind === 'created' ? c.row : null));
       if (row) await this.d.scheduler.ensure(row.id, row.provider, row.nextRefreshAt);
     }
   }

@@ -27,21 +27,35 @@ export function page(title: string, paragraphs: string[]): string {
 const AGAIN = 'Go back to the app and start connecting again.';
 
 /** What a refused link or callback page says, in words, with the next step. */
-export function refusalPage(why: 'unknown' | 'used' | 'expired' | 'other_browser' | 'bad_request', providerName?: string): { title: string; html: string } {
+export function refusalPage(
+  why: 'unknown' | 'used' | 'expired' | 'other_browser' | 'bad_request',
+  providerName?: string,
+): { title: string; html: string } {
   const who = providerName ? `your ${providerName} account` : 'your account';
   const texts: Record<typeof why, [string, string]> = {
-    unknown: ['This link is not valid', `This sign-in link expired or was already used, so ${who} was not connected. ${AGAIN}`],
+    unknown: [
+      'This link is not valid',
+      `This sign-in link expired or was already used, so ${who} was not connected. ${AGAIN}`,
+    ],
     used: ['This link was already used', `This link expired or was already used: nothing was changed. ${AGAIN}`],
     expired: ['This link expired', `This link expired or was already used, so ${who} was not connected. ${AGAIN}`],
-    other_browser: ['Finish in the browser you started in', `This sign-in was started in another browser (or another tab started a newer one), so it cannot be finished here and nothing was changed. ${AGAIN}`],
-    bad_request: ['This link is not valid', `This page was opened without the information it needs, so ${who} was not connected. ${AGAIN}`],
+    other_browser: [
+      'Finish in the browser you started in',
+      `This sign-in was started in another browser (or another tab started a newer one), so it cannot be finished here and nothing was changed. ${AGAIN}`,
+    ],
+    bad_request: [
+      'This link is not valid',
+      `This page was opened without the information it needs, so ${who} was not connected. ${AGAIN}`,
+    ],
   };
   const [title, text] = texts[why];
   return { title, html: page(title, [text]) };
 }
 
 export function notConfiguredPage(): string {
-  return page('Connecting is not set up', ['This service cannot connect accounts yet: its operator has to set PUBLIC_URL. Go back to the app and try again later.']);
+  return page('Connecting is not set up', [
+    'This service cannot connect accounts yet: its operator has to set PUBLIC_URL. Go back to the app and try again later.',
+  ]);
 }
 
 export function notFoundPage(): string {

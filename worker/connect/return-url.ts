@@ -19,8 +19,10 @@ function pathAllowed(path: string, prefix: string): boolean {
 }
 
 export function checkReturnUrl(raw: unknown, allowlist: readonly string[]): ReturnCheck {
-  if (typeof raw !== 'string' || raw === '') return { ok: false, message: 'is required (an absolute http or https URL listed in CONNECT_RETURN_URLS)' };
-  if (raw.length > 2048 || /[\s\0\\]/.test(raw)) return { ok: false, message: 'must be a URL of at most 2048 characters without spaces or backslashes' };
+  if (typeof raw !== 'string' || raw === '')
+    return { ok: false, message: 'is required (an absolute http or https URL listed in CONNECT_RETURN_URLS)' };
+  if (raw.length > 2048 || /[\s\0\\]/.test(raw))
+    return { ok: false, message: 'must be a URL of at most 2048 characters without spaces or backslashes' };
   const u = parse(raw);
   if (!u) return { ok: false, message: 'is not an absolute URL' };
   if (u.protocol !== 'http:' && u.protocol !== 'https:') return { ok: false, message: 'must use http or https' };
@@ -29,7 +31,13 @@ export function checkReturnUrl(raw: unknown, allowlist: readonly string[]): Retu
   for (const entry of allowlist) {
     const a = parse(entry);
     if (!a) continue;
-    if (a.protocol === u.protocol && a.hostname === u.hostname && a.port === u.port && pathAllowed(u.pathname, a.pathname)) return { ok: true, url: u };
+    if (
+      a.protocol === u.protocol &&
+      a.hostname === u.hostname &&
+      a.port === u.port &&
+      pathAllowed(u.pathname, a.pathname)
+    )
+      return { ok: true, url: u };
   }
   return { ok: false, message: 'is not under an allowed prefix (CONNECT_RETURN_URLS)' };
 }

@@ -6,7 +6,10 @@ import { notConfiguredPage } from './pages.ts';
 
 function send(reply: FastifyReply, a: BrowserAnswer): FastifyReply {
   // Nothing here may be cached, framed, or leak the URL (code, state) through a Referer.
-  reply.header('cache-control', 'no-store').header('referrer-policy', 'no-referrer').header('x-content-type-options', 'nosniff')
+  reply
+    .header('cache-control', 'no-store')
+    .header('referrer-policy', 'no-referrer')
+    .header('x-content-type-options', 'nosniff')
     .header('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'");
   if (a.cookie) reply.header('set-cookie', a.cookie);
   if (a.kind === 'redirect') return reply.code(302).header('location', a.location).send();
@@ -14,7 +17,8 @@ function send(reply: FastifyReply, a: BrowserAnswer): FastifyReply {
 }
 
 export function registerConnectRoutes(app: FastifyInstance, flow: () => ConnectFlow | undefined): void {
-  const notConfigured = (reply: FastifyReply) => send(reply, { kind: 'page', status: 503, title: 'Connecting is not set up', html: notConfiguredPage() });
+  const notConfigured = (reply: FastifyReply) =>
+    send(reply, { kind: 'page', status: 503, title: 'Connecting is not set up', html: notConfiguredPage() });
 
   app.get<{ Params: { token: string } }>('/connect/:token', async (req, reply) => {
     const f = flow();

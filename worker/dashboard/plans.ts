@@ -27,7 +27,11 @@ export class RefreshQueueAdapter extends BullMQAdapter {
   // Filled by the async job reads, read by the (synchronous) formatter of the same request.
   private plans = new Map<string, Date | null>();
 
-  constructor(queue: Queue, options: ConstructorParameters<typeof BullMQAdapter>[1], private readonly readPlans: Plans) {
+  constructor(
+    queue: Queue,
+    options: ConstructorParameters<typeof BullMQAdapter>[1],
+    private readonly readPlans: Plans,
+  ) {
     // The adapter's bullmq typings lag behind the installed major; the runtime API it uses is the same.
     super(queue as never, options);
     this.setFormatter('data', (data: unknown) => withRowPlan(data, this.plans));

@@ -27,7 +27,8 @@ function handler(o: MetricsServerOptions) {
     if (req.method !== 'GET') return send(405, '{"error":"method_not_allowed"}');
     if (path === '/healthz') return send(200, '{"ok":true}');
     if (path !== '/metrics') return send(404, '{"error":"not_found"}');
-    if (!o.keys.check(req.headers.authorization)) return send(401, '{"error":"unauthorized"}', { 'www-authenticate': 'Bearer' });
+    if (!o.keys.check(req.headers.authorization))
+      return send(401, '{"error":"unauthorized"}', { 'www-authenticate': 'Bearer' });
     o.render().then(
       (m) => send(200, m.body, { 'content-type': m.contentType }),
       () => send(500, '{"error":"metrics_unavailable"}'),
@@ -47,9 +48,10 @@ export async function startMetricsServer(o: MetricsServerOptions): Promise<Metri
   const a = server.address() as AddressInfo;
   return {
     address: `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`,
-    close: () => new Promise<void>((r) => {
-      server.close(() => r());
-      server.closeAllConnections();
-    }),
+    close: () =>
+      new Promise<void>((r) => {
+        server.close(() => r());
+        server.closeAllConnections();
+      }),
   };
 }

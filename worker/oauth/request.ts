@@ -10,19 +10,37 @@ export interface TokenRequest {
 }
 
 /** The request, or why it cannot be built (the kind doubles as the attempt's error code). */
-export type BuildResult = { kind: 'request'; request: TokenRequest } | { kind: 'missing_metadata'; description: string };
+export type BuildResult =
+  { kind: 'request'; request: TokenRequest } | { kind: 'missing_metadata'; description: string };
 
-export function buildRefreshRequest(def: ProviderDefinition, refreshToken: string, metadata: Record<string, unknown>): BuildResult {
-  return buildTokenRequest(def, { grant_type: 'refresh_token', refresh_token: refreshToken, ...def.extraParams }, metadata);
+export function buildRefreshRequest(
+  def: ProviderDefinition,
+  refreshToken: string,
+  metadata: Record<string, unknown>,
+): BuildResult {
+  return buildTokenRequest(
+    def,
+    { grant_type: 'refresh_token', refresh_token: refreshToken, ...def.extraParams },
+    metadata,
+  );
 }
 
 /**
  * Any request to the provider's token endpoint (or another endpoint with the same client auth and
  * parameter placement, e.g. RFC 7009 revocation): the definition decides where things go.
  */
-export function buildTokenRequest(def: ProviderDefinition, grantParams: Record<string, string>, metadata: Record<string, unknown>, urlTemplate = def.tokenUrl): BuildResult {
+export function buildTokenRequest(
+  def: ProviderDefinition,
+  grantParams: Record<string, string>,
+  metadata: Record<string, unknown>,
+  urlTemplate = def.tokenUrl,
+): BuildResult {
   const filled = fillTokenUrl(urlTemplate, metadata);
-  if (!filled.ok) return { kind: 'missing_metadata', description: `token URL needs metadata "${filled.missing}" (a host-safe value)` };
+  if (!filled.ok)
+    return {
+      kind: 'missing_metadata',
+      description: `token URL needs metadata "${filled.missing}" (a host-safe value)`,
+    };
   const params: Record<string, string> = { ...grantParams };
   const headers: Record<string, string> = { accept: 'application/json', ...lowerKeys(def.headers) };
   if (def.clientAuth === 'basic' || def.clientAuth === 'both') {

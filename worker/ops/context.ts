@@ -33,9 +33,19 @@ export function createOpsDaemon(config: Config, log: Logger): Daemon {
   return d;
 }
 
-export function createOpsContext(config: Config, io: OpsIo, json: boolean, daemon?: Daemon): OpsContext & { close(): Promise<void> } {
+export function createOpsContext(
+  config: Config,
+  io: OpsIo,
+  json: boolean,
+  daemon?: Daemon,
+): OpsContext & { close(): Promise<void> } {
   // The daemon's own log lines (warnings only) go to stderr so stdout stays the command's output.
-  const d = daemon ?? createOpsDaemon(config, createLogger({ level: process.env.OPS_LOG_LEVEL ?? 'warn', destination: pino.destination(2) }));
+  const d =
+    daemon ??
+    createOpsDaemon(
+      config,
+      createLogger({ level: process.env.OPS_LOG_LEVEL ?? 'warn', destination: pino.destination(2) }),
+    );
   let connected: Promise<void> | undefined;
   return {
     daemon: d,

@@ -6,7 +6,19 @@
 // issuer is set only where the provider advertises iss on authorization responses (RFC 9207).
 import type { ProviderInput } from './types.ts';
 
-type AuthorizationFacts = Pick<ProviderInput, 'authorizeUrl' | 'scopes' | 'requiredScopes' | 'scopeSeparator' | 'authorizeParams' | 'pkce' | 'revocationUrl' | 'issuer' | 'invalidCodeErrors' | 'offlineHint'>;
+type AuthorizationFacts = Pick<
+  ProviderInput,
+  | 'authorizeUrl'
+  | 'scopes'
+  | 'requiredScopes'
+  | 'scopeSeparator'
+  | 'authorizeParams'
+  | 'pkce'
+  | 'revocationUrl'
+  | 'issuer'
+  | 'invalidCodeErrors'
+  | 'offlineHint'
+>;
 
 export const BUILTIN_AUTHORIZATION: Record<string, AuthorizationFacts> = {
   gong: {
@@ -15,7 +27,8 @@ export const BUILTIN_AUTHORIZATION: Record<string, AuthorizationFacts> = {
     authorizeParams: { access_type: 'offline' },
     pkce: 'none',
     // No revocation endpoint known [M]. The installer must be a Gong technical administrator [V].
-    offlineHint: 'Gong returned no refresh token: the app must be installed by a Gong technical administrator with the OAuth app\'s scopes granted.',
+    offlineHint:
+      "Gong returned no refresh token: the app must be installed by a Gong technical administrator with the OAuth app's scopes granted.",
   },
   salesforce: {
     authorizeUrl: 'https://login.salesforce.com/services/oauth2/authorize', // [V]; My Domain orgs: override
@@ -24,7 +37,8 @@ export const BUILTIN_AUTHORIZATION: Record<string, AuthorizationFacts> = {
     scopes: ['api'],
     revocationUrl: 'https://login.salesforce.com/services/oauth2/revoke', // [V] revoking the RT ends its ATs
     // PKCE S256 is optional; once a challenge is sent the verifier is required [V].
-    offlineHint: 'Salesforce returned no refresh token: add the "refresh_token, offline_access" scope to the connected app (and allow it in the app\'s OAuth policies).',
+    offlineHint:
+      'Salesforce returned no refresh token: add the "refresh_token, offline_access" scope to the connected app (and allow it in the app\'s OAuth policies).',
   },
   'salesforce-sandbox': {
     authorizeUrl: 'https://test.salesforce.com/services/oauth2/authorize', // [V]
@@ -39,7 +53,8 @@ export const BUILTIN_AUTHORIZATION: Record<string, AuthorizationFacts> = {
     pkce: 'none',
     revocationUrl: 'https://slack.com/api/auth.revoke', // [2] token=
     invalidCodeErrors: ['invalid_code', 'code_already_used', 'code_expired', 'invalid_grant'], // [M] beyond invalid_code
-    offlineHint: 'Slack returned no refresh token: turn on token rotation for the app (OAuth & Permissions > Advanced token security via token rotation); without it Slack tokens do not refresh.',
+    offlineHint:
+      'Slack returned no refresh token: turn on token rotation for the app (OAuth & Permissions > Advanced token security via token rotation); without it Slack tokens do not refresh.',
   },
   google: {
     authorizeUrl: 'https://accounts.google.com/o/oauth2/v2/auth', // [V]
@@ -48,14 +63,16 @@ export const BUILTIN_AUTHORIZATION: Record<string, AuthorizationFacts> = {
     revocationUrl: 'https://oauth2.googleapis.com/revoke', // [2]
     // Google's discovery lists authorization_response_iss_parameter_supported [V].
     issuer: 'https://accounts.google.com',
-    offlineHint: 'Google returned no refresh token although access_type=offline and prompt=consent were sent: check the OAuth client is a "Web application" client and that the user was not limited by an admin policy.',
+    offlineHint:
+      'Google returned no refresh token although access_type=offline and prompt=consent were sent: check the OAuth client is a "Web application" client and that the user was not limited by an admin policy.',
   },
   microsoft: {
     authorizeUrl: 'https://login.microsoftonline.com/{tenant|common}/oauth2/v2.0/authorize', // [V]
     requiredScopes: ['offline_access'], // [2]
     authorizeParams: { response_mode: 'query' }, // [2]
     // PKCE is recommended for web apps too [V]. No RFC 7009 endpoint (Graph revokeSignInSessions) [V].
-    offlineHint: 'Microsoft returned no refresh token: the offline_access scope must be granted (it was requested); check the app registration\'s API permissions.',
+    offlineHint:
+      "Microsoft returned no refresh token: the offline_access scope must be granted (it was requested); check the app registration's API permissions.",
   },
   hubspot: {
     authorizeUrl: 'https://app.hubspot.com/oauth/authorize', // [V]
@@ -84,7 +101,8 @@ export const BUILTIN_AUTHORIZATION: Record<string, AuthorizationFacts> = {
     authorizeParams: { audience: 'api.atlassian.com', prompt: 'consent' }, // [V]
     requiredScopes: ['offline_access'], // [2]
     // PKCE undocumented [M] (Nango sends it [2]). No revocation endpoint documented [M].
-    offlineHint: 'Atlassian returned no refresh token: the offline_access scope must be granted (it was requested); check the app\'s permissions in the developer console.',
+    offlineHint:
+      "Atlassian returned no refresh token: the offline_access scope must be granted (it was requested); check the app's permissions in the developer console.",
   },
   dropbox: {
     authorizeUrl: 'https://www.dropbox.com/oauth2/authorize', // [V]
@@ -116,7 +134,8 @@ export const BUILTIN_AUTHORIZATION: Record<string, AuthorizationFacts> = {
     authorizeUrl: 'https://github.com/login/oauth/authorize', // [V]; no scopes for GitHub Apps [2]
     invalidCodeErrors: ['bad_verification_code', 'invalid_grant'], // [2]
     // Revocation is DELETE /applications/{client_id}/token [V]: not RFC 7009, not wired.
-    offlineHint: 'GitHub returned a token without a refresh token: turn on "Expire user authorization tokens" in the GitHub App\'s settings.',
+    offlineHint:
+      'GitHub returned a token without a refresh token: turn on "Expire user authorization tokens" in the GitHub App\'s settings.',
   },
   shopify: {
     authorizeUrl: 'https://{shop}.myshopify.com/admin/oauth/authorize', // [2]
@@ -124,7 +143,8 @@ export const BUILTIN_AUTHORIZATION: Record<string, AuthorizationFacts> = {
     pkce: 'none', // [M]
     // Expiring offline tokens need expiring=1 on the exchange [2]: set extraParams in PROVIDERS_FILE if
     // your app needs it (it is also sent on refreshes). Only uninstall revokes [M].
-    offlineHint: 'Shopify returned a non-expiring or non-refreshable token: request expiring offline tokens (expiring=1 on the exchange).',
+    offlineHint:
+      'Shopify returned a non-expiring or non-refreshable token: request expiring offline tokens (expiring=1 on the exchange).',
   },
   zendesk: {
     authorizeUrl: 'https://{subdomain}.zendesk.com/oauth/authorizations/new', // [2]

@@ -30,8 +30,12 @@ export interface DeadGrantEvidence {
  * out a version the app stored after a real revocation.
  */
 export function lostInPause(previousVersion: readonly AttemptFacts[], version: number): boolean {
-  const rotatedHere = previousVersion.some((a) => a.versionBefore === version - 1 && a.outcome === 'rotated' && a.versionAfter === version);
-  const refusedOld = previousVersion.some((a) => a.versionBefore === version - 1 && a.outcome === 'lost_race' && a.errorCode !== null && !a.providerRotated);
+  const rotatedHere = previousVersion.some(
+    (a) => a.versionBefore === version - 1 && a.outcome === 'rotated' && a.versionAfter === version,
+  );
+  const refusedOld = previousVersion.some(
+    (a) => a.versionBefore === version - 1 && a.outcome === 'lost_race' && a.errorCode !== null && !a.providerRotated,
+  );
   return rotatedHere && refusedOld;
 }
 

@@ -28,17 +28,29 @@ export class OnDemand {
   }
 
   /** One refresh per connection per process at a time; waits out another process's refresh. */
-  refresh(connectionId: string, trigger: Trigger, minValidMs?: number, opts: { bypassBreaker?: boolean } = {}): Promise<RefreshOutcome> {
+  refresh(
+    connectionId: string,
+    trigger: Trigger,
+    minValidMs?: number,
+    opts: { bypassBreaker?: boolean } = {},
+  ): Promise<RefreshOutcome> {
     const key = `${connectionId}:${trigger}${opts.bypassBreaker ? ':force' : ''}`;
     let p = this.inflight.get(key);
     if (!p) {
-      p = this.refreshWaiting(connectionId, trigger, minValidMs, opts.bypassBreaker).finally(() => this.inflight.delete(key));
+      p = this.refreshWaiting(connectionId, trigger, minValidMs, opts.bypassBreaker).finally(() =>
+        this.inflight.delete(key),
+      );
       this.inflight.set(key, p);
     }
     return p;
   }
 
-  private async refreshWaiting(connectionId: string, trigger: Trigger, minValidMs?: number, bypassBreaker?: boolean): Promise<RefreshOutcome> {
+  private async refreshWaiting(
+    connectionId: string,
+    trigger: Trigger,
+    minValidMs?: number,
+    bypassBreaker?: boolean,
+  ): Promise<RefreshOutcome> {
     const deadline = this.now() + this.opts.waitMs;
     const before = await this.store.load(connectionId);
     for (;;) {
@@ -52,7 +64,13 @@ export class OnDemand {
           ? { outcome: 'lost_race', versionBefore: before.version, nextRefreshAt: row.nextRefreshAt }
           : { outcome: 'skipped', why: 'not_active', nextRefreshAt: null };
       }
-      if (trigger === 'on_demand' && row && row.status === 'active' && row.expiresAt && row.expiresAt.getTime() - this.now() >= (minValidMs ?? 60_000)) {
+      if (
+        trigger === 'on_demand' &&
+        row &&
+        row.status === 'active' &&
+        row.expiresAt &&
+        row.expiresAt.getTime() - this.now() >= (minValidMs ?? 60_000)
+      ) {
         return { outcome: 'skipped', why: 'not_due', nextRefreshAt: row.nextRefreshAt };
       }
       if (this.now() > deadline) return out;
@@ -78,6 +96,12 @@ export class OnDemand {
   }
 
   private asToken(row: ConnectionRow, refreshed: boolean): TokenResult {
-    return { kind: 'token', accessToken: this.keyring.decrypt(row.accessTokenEnc), expiresAt: row.expiresAt, tokenType: row.tokenType, refreshed };
+    return {
+      kind: 'token',
+      accessToken: this.keyring.decrypt(row.accessTokenEnc),
+      expiresAt: row.expiresAt,
+      tokenType: row.tokenType,
+      refreshed,
+    };
   }
 }

@@ -77,7 +77,10 @@ export class RefreshWorkers {
     if (w.concurrency === p.concurrency && opts.limiter?.max === limiter?.max) return;
     w.concurrency = p.concurrency;
     opts.limiter = limiter;
-    this.d.log.info({ provider: p.key, concurrency: p.concurrency, ratePerSecond: p.ratePerSecond }, 'refresh worker resized');
+    this.d.log.info(
+      { provider: p.key, concurrency: p.concurrency, ratePerSecond: p.ratePerSecond },
+      'refresh worker resized',
+    );
   }
 
   private drainThenStop(key: string): void {
@@ -90,7 +93,13 @@ export class RefreshWorkers {
       await w.close();
       this.d.log.info({ provider: key }, 'provider removed and its queue drained: refresh worker stopped');
     };
-    const t = setInterval(() => void check().catch((err) => this.d.log.warn({ err, provider: key }, 'could not check a removed provider\'s queue')), this.d.drainCheckMs ?? 10_000);
+    const t = setInterval(
+      () =>
+        void check().catch((err) =>
+          this.d.log.warn({ err, provider: key }, "could not check a removed provider's queue"),
+        ),
+      this.d.drainCheckMs ?? 10_000,
+    );
     t.unref();
     this.draining.set(key, t);
     this.d.log.info({ provider: key }, 'provider removed: its refresh worker stops once its queue holds no more jobs');

@@ -20,7 +20,16 @@ export function statusOf(s: Pick<ConnectSession, 'status' | 'expiresAt'>, nowMs:
 export class ConnectSessions {
   constructor(private readonly db: Db) {}
 
-  create(data: { tokenHash: string; provider: string; externalId: string; returnUrl: string; connectionId: string | null; scopes: string[]; metadata: Record<string, unknown>; expiresAt: Date }): Promise<ConnectSession> {
+  create(data: {
+    tokenHash: string;
+    provider: string;
+    externalId: string;
+    returnUrl: string;
+    connectionId: string | null;
+    scopes: string[];
+    metadata: Record<string, unknown>;
+    expiresAt: Date;
+  }): Promise<ConnectSession> {
     return this.db.connectSession.create({ data: { ...data, metadata: data.metadata as Prisma.InputJsonValue } });
   }
 
@@ -36,7 +45,11 @@ export class ConnectSessions {
    * A visit to the connect link: a fresh state, verifier and browser binding replace any earlier
    * visit's (only the latest tab can finish). Null when the session is no longer startable.
    */
-  async begin(id: string, v: { stateHash: string; bindingHash: string; codeVerifierEnc: string | null }, now: Date): Promise<ConnectSession | null> {
+  async begin(
+    id: string,
+    v: { stateHash: string; bindingHash: string; codeVerifierEnc: string | null },
+    now: Date,
+  ): Promise<ConnectSession | null> {
     const rows = await this.db.$queryRaw<{ id: string }[]>`
       UPDATE "ConnectSession" SET "stateHash" = ${v.stateHash}, "bindingHash" = ${v.bindingHash}, "codeVerifierEnc" = ${v.codeVerifierEnc}, "startedAt" = ${now}
       WHERE "id" = ${id}::uuid AND "status" = 'pending' AND "stateConsumedAt" IS NULL AND "expiresAt" > ${now}
@@ -55,7 +68,11 @@ export class ConnectSessions {
   }
 
   /** Why consume() found nothing. Reads only: a refused callback changes nothing. */
-  async refusal(stateHash: string, bindingHash: string | null, now: Date): Promise<{ why: StateRefusal; session?: ConnectSession }> {
+  async refusal(
+    stateHash: string,
+    bindingHash: string | null,
+    now: Date,
+  ): Promise<{ why: StateRefusal; session?: ConnectSession }> {
     const s = await this.db.connectSession.findUnique({ where: { stateHash } });
     if (!s) return { why: 'unknown' };
     if (s.stateConsumedAt || s.status !== 'pending') return { why: 'used', session: s };
@@ -66,15 +83,25 @@ export class ConnectSessions {
 
   async finish(
     id: string,
-    r: { status: 'completed' | 'failed'; outcome?: 'connected' | 'reconnected'; resultConnectionId?: string; errorCode?: string; errorDescription?: string },
+    r: {
+      status: 'completed' | 'failed';
+      outcome?: 'connected' | 'reconnected';
+      resultConnectionId?: string;
+      errorCode?: string;
+      errorDescription?: string;
+    },
     now: Date,
     tx: Tx | Db = this.db,
   ): Promise<void> {
     await tx.connectSession.update({
       where: { id },
       data: {
-        status: r.status, outcome: r.outcome ?? null, resultConnectionId: r.resultConnectionId ?? null,
-        errorCode: r.errorCode ?? null, errorDescription: r.errorDescription ?? null, finishedAt: now,
+        status: r.status,
+        outcome: r.outcome ?? null,
+        resultConnectionId: r.resultConnectionId ?? null,
+        errorCode: r.errorCode ?? null,
+        errorDescription: r.errorDescription ?? null,
+        finishedAt: now,
         // The verifier is useless after the exchange; do not keep it.
         codeVerifierEnc: null,
       },
@@ -84,7 +111,9 @@ export class ConnectSessions {
   /** Sessions about one connection (by result or by provider + externalId), newest first. */
   history(c: { id: string; provider: string; externalId: string }, limit = 20): Promise<ConnectSession[]> {
     return this.db.connectSession.findMany({
-      where: { OR: [{ resultConnectionId: c.id }, { connectionId: c.id }, { provider: c.provider, externalId: c.externalId }] },
+      where: {
+        OR: [{ resultConnectionId: c.id }, { connectionId: c.id }, { provider: c.provider, externalId: c.externalId }],
+      },
       orderBy: { createdAt: 'desc' },
       take: limit,
     });

@@ -10,7 +10,11 @@ export interface ConnectionCounts {
 export async function connectionCounts(db: Db): Promise<ConnectionCounts> {
   const [byStatus, failing] = await Promise.all([
     db.connection.groupBy({ by: ['provider', 'status'], _count: { _all: true } }),
-    db.connection.groupBy({ by: ['provider'], where: { status: 'active', lastErrorCode: { not: null } }, _count: { _all: true } }),
+    db.connection.groupBy({
+      by: ['provider'],
+      where: { status: 'active', lastErrorCode: { not: null } },
+      _count: { _all: true },
+    }),
   ]);
   return {
     byStatus: byStatus.map((r) => ({ provider: r.provider, status: r.status, count: r._count._all })),
@@ -26,7 +30,11 @@ export async function outboxBacklog(db: Db): Promise<{ pending: number; dead: nu
   const [pending, dead, oldest] = await Promise.all([
     db.outboxEvent.count({ where: { deliveredAt: null, deadAt: null } }),
     db.outboxEvent.count({ where: { deliveredAt: null, deadAt: { not: null } } }),
-    db.outboxEvent.findFirst({ where: { deliveredAt: null, deadAt: null }, orderBy: { createdAt: 'asc' }, select: { createdAt: true } }),
+    db.outboxEvent.findFirst({
+      where: { deliveredAt: null, deadAt: null },
+      orderBy: { createdAt: 'asc' },
+      select: { createdAt: true },
+    }),
   ]);
   return { pending, dead, oldestPendingAt: oldest?.createdAt ?? null };
 }

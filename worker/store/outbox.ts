@@ -71,7 +71,10 @@ export const OUTBOX_CLAIM_SQL = `
   RETURNING o."id", o."type", o."connectionId", o."provider", o."payload", o."createdAt", o."attempts"`;
 
 /** Claims up to `batchSize` due events in order and leases them until `leaseUntil`. */
-export function claimDueEvents(db: Db, at: { now: Date; leaseUntil: Date; batchSize: number }): Promise<ClaimedEvent[]> {
+export function claimDueEvents(
+  db: Db,
+  at: { now: Date; leaseUntil: Date; batchSize: number },
+): Promise<ClaimedEvent[]> {
   // Parameters are bound ($1..$3), never spliced into the text.
   return db.$queryRawUnsafe<ClaimedEvent[]>(OUTBOX_CLAIM_SQL, at.leaseUntil, at.now, at.batchSize);
 }

@@ -19,13 +19,21 @@ export interface ConnectSessionRouteDeps {
   now?: () => number;
 }
 
-const NOT_CONFIGURED = { error: 'not_configured', message: 'the connect flow needs PUBLIC_URL (the base URL users\' browsers reach this daemon at; the redirect URI is PUBLIC_URL/oauth/callback)' };
+const NOT_CONFIGURED = {
+  error: 'not_configured',
+  message:
+    "the connect flow needs PUBLIC_URL (the base URL users' browsers reach this daemon at; the redirect URI is PUBLIC_URL/oauth/callback)",
+};
 
 export function registerConnectSessionRoutes(app: FastifyInstance, auth: Auth, d: ConnectSessionRouteDeps): void {
   app.post('/v1/connect-sessions', { preHandler: auth('token') }, async (req, reply) => {
     const flow = d.flow();
     if (!flow) return reply.code(503).send(NOT_CONFIGURED);
-    const r = await createSession({ db: d.db, sessions: d.sessions, providers: d.providers, now: d.now }, flow.config, req.body);
+    const r = await createSession(
+      { db: d.db, sessions: d.sessions, providers: d.providers, now: d.now },
+      flow.config,
+      req.body,
+    );
     switch (r.kind) {
       case 'invalid':
         return reply.code(400).send({ error: 'invalid_request', field: r.field, message: r.message });
@@ -40,7 +48,10 @@ export function registerConnectSessionRoutes(app: FastifyInstance, auth: Auth, d
 
   app.get<{ Params: { id: string } }>('/v1/connect-sessions/:id', { preHandler: auth('read') }, async (req, reply) => {
     if (!d.flow()) return reply.code(503).send(NOT_CONFIGURED);
-    if (!isUuid(req.params.id)) return reply.code(400).send({ error: 'invalid_request', field: 'id', message: 'must be a connect session id (uuid)' });
+    if (!isUuid(req.params.id))
+      return reply
+        .code(400)
+        .send({ error: 'invalid_request', field: 'id', message: 'must be a connect session id (uuid)' });
     const s = await d.sessions.byId(req.params.id);
     if (!s) return reply.code(404).send({ error: 'not_found', message: 'no such connect session' });
     return sessionView(s, (d.now ?? Date.now)());

@@ -37,25 +37,44 @@ export const refreshCommand: OpsCommand = {
     const { db, onDemand, scheduler } = ctx.daemon;
     const c = await findConnection(db, positionals[0], stringFlag(flags.provider));
     if (c.status !== 'active') {
-      if (ctx.json) ctx.out(JSON.stringify({ id: c.id, refreshed: false, status: c.status, reauthReason: c.reauthReason }));
-      else ctx.out(`Not refreshed: ${c.id} is ${c.status} (${c.reauthReason ?? '?'}); the user must reconnect. See: ops why ${c.id}`);
+      if (ctx.json)
+        ctx.out(JSON.stringify({ id: c.id, refreshed: false, status: c.status, reauthReason: c.reauthReason }));
+      else
+        ctx.out(
+          `Not refreshed: ${c.id} is ${c.status} (${c.reauthReason ?? '?'}); the user must reconnect. See: ops why ${c.id}`,
+        );
       return 1;
     }
     const breaker = (await readProviderState(db, c.provider))?.breakerState ?? 'closed';
-    if (force && !ctx.json) ctx.err(`--force: bypassing the credential breaker of ${c.provider} (${breaker})${breaker === 'closed' ? '' : '; this request goes to the provider with the client credentials it rejected last'}`);
+    if (force && !ctx.json)
+      ctx.err(
+        `--force: bypassing the credential breaker of ${c.provider} (${breaker})${breaker === 'closed' ? '' : '; this request goes to the provider with the client credentials it rejected last'}`,
+      );
     const out = await onDemand.refresh(c.id, 'forced', undefined, { bypassBreaker: force });
     const after = await db.connection.findUnique({ where: { id: c.id } });
     if (after?.status === 'active') await scheduler.ensure(after.id, after.provider, after.nextRefreshAt);
     const view = outcomeView(out);
     if (ctx.json) {
-      ctx.out(JSON.stringify({ id: c.id, ...view, versionBefore: c.version, version: after?.version ?? null, ...(force ? { forced: true, breakerBypassed: breaker } : {}) }));
+      ctx.out(
+        JSON.stringify({
+          id: c.id,
+          ...view,
+          versionBefore: c.version,
+          version: after?.version ?? null,
+          ...(force ? { forced: true, breakerBypassed: breaker } : {}),
+        }),
+      );
     } else {
       const detail = 'code' in out ? ` ${out.code}${out.description ? `: ${out.description}` : ''}` : '';
       ctx.out(`${c.id} (${c.provider} / ${c.externalId}): ${out.outcome}${detail}`);
       if (out.outcome === 'skipped' && out.why === 'breaker_open') {
-        ctx.out(`  not sent: the credential breaker of ${c.provider} is open (see: ops providers); fix the client credentials, or send it anyway with --force`);
+        ctx.out(
+          `  not sent: the credential breaker of ${c.provider} is open (see: ops providers); fix the client credentials, or send it anyway with --force`,
+        );
       }
-      ctx.out(`  version ${c.version} -> ${after?.version ?? '?'}; next refresh ${isoShort(after?.nextRefreshAt ?? null)}${after?.status === 'needs_reauth' ? `; now needs_reauth (${after.reauthReason}), see: ops why ${c.id}` : ''}`);
+      ctx.out(
+        `  version ${c.version} -> ${after?.version ?? '?'}; next refresh ${isoShort(after?.nextRefreshAt ?? null)}${after?.status === 'needs_reauth' ? `; now needs_reauth (${after.reauthReason}), see: ops why ${c.id}` : ''}`,
+      );
     }
     return out.outcome === 'rotated' || out.outcome === 'lost_race' ? 0 : 1;
   },

@@ -45,17 +45,21 @@ interface CodeState extends PendingRequest {
   grantId?: string;
 }
 
-export type ExchangeOutcome = { ok: true; raw: Record<string, unknown>; grantId: string } | { ok: false; description: string };
+export type ExchangeOutcome =
+  { ok: true; raw: Record<string, unknown>; grantId: string } | { ok: false; description: string };
 
 export interface AuthorizeLogEntry {
   query: Record<string, string>;
 }
 
-const esc = (s: string) => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+const esc = (s: string) =>
+  s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 
 function html(res: ServerResponse, status: number, body: string): void {
   res.writeHead(status, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
-  res.end(`<!doctype html><html><head><meta charset="utf-8"><title>Fake provider</title></head><body>${body}</body></html>`);
+  res.end(
+    `<!doctype html><html><head><meta charset="utf-8"><title>Fake provider</title></head><body>${body}</body></html>`,
+  );
 }
 
 function redirect(res: ServerResponse, location: string): void {
@@ -80,7 +84,10 @@ export class FakeAuthorization {
   private readonly pending = new Map<string, PendingRequest>();
   private readonly codes = new Map<string, CodeState>();
 
-  constructor(private readonly host: AuthorizeHost, opts: AuthorizeOptions = {}) {
+  constructor(
+    private readonly host: AuthorizeHost,
+    opts: AuthorizeOptions = {},
+  ) {
     this.options = { ...opts };
   }
 
@@ -131,7 +138,8 @@ export class FakeAuthorization {
     const q = Object.fromEntries(url.searchParams);
     this.requests.push({ query: q });
     // Errors about the client or the redirect URI are shown, never redirected (RFC 6749 4.1.2.1).
-    if (q.client_id !== this.host.clientId) return html(res, 400, '<h1>Unknown client</h1><p>client_id is not registered.</p>');
+    if (q.client_id !== this.host.clientId)
+      return html(res, 400, '<h1>Unknown client</h1><p>client_id is not registered.</p>');
     let ok = false;
     try {
       ok = ['http:', 'https:'].includes(new URL(q.redirect_uri ?? '').protocol);
@@ -141,20 +149,38 @@ export class FakeAuthorization {
     if (!ok || (this.options.redirectUris && !this.options.redirectUris.includes(q.redirect_uri!))) {
       return html(res, 400, '<h1>Invalid redirect URI</h1><p>redirect_uri does not match the app registration.</p>');
     }
-    const p: PendingRequest = { clientId: q.client_id, redirectUri: q.redirect_uri!, state: q.state, scope: q.scope, challenge: q.code_challenge };
+    const p: PendingRequest = {
+      clientId: q.client_id,
+      redirectUri: q.redirect_uri!,
+      state: q.state,
+      scope: q.scope,
+      challenge: q.code_challenge,
+    };
     if (q.response_type !== 'code') return redirect(res, this.back(p, { error: 'unsupported_response_type' }));
-    if (q.code_challenge !== undefined && q.code_challenge_method !== 'S256') return redirect(res, this.back(p, { error: 'invalid_request', error_description: 'code_challenge_method must be S256' }));
-    if ((this.options.requirePkce ?? true) && !q.code_challenge) return redirect(res, this.back(p, { error: 'invalid_request', error_description: 'PKCE (code_challenge) is required' }));
+    if (q.code_challenge !== undefined && q.code_challenge_method !== 'S256')
+      return redirect(
+        res,
+        this.back(p, { error: 'invalid_request', error_description: 'code_challenge_method must be S256' }),
+      );
+    if ((this.options.requirePkce ?? true) && !q.code_challenge)
+      return redirect(
+        res,
+        this.back(p, { error: 'invalid_request', error_description: 'PKCE (code_challenge) is required' }),
+      );
     const requestId = randomBytes(16).toString('base64url');
     this.pending.set(requestId, p);
-    html(res, 200, `<h1>Fake provider: sign in</h1>
+    html(
+      res,
+      200,
+      `<h1>Fake provider: sign in</h1>
 <p>An app asks for access to your account (scopes: <span id="scope">${esc(q.scope ?? '')}</span>).</p>
 <form method="post" action="/authorize/decision">
   <input type="hidden" name="request" value="${requestId}">
   <label>User <input id="user" name="user" value="user-1"></label>
   <button id="allow" name="decision" value="allow" type="submit">Allow</button>
   <button id="deny" name="decision" value="deny" type="submit">Deny</button>
-</form>`);
+</form>`,
+    );
   }
 
   private decide(res: ServerResponse, form: URLSearchParams): void {
@@ -162,9 +188,18 @@ export class FakeAuthorization {
     const p = this.pending.get(id);
     if (!p) return html(res, 400, '<h1>This request expired</h1>');
     this.pending.delete(id);
-    if (form.get('decision') !== 'allow') return redirect(res, this.back(p, { error: 'access_denied', error_description: 'The user denied access to the app.' }));
+    if (form.get('decision') !== 'allow')
+      return redirect(
+        res,
+        this.back(p, { error: 'access_denied', error_description: 'The user denied access to the app.' }),
+      );
     const code = `code_${randomBytes(24).toString('base64url')}`;
-    this.codes.set(code, { ...p, userId: form.get('user') || 'user-1', expiresAt: this.now + (this.options.codeTtlMs ?? 60_000), used: false });
+    this.codes.set(code, {
+      ...p,
+      userId: form.get('user') || 'user-1',
+      expiresAt: this.now + (this.options.codeTtlMs ?? 60_000),
+      used: false,
+    });
     redirect(res, this.back(p, { code }));
   }
 
@@ -185,11 +220,14 @@ export class FakeAuthorization {
     }
     c.used = true;
     if (this.now > c.expiresAt) return { ok: false, description: 'Authorization code expired.' };
-    if (params.client_id !== undefined && params.client_id !== c.clientId) return { ok: false, description: 'Code was issued to another client.' };
-    if (params.redirect_uri !== c.redirectUri) return { ok: false, description: 'redirect_uri does not match the authorization request.' };
+    if (params.client_id !== undefined && params.client_id !== c.clientId)
+      return { ok: false, description: 'Code was issued to another client.' };
+    if (params.redirect_uri !== c.redirectUri)
+      return { ok: false, description: 'redirect_uri does not match the authorization request.' };
     if (c.challenge) {
       const v = params.code_verifier ?? '';
-      if (createHash('sha256').update(v, 'ascii').digest('base64url') !== c.challenge) return { ok: false, description: 'PKCE verification failed (code_verifier).' };
+      if (createHash('sha256').update(v, 'ascii').digest('base64url') !== c.challenge)
+        return { ok: false, description: 'PKCE verification failed (code_verifier).' };
     } else if (params.code_verifier !== undefined) {
       return { ok: false, description: 'code_verifier sent but no code_challenge was (PKCE downgrade).' };
     }
@@ -201,7 +239,8 @@ export class FakeAuthorization {
   /** The persona's answer for a refused code (Slack ok:false, GitHub 200, else RFC 6749 invalid_grant). */
   static failureBody(persona: string, description: string): { status: number; body: Record<string, unknown> } {
     if (persona === 'slack') return { status: 200, body: { ok: false, error: 'invalid_code' } };
-    if (persona === 'github') return { status: 200, body: { error: 'bad_verification_code', error_description: description } };
+    if (persona === 'github')
+      return { status: 200, body: { error: 'bad_verification_code', error_description: description } };
     return { status: 400, body: { error: 'invalid_grant', error_description: description } };
   }
 }

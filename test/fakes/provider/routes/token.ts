@@ -54,7 +54,8 @@ async function serveToken(core: ProviderCore, req: IncomingMessage, res: ServerR
       return;
     }
   }
-  const invalidClient = () => fail(core, { kind: 'bad_client_secret', viaBasic: core.spec.clientAuth === 'basic' }, ctx);
+  const invalidClient = () =>
+    fail(core, { kind: 'bad_client_secret', viaBasic: core.spec.clientAuth === 'basic' }, ctx);
   const faulted = f ? faultReply(f, core.persona, core.accessTtlSeconds, invalidClient) : undefined;
   if (faulted) {
     core.store.counters.faulted++;
@@ -70,7 +71,10 @@ async function serveToken(core: ProviderCore, req: IncomingMessage, res: ServerR
 function gatherParams(core: ProviderCore, url: URL, body: ParsedBody): Params {
   const params: Params = {};
   if (core.spec.params.includes('query')) for (const [k, v] of url.searchParams) params[k] = v;
-  if ((body.type === 'form' && core.spec.params.includes('form')) || (body.type === 'json' && core.spec.params.includes('json'))) {
+  if (
+    (body.type === 'form' && core.spec.params.includes('form')) ||
+    (body.type === 'json' && core.spec.params.includes('json'))
+  ) {
     Object.assign(params, body.data);
   }
   return params;
@@ -88,7 +92,14 @@ function observe(core: ProviderCore, params: Params, body: ParsedBody): void {
 
 const fail = (core: ProviderCore, f: Failure, ctx: ReqCtx): Reply => renderFailure(core.persona, f, ctx, core.now);
 
-function processRequest(core: ProviderCore, req: IncomingMessage, params: Params, body: ParsedBody, ctx: ReqCtx, omitRefreshToken: boolean): Reply {
+function processRequest(
+  core: ProviderCore,
+  req: IncomingMessage,
+  params: Params,
+  body: ParsedBody,
+  ctx: ReqCtx,
+  omitRefreshToken: boolean,
+): Reply {
   const malformed = malformedRequest(core, params, body);
   if (malformed) return fail(core, malformed, ctx);
   const grantType = params.grant_type!;
@@ -105,7 +116,10 @@ function malformedRequest(core: ProviderCore, params: Params, body: ParsedBody):
   if (core.spec.params.length === 1 && core.spec.params[0] === 'json' && body.type !== 'json') {
     return { kind: 'invalid_request', message: 'Content-Type must be application/json.' };
   }
-  if (!params.grant_type || (core.persona === 'gong' && !params.refresh_token && params.grant_type !== 'authorization_code')) {
+  if (
+    !params.grant_type ||
+    (core.persona === 'gong' && !params.refresh_token && params.grant_type !== 'authorization_code')
+  ) {
     const inBody = body.data.grant_type !== undefined || body.data.refresh_token !== undefined;
     const msg =
       core.persona === 'gong' && inBody
