@@ -32,7 +32,18 @@ import { createDb } from '../worker/store/db.ts';
 import { ConnectionStore } from '../worker/store/connections.ts';
 import { Queues, REFRESH_JOB_OPTS, type RefreshJobData } from '../worker/schedule/queues.ts';
 import { FEEDER_PAGE_SQL, Scheduler } from '../worker/schedule/scheduler.ts';
-import { deleteKeys, fmt, pct, prefixMemory, progress, redisUsedMemory, seedConnections, sleep, startDaemonProcess, startProviderProcess } from './bench/lib.ts';
+import {
+  deleteKeys,
+  fmt,
+  pct,
+  prefixMemory,
+  progress,
+  redisUsedMemory,
+  seedConnections,
+  sleep,
+  startDaemonProcess,
+  startProviderProcess,
+} from './bench/lib.ts';
 import { CpuMeter } from './bench/cpu.ts';
 
 // ---------- options ----------
@@ -43,7 +54,10 @@ const QUICK = flag('quick');
 const MILLION = !flag('no-million');
 const JSON_ONLY = flag('json');
 const KEEP = flag('keep');
-const CONCURRENCY = opt('concurrency', '10,25,50').split(',').map(Number).filter((n) => n > 0);
+const CONCURRENCY = opt('concurrency', '10,25,50')
+  .split(',')
+  .map(Number)
+  .filter((n) => n > 0);
 const PROCS = Number(opt('procs', '2'));
 const DURATION_S = Number(opt('duration', QUICK ? '6' : '12'));
 const LATE_N = Number(opt('lateness-n', QUICK ? '20000' : '100000'));
@@ -57,7 +71,11 @@ const BULL_JOBS = QUICK ? 5000 : 20000;
 const BASE_URL = process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/oauth_refresher';
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const RUN = `${Date.now().toString(36)}${randomBytes(2).toString('hex')}`;
-const dbUrl = (() => { const u = new URL(BASE_URL); u.pathname = `/ort_bench_${RUN}`; return u.toString(); })();
+const dbUrl = (() => {
+  const u = new URL(BASE_URL);
+  u.pathname = `/ort_bench_${RUN}`;
+  return u.toString();
+})();
 const PREFIX = `{ort-bench-${RUN}}`;
 process.env.ORT_BENCH_DB = `ort_bench_${RUN}`; // CpuMeter counts only this database's PostgreSQL backends
 const ENC_KEY = randomBytes(32);
@@ -67,11 +85,20 @@ const poolSizeFor = (c: number) => Math.max(10, Math.min(50, c + 5)); // as in d
 const out: Record<string, any> = {
   date: new Date().toISOString(),
   command: `npm run bench${argv.length ? ` -- ${argv.join(' ')}` : ''}`,
-  machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, memGb: Math.round(totalmem() / 2 ** 30), node: process.version },
+  machine: {
+    cpus: cpus().length,
+    cpuModel: cpus()[0]?.model,
+    memGb: Math.round(totalmem() / 2 ** 30),
+    node: process.version,
+  },
 };
 
 const keyring = new Keyring([{ id: 'k1', key: ENC_KEY }]);
-const seedTokens = { accessTokenEnc: keyring.encrypt('at-bench-seed-0123456789abcdef'), refreshTokenEnc: keyring.encrypt('rt-bench-seed-0123456789abcdef'), encKeyId: 'k1' };
+const seedTokens = {
+  accessTokenEnc: keyring.encrypt('at-bench-seed-0123456789abcdef'),
+  refreshTokenEnc: keyring.encrypt('rt-bench-seed-0123456789abcdef'),
+  encKeyId: 'k1',
+};
 
 let pool: pg.Pool;
 let redis: Redis;
@@ -99,18 +126,45 @@ function daemonEnv(extra: Record<string, string>): Record<string, string> {
 function providersFile(key: string, concurrency: number): string {
   const dir = mkdtempSync(join(tmpdir(), 'ort-bench-'));
   const file = join(dir, 'providers.json');
-  writeFileSync(file, JSON.stringify({ providers: { [key]: { tokenUrl: provider!.url, clientId: 'bench-client', clientSecret: 'bench-secret', clientAuth: 'basic', rotation: 'always', concurrency } } }));
+  writeFileSync(
+    file,
+    JSON.stringify({
+      providers: {
+        [key]: {
+          tokenUrl: provider!.url,
+          clientId: 'bench-client',
+          clientSecret: 'bench-secret',
+          clientAuth: 'basic',
+          rotation: 'always',
+          concurrency,
+        },
+      },
+    }),
+  );
   return file;
 }
 
 // ---------- ceilings ----------
 async function pgCeiling(c: number): Promise<{ rate: number; cpuMsPerOp: Record<string, number> }> {
   const key = `ceil${c}`;
-  await seedConnections(pool, { provider: key, n: c, startMs: Date.now() - 1000, spreadMs: 1, externalPrefix: 'c-', ...seedTokens });
-  const ids = (await pool.query<{ id: string }>(`SELECT id FROM "Connection" WHERE provider = $1`, [key])).rows.map((r) => r.id);
-  const attempts = (await pool.query<{ id: string; connectionId: string }>(
-    `INSERT INTO "RefreshAttempt" (id, "connectionId", provider, trigger, "workerId", "versionBefore")
-     SELECT gen_random_uuid(), id, provider, 'scheduled', 'bench', 1 FROM "Connection" WHERE provider = $1 RETURNING id, "connectionId"`, [key])).rows;
+  await seedConnections(pool, {
+    provider: key,
+    n: c,
+    startMs: Date.now() - 1000,
+    spreadMs: 1,
+    externalPrefix: 'c-',
+    ...seedTokens,
+  });
+  const ids = (await pool.query<{ id: string }>(`SELECT id FROM "Connection" WHERE provider = $1`, [key])).rows.map(
+    (r) => r.id,
+  );
+  const attempts = (
+    await pool.query<{ id: string; connectionId: string }>(
+      `INSERT INTO "RefreshAttempt" (id, "connectionId", provider, trigger, "workerId", "versionBefore")
+     SELECT gen_random_uuid(), id, provider, 'scheduled', 'bench', 1 FROM "Connection" WHERE provider = $1 RETURNING id, "connectionId"`,
+      [key],
+    )
+  ).rows;
   const db = createDb(dbUrl, { poolSize: poolSizeFor(c) });
   const store = new ConnectionStore(db);
   await db.$queryRaw`SELECT 1`;
@@ -132,9 +186,20 @@ async function pgCeiling(c: number): Promise<{ rate: number; cpuMsPerOp: Record<
     for (let v = 1; !stop; v++) {
       const now = new Date();
       const r = await store.commitRotation({
-        connectionId, attemptId, versionBefore: v, accessTokenEnc: seedTokens.accessTokenEnc, refreshTokenEnc: `${seedTokens.refreshTokenEnc}${v % 2}`,
-        encKeyId: 'k1', tokenType: 'Bearer', expiresAt: new Date(now.getTime() + 3600_000), metadata: {}, now,
-        nextRefreshAt: new Date(now.getTime() + 2700_000), httpStatus: 200, durationMs: 1, commitWindowUs: 1,
+        connectionId,
+        attemptId,
+        versionBefore: v,
+        accessTokenEnc: seedTokens.accessTokenEnc,
+        refreshTokenEnc: `${seedTokens.refreshTokenEnc}${v % 2}`,
+        encKeyId: 'k1',
+        tokenType: 'Bearer',
+        expiresAt: new Date(now.getTime() + 3600_000),
+        metadata: {},
+        now,
+        nextRefreshAt: new Date(now.getTime() + 2700_000),
+        httpStatus: 200,
+        durationMs: 1,
+        commitWindowUs: 1,
       });
       if (r !== v + 1) throw new Error(`fence rejected a bench commit (${r})`);
       if (measuring) count++;
@@ -154,7 +219,14 @@ async function pgCeiling(c: number): Promise<{ rate: number; cpuMsPerOp: Record<
   await Promise.all(loops);
   await db.$disconnect();
   if (failed) throw failed;
-  return { rate, cpuMsPerOp: { node: (own.user + own.system) / 1000 / count, postgres: ((pcts.postgres / 100) * cpu.seconds * 1000) / count, redis: ((pcts.redis / 100) * cpu.seconds * 1000) / count } };
+  return {
+    rate,
+    cpuMsPerOp: {
+      node: (own.user + own.system) / 1000 / count,
+      postgres: ((pcts.postgres / 100) * cpu.seconds * 1000) / count,
+      redis: ((pcts.redis / 100) * cpu.seconds * 1000) / count,
+    },
+  };
 }
 
 async function bullCeiling(c: number): Promise<{ rate: number; cpuMsPerOp: Record<string, number> }> {
@@ -162,14 +234,26 @@ async function bullCeiling(c: number): Promise<{ rate: number; cpuMsPerOp: Recor
   const conn = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
   const q = new Queue(name, { connection: conn, prefix: PREFIX });
   for (let i = 0; i < BULL_JOBS; i += 1000) {
-    await q.addBulk(Array.from({ length: Math.min(1000, BULL_JOBS - i) }, (_x, j) => ({ name: 'e', data: { i: i + j }, opts: { jobId: `j${i + j}`, removeOnComplete: true, removeOnFail: true } })));
+    await q.addBulk(
+      Array.from({ length: Math.min(1000, BULL_JOBS - i) }, (_x, j) => ({
+        name: 'e',
+        data: { i: i + j },
+        opts: { jobId: `j${i + j}`, removeOnComplete: true, removeOnFail: true },
+      })),
+    );
   }
   let done = 0;
   let resolveAll!: () => void;
-  const all = new Promise<void>((r) => { resolveAll = r; });
-  const w = new Worker(name, async () => {
-    if (++done === BULL_JOBS) resolveAll();
-  }, { connection: conn, prefix: PREFIX, concurrency: c, autorun: false, removeOnComplete: { count: 0 } });
+  const all = new Promise<void>((r) => {
+    resolveAll = r;
+  });
+  const w = new Worker(
+    name,
+    async () => {
+      if (++done === BULL_JOBS) resolveAll();
+    },
+    { connection: conn, prefix: PREFIX, concurrency: c, autorun: false, removeOnComplete: { count: 0 } },
+  );
   const t0 = performance.now();
   const cpu = new CpuMeter({});
   const own0 = process.cpuUsage();
@@ -178,7 +262,11 @@ async function bullCeiling(c: number): Promise<{ rate: number; cpuMsPerOp: Recor
   const own = process.cpuUsage(own0);
   const pcts = cpu.stop();
   const rate = BULL_JOBS / ((performance.now() - t0) / 1000);
-  const cpuMsPerOp = { node: (own.user + own.system) / 1000 / BULL_JOBS, postgres: ((pcts.postgres / 100) * cpu.seconds * 1000) / BULL_JOBS, redis: ((pcts.redis / 100) * cpu.seconds * 1000) / BULL_JOBS };
+  const cpuMsPerOp = {
+    node: (own.user + own.system) / 1000 / BULL_JOBS,
+    postgres: ((pcts.postgres / 100) * cpu.seconds * 1000) / BULL_JOBS,
+    redis: ((pcts.redis / 100) * cpu.seconds * 1000) / BULL_JOBS,
+  };
   await w.close();
   await q.obliterate({ force: true }).catch(() => undefined);
   await q.close();
@@ -187,15 +275,39 @@ async function bullCeiling(c: number): Promise<{ rate: number; cpuMsPerOp: Recor
 }
 
 // ---------- end to end ----------
-interface E2E { key: string; procs: number; concurrency: number; rotated: number; other: number; rate: number; windowS: number; commitP50Us: number; commitP99Us: number; cpu: Record<string, number>; daemonCpuMsPerRotation: number; cpuMsPerRotation: Record<string, number> }
+interface E2E {
+  key: string;
+  procs: number;
+  concurrency: number;
+  rotated: number;
+  other: number;
+  rate: number;
+  windowS: number;
+  commitP50Us: number;
+  commitP99Us: number;
+  cpu: Record<string, number>;
+  daemonCpuMsPerRotation: number;
+  cpuMsPerRotation: Record<string, number>;
+}
 
 async function enqueueDueNow(key: string): Promise<number> {
   const conn = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
   const queues = new Queues(conn, PREFIX);
   const q = queues.refreshQueue(key);
-  const rows = (await pool.query<{ id: string; at: Date }>(`SELECT id, "nextRefreshAt" AS at FROM "Connection" WHERE provider = $1 ORDER BY "nextRefreshAt", id`, [key])).rows;
+  const rows = (
+    await pool.query<{ id: string; at: Date }>(
+      `SELECT id, "nextRefreshAt" AS at FROM "Connection" WHERE provider = $1 ORDER BY "nextRefreshAt", id`,
+      [key],
+    )
+  ).rows;
   for (let i = 0; i < rows.length; i += 1000) {
-    await q.addBulk(rows.slice(i, i + 1000).map((r) => ({ name: 'refresh', data: { connectionId: r.id, trigger: 'feeder' as const, plannedAt: r.at.getTime() }, opts: { ...REFRESH_JOB_OPTS, jobId: r.id } })));
+    await q.addBulk(
+      rows.slice(i, i + 1000).map((r) => ({
+        name: 'refresh',
+        data: { connectionId: r.id, trigger: 'feeder' as const, plannedAt: r.at.getTime() },
+        opts: { ...REFRESH_JOB_OPTS, jobId: r.id },
+      })),
+    );
   }
   await queues.close();
   await conn.quit();
@@ -208,7 +320,8 @@ async function waitForWorkers(key: string, n: number): Promise<void> {
   const deadline = Date.now() + 60_000;
   try {
     while ((await q.getWorkers()).length < n) {
-      if (Date.now() > deadline) throw new Error(`only ${(await q.getWorkers()).length} of ${n} daemon workers came up within 60 s`);
+      if (Date.now() > deadline)
+        throw new Error(`only ${(await q.getWorkers()).length} of ${n} daemon workers came up within 60 s`);
       await sleep(200);
     }
   } finally {
@@ -222,8 +335,19 @@ async function startDaemons(key: string, procs: number, c: number) {
   // Each process's pool is concurrency + 5 unless that would not fit PostgreSQL's free connections
   // (several processes at a high concurrency): then the free connections are shared out.
   const dbPool = Math.max(5, Math.min(poolSizeFor(c), Math.floor(((await freeConnections()) - 8) / procs)));
-  if (dbPool < poolSizeFor(c)) progress(`${key}: ${procs} processes share PostgreSQL's free connections: DATABASE_POOL_SIZE=${dbPool} each`);
-  const ds = Array.from({ length: procs }, (_x, i) => startDaemonProcess(daemonEnv({ PROVIDERS_FILE: file, WORKER_CONCURRENCY: String(c), WORKER_ID: `bench-${key}-${i}`, DATABASE_POOL_SIZE: String(dbPool) }), `${key}#${i}`));
+  if (dbPool < poolSizeFor(c))
+    progress(`${key}: ${procs} processes share PostgreSQL's free connections: DATABASE_POOL_SIZE=${dbPool} each`);
+  const ds = Array.from({ length: procs }, (_x, i) =>
+    startDaemonProcess(
+      daemonEnv({
+        PROVIDERS_FILE: file,
+        WORKER_CONCURRENCY: String(c),
+        WORKER_ID: `bench-${key}-${i}`,
+        DATABASE_POOL_SIZE: String(dbPool),
+      }),
+      `${key}#${i}`,
+    ),
+  );
   children.push(...ds);
   await waitForWorkers(key, procs);
   return ds;
@@ -231,20 +355,35 @@ async function startDaemons(key: string, procs: number, c: number) {
 
 async function e2e(procs: number, c: number, n: number): Promise<E2E> {
   const key = `e2e-p${procs}-c${c}`;
-  await seedConnections(pool, { provider: key, n, startMs: Date.now() - 2000, spreadMs: 1000, externalPrefix: 'e-', ...seedTokens });
+  await seedConnections(pool, {
+    provider: key,
+    n,
+    startMs: Date.now() - 2000,
+    spreadMs: 1000,
+    externalPrefix: 'e-',
+    ...seedTokens,
+  });
   const ds = await startDaemons(key, procs, c);
   const cpu = new CpuMeter({ daemons: ds.map((d) => d.child.pid!), provider: [provider!.child.pid!] });
   await enqueueDueNow(key);
   const t0 = Date.now();
   for (;;) {
     await sleep(500);
-    const done = Number((await pool.query(`SELECT count(*) FROM "RefreshAttempt" WHERE provider = $1 AND "finishedAt" IS NOT NULL`, [key])).rows[0].count);
+    const done = Number(
+      (
+        await pool.query(`SELECT count(*) FROM "RefreshAttempt" WHERE provider = $1 AND "finishedAt" IS NOT NULL`, [
+          key,
+        ])
+      ).rows[0].count,
+    );
     if (done >= n || Date.now() - t0 > DURATION_S * 1000) break;
   }
   const cpuPct = cpu.stop();
   await Promise.all(ds.map((d) => d.stop()));
   const r = await pool.query<{ f: Date; outcome: string | null; cw: number | null }>(
-    `SELECT "finishedAt" AS f, outcome, "commitWindowUs" AS cw FROM "RefreshAttempt" WHERE provider = $1 AND "finishedAt" IS NOT NULL ORDER BY "finishedAt"`, [key]);
+    `SELECT "finishedAt" AS f, outcome, "commitWindowUs" AS cw FROM "RefreshAttempt" WHERE provider = $1 AND "finishedAt" IS NOT NULL ORDER BY "finishedAt"`,
+    [key],
+  );
   const rotated = r.rows.filter((x) => x.outcome === 'rotated');
   const times = rotated.map((x) => x.f.getTime());
   // Steady state: from 1 s after the first finished refresh (pools and JIT warm) to the last one.
@@ -256,8 +395,17 @@ async function e2e(procs: number, c: number, n: number): Promise<E2E> {
   // CPU cost per rotation: robust to other load on the machine (it measures work, not waiting).
   const perRot = (p: number) => ((p / 100) * cpu.seconds * 1000) / Math.max(1, rotated.length);
   return {
-    key, procs, concurrency: c, rotated: rotated.length, other: r.rows.length - rotated.length, rate: windowS > 0 ? inWindow / windowS : NaN, windowS,
-    commitP50Us: pct(cw, 50), commitP99Us: pct(cw, 99), cpu: cpuPct, daemonCpuMsPerRotation: perRot(cpuPct.daemons),
+    key,
+    procs,
+    concurrency: c,
+    rotated: rotated.length,
+    other: r.rows.length - rotated.length,
+    rate: windowS > 0 ? inWindow / windowS : NaN,
+    windowS,
+    commitP50Us: pct(cw, 50),
+    commitP99Us: pct(cw, 99),
+    cpu: cpuPct,
+    daemonCpuMsPerRotation: perRot(cpuPct.daemons),
     cpuMsPerRotation: Object.fromEntries(Object.entries(cpuPct).map(([k, v]) => [k, perRot(v)])),
   };
 }
@@ -273,7 +421,10 @@ async function lateness(c: number, procs: number) {
   // Only these are due: rows left over from the throughput phases are taken off the schedule.
   await pool.query(`UPDATE "Connection" SET "nextRefreshAt" = NULL WHERE provider <> $1`, [key]);
   await seedConnections(pool, { provider: key, n: LATE_N, startMs, spreadMs, externalPrefix: 'l-', ...seedTokens });
-  await pool.query(`CREATE TABLE bench_plan AS SELECT id, "nextRefreshAt" AS planned FROM "Connection" WHERE provider = $1`, [key]);
+  await pool.query(
+    `CREATE TABLE bench_plan AS SELECT id, "nextRefreshAt" AS planned FROM "Connection" WHERE provider = $1`,
+    [key],
+  );
   await pool.query(`ANALYZE "Connection"`);
   // Enqueue with the real feeder (horizon covers them all): the 100k enqueue time and Redis memory per job.
   const conn = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
@@ -288,15 +439,20 @@ async function lateness(c: number, procs: number) {
   const mem1 = await redisUsedMemory(redis);
   const pm1 = await prefixMemory(redis, PREFIX);
   const bytesPerJob = (pm1.bytes - pm0.bytes) / Math.max(1, fed.enqueued);
-  progress(`lateness: fed ${fed.enqueued} jobs in ${enqueueS.toFixed(1)} s (${fmt(bytesPerJob)} B/job by MEMORY USAGE, ${fmt((mem1 - mem0) / Math.max(1, fed.enqueued))} B/job by INFO delta); first due in ${((startMs - Date.now()) / 1000).toFixed(0)} s`);
-  if (Date.now() > startMs - 5000) progress('lateness: WARNING enqueue took longer than the lead time; early jobs start late');
+  progress(
+    `lateness: fed ${fed.enqueued} jobs in ${enqueueS.toFixed(1)} s (${fmt(bytesPerJob)} B/job by MEMORY USAGE, ${fmt((mem1 - mem0) / Math.max(1, fed.enqueued))} B/job by INFO delta); first due in ${((startMs - Date.now()) / 1000).toFixed(0)} s`,
+  );
+  if (Date.now() > startMs - 5000)
+    progress('lateness: WARNING enqueue took longer than the lead time; early jobs start late');
   const ds = await startDaemons(key, procs, c);
   const readyAt = Date.now();
   const cpu = new CpuMeter({ daemons: ds.map((d) => d.child.pid!), provider: [provider!.child.pid!] });
   const endMs = startMs + spreadMs;
   for (;;) {
     await sleep(1000);
-    const done = Number((await pool.query(`SELECT count(*) FROM "RefreshAttempt" WHERE provider = $1`, [key])).rows[0].count);
+    const done = Number(
+      (await pool.query(`SELECT count(*) FROM "RefreshAttempt" WHERE provider = $1`, [key])).rows[0].count,
+    );
     if (Date.now() > endMs && (done >= LATE_N || Date.now() > endMs + 30_000)) break;
     if (Date.now() % 10_000 < 1000) progress(`lateness: ${done}/${LATE_N} started`);
   }
@@ -304,17 +460,48 @@ async function lateness(c: number, procs: number) {
   await Promise.all(ds.map((d) => d.stop()));
   const r = await pool.query<{ late: number }>(
     `SELECT EXTRACT(EPOCH FROM (a."startedAt" - p.planned)) * 1000 AS late
-     FROM "RefreshAttempt" a JOIN bench_plan p ON p.id = a."connectionId" WHERE a.provider = $1 AND p.planned >= $2::timestamp`, [key, new Date(readyAt).toISOString()]);
-  const plannedBeforeReady = Number((await pool.query(`SELECT count(*) FROM bench_plan WHERE planned < $1::timestamp`, [new Date(readyAt).toISOString()])).rows[0].count);
+     FROM "RefreshAttempt" a JOIN bench_plan p ON p.id = a."connectionId" WHERE a.provider = $1 AND p.planned >= $2::timestamp`,
+    [key, new Date(readyAt).toISOString()],
+  );
+  const plannedBeforeReady = Number(
+    (
+      await pool.query(`SELECT count(*) FROM bench_plan WHERE planned < $1::timestamp`, [
+        new Date(readyAt).toISOString(),
+      ])
+    ).rows[0].count,
+  );
   const late = r.rows.map((x) => Number(x.late)).sort((a, b) => a - b);
-  const cw = (await pool.query<{ cw: number }>(`SELECT "commitWindowUs" AS cw FROM "RefreshAttempt" WHERE provider = $1 AND outcome = 'rotated'`, [key])).rows.map((x) => x.cw).sort((a, b) => a - b);
+  const cw = (
+    await pool.query<{ cw: number }>(
+      `SELECT "commitWindowUs" AS cw FROM "RefreshAttempt" WHERE provider = $1 AND outcome = 'rotated'`,
+      [key],
+    )
+  ).rows
+    .map((x) => x.cw)
+    .sort((a, b) => a - b);
   await db.$disconnect();
   await queues.close();
   await conn.quit();
   return {
-    connections: LATE_N, duePerSecond: LATE_RATE, procs, concurrency: c, started: late.length, missed: LATE_N - plannedBeforeReady - late.length, plannedBeforeReady,
-    p50Ms: pct(late, 50), p99Ms: pct(late, 99), maxMs: late[late.length - 1], commitP50Us: pct(cw, 50), commitP99Us: pct(cw, 99),
-    enqueue100k: { jobs: fed.enqueued, seconds: enqueueS, perSecond: fed.enqueued / enqueueS, redisBytesPerJob: bytesPerJob, redisInfoDeltaBytesPerJob: (mem1 - mem0) / Math.max(1, fed.enqueued) },
+    connections: LATE_N,
+    duePerSecond: LATE_RATE,
+    procs,
+    concurrency: c,
+    started: late.length,
+    missed: LATE_N - plannedBeforeReady - late.length,
+    plannedBeforeReady,
+    p50Ms: pct(late, 50),
+    p99Ms: pct(late, 99),
+    maxMs: late[late.length - 1],
+    commitP50Us: pct(cw, 50),
+    commitP99Us: pct(cw, 99),
+    enqueue100k: {
+      jobs: fed.enqueued,
+      seconds: enqueueS,
+      perSecond: fed.enqueued / enqueueS,
+      redisBytesPerJob: bytesPerJob,
+      redisInfoDeltaBytesPerJob: (mem1 - mem0) / Math.max(1, fed.enqueued),
+    },
     cpu: cpuPct,
   };
 }
@@ -324,15 +511,22 @@ async function million() {
   const key = 'big';
   const t0 = performance.now();
   await seedConnections(pool, {
-    provider: key, n: BIG_N, startMs: Date.now() + 60_000, spreadMs: 3600_000, externalPrefix: 'm-', ...seedTokens,
+    provider: key,
+    n: BIG_N,
+    startMs: Date.now() + 60_000,
+    spreadMs: 3600_000,
+    externalPrefix: 'm-',
+    ...seedTokens,
     onChunk: (d) => progress(`million: seeded ${fmt(d)} rows`),
   });
   const seedS = (performance.now() - t0) / 1000;
   await pool.query(`VACUUM ANALYZE "Connection"`);
   const total = Number((await pool.query(`SELECT count(*) FROM "Connection"`)).rows[0].count);
-  const sizes = (await pool.query(`SELECT pg_relation_size('"Connection"') AS heap, pg_indexes_size('"Connection"') AS idx, pg_total_relation_size('"Connection"') AS total,
+  const sizes = (
+    await pool.query(`SELECT pg_relation_size('"Connection"') AS heap, pg_indexes_size('"Connection"') AS idx, pg_total_relation_size('"Connection"') AS total,
     pg_relation_size('"Connection_status_nextRefreshAt_id_idx"') AS feeder_idx,
-    pg_relation_size('"RefreshAttempt"') AS att_heap, pg_indexes_size('"RefreshAttempt"') AS att_idx, (SELECT count(*) FROM "RefreshAttempt") AS attempts`)).rows[0];
+    pg_relation_size('"RefreshAttempt"') AS att_heap, pg_indexes_size('"RefreshAttempt"') AS att_idx, (SELECT count(*) FROM "RefreshAttempt") AS attempts`)
+  ).rows[0];
   const db = createDb(dbUrl, { poolSize: 4 });
   const silent = pino({ level: 'silent' });
   // Only the million are due: rows left over from the earlier phases are taken off the schedule.
@@ -347,7 +541,9 @@ async function million() {
   const feedAS = (performance.now() - t) / 1000;
   const memA1 = await redisUsedMemory(redis);
   const pmA = await prefixMemory(redis, `${PREFIX}-h15`);
-  progress(`million: horizon 15 min -> ${fmt(fedA.enqueued)} jobs in ${feedAS.toFixed(1)} s, Redis ${fmt(pmA.bytes / 2 ** 20, 1)} MiB (INFO delta ${fmt((memA1 - memA0) / 2 ** 20, 1)} MiB)`);
+  progress(
+    `million: horizon 15 min -> ${fmt(fedA.enqueued)} jobs in ${feedAS.toFixed(1)} s, Redis ${fmt(pmA.bytes / 2 ** 20, 1)} MiB (INFO delta ${fmt((memA1 - memA0) / 2 ** 20, 1)} MiB)`,
+  );
   // A second tick finds everything already queued: the steady-state cost of a feeder tick.
   t = performance.now();
   const fedA2 = await new Scheduler(db, qA, silent, { horizonMs: 15 * 60_000 }).feed();
@@ -363,12 +559,17 @@ async function million() {
   t = performance.now();
   let lastLog = 0;
   const fedB = await new Scheduler(db, qB, silent, { horizonMs: 2 * 3600_000 }).feed((r) => {
-    if (r.scanned - lastLog >= 200_000) { lastLog = r.scanned; progress(`million: enqueued ${fmt(r.enqueued)} (${((performance.now() - t) / 1000).toFixed(1)} s)`); }
+    if (r.scanned - lastLog >= 200_000) {
+      lastLog = r.scanned;
+      progress(`million: enqueued ${fmt(r.enqueued)} (${((performance.now() - t) / 1000).toFixed(1)} s)`);
+    }
   });
   const feedBS = (performance.now() - t) / 1000;
   const memB1 = await redisUsedMemory(redis);
   const pmB = await prefixMemory(redis, `${PREFIX}-all`);
-  progress(`million: all -> ${fmt(fedB.enqueued)} jobs in ${feedBS.toFixed(1)} s, Redis ${fmt(pmB.bytes / 2 ** 20, 1)} MiB (INFO delta ${fmt((memB1 - memB0) / 2 ** 20, 1)} MiB)`);
+  progress(
+    `million: all -> ${fmt(fedB.enqueued)} jobs in ${feedBS.toFixed(1)} s, Redis ${fmt(pmB.bytes / 2 ** 20, 1)} MiB (INFO delta ${fmt((memB1 - memB0) / 2 ** 20, 1)} MiB)`,
+  );
   const delS = performance.now();
   await deleteKeys(redis, `${PREFIX}-all`);
   progress(`million: deleted the 1M-job queue keys in ${((performance.now() - delS) / 1000).toFixed(1)} s`);
@@ -379,14 +580,40 @@ async function million() {
   const plans = await feederPlans();
   await db.$disconnect();
   return {
-    connections: BIG_N, tableRows: total, seedSeconds: seedS,
+    connections: BIG_N,
+    tableRows: total,
+    seedSeconds: seedS,
     pg: {
-      heapBytes: Number(sizes.heap), indexBytes: Number(sizes.idx), totalBytes: Number(sizes.total), feederIndexBytes: Number(sizes.feeder_idx),
-      bytesPerConnection: Number(sizes.total) / total, heapPerConnection: Number(sizes.heap) / total, indexPerConnection: Number(sizes.idx) / total,
-      attempts: Number(sizes.attempts), attemptBytesPerRow: (Number(sizes.att_heap) + Number(sizes.att_idx)) / Math.max(1, Number(sizes.attempts)),
+      heapBytes: Number(sizes.heap),
+      indexBytes: Number(sizes.idx),
+      totalBytes: Number(sizes.total),
+      feederIndexBytes: Number(sizes.feeder_idx),
+      bytesPerConnection: Number(sizes.total) / total,
+      heapPerConnection: Number(sizes.heap) / total,
+      indexPerConnection: Number(sizes.idx) / total,
+      attempts: Number(sizes.attempts),
+      attemptBytesPerRow: (Number(sizes.att_heap) + Number(sizes.att_idx)) / Math.max(1, Number(sizes.attempts)),
     },
-    horizon15: { jobs: fedA.enqueued, scanned: fedA.scanned, seconds: feedAS, redisBytes: pmA.bytes, redisBytesPerJob: pmA.bytes / Math.max(1, fedA.enqueued), redisBytesPerConnection: pmA.bytes / BIG_N, redisInfoDeltaBytes: memA1 - memA0, secondTickSeconds: tickAS, secondTickEnqueued: fedA2.enqueued },
-    all: { jobs: fedB.enqueued, pages: fedB.pages, seconds: feedBS, perSecond: fedB.enqueued / feedBS, redisBytes: pmB.bytes, redisBytesPerJob: pmB.bytes / Math.max(1, fedB.enqueued), redisInfoDeltaBytes: memB1 - memB0 },
+    horizon15: {
+      jobs: fedA.enqueued,
+      scanned: fedA.scanned,
+      seconds: feedAS,
+      redisBytes: pmA.bytes,
+      redisBytesPerJob: pmA.bytes / Math.max(1, fedA.enqueued),
+      redisBytesPerConnection: pmA.bytes / BIG_N,
+      redisInfoDeltaBytes: memA1 - memA0,
+      secondTickSeconds: tickAS,
+      secondTickEnqueued: fedA2.enqueued,
+    },
+    all: {
+      jobs: fedB.enqueued,
+      pages: fedB.pages,
+      seconds: feedBS,
+      perSecond: fedB.enqueued / feedBS,
+      redisBytes: pmB.bytes,
+      redisBytesPerJob: pmB.bytes / Math.max(1, fedB.enqueued),
+      redisInfoDeltaBytes: memB1 - memB0,
+    },
     plans,
   };
 }
@@ -397,24 +624,42 @@ async function feederPlans() {
   const plans: { page: string; plan: string; executionMs: number }[] = [];
   try {
     const until = new Date(Date.now() + 2 * 3600_000).toISOString();
-    const mid = (await client.query<{ at: Date; id: string }>(
-      `SELECT "nextRefreshAt" AS at, id FROM "Connection" WHERE status = 'active' ORDER BY "nextRefreshAt", id OFFSET $1 LIMIT 1`, [Math.floor(BIG_N / 2)])).rows[0];
+    const mid = (
+      await client.query<{ at: Date; id: string }>(
+        `SELECT "nextRefreshAt" AS at, id FROM "Connection" WHERE status = 'active' ORDER BY "nextRefreshAt", id OFFSET $1 LIMIT 1`,
+        [Math.floor(BIG_N / 2)],
+      )
+    ).rows[0];
     await client.query(`PREPARE bench_feeder_page AS ${FEEDER_PAGE_SQL}`);
     // pg returns timestamp columns as local-time Dates: format the cursor back as the UTC wall time it is.
     const midAt = new Date(mid.at.getTime() - mid.at.getTimezoneOffset() * 60_000).toISOString();
-    for (const [label, at, id] of [['first page', '-infinity', '00000000-0000-0000-0000-000000000000'], [`middle page (cursor at row ${fmt(BIG_N / 2)})`, midAt, mid.id]] as const) {
-      const r = await client.query(`EXPLAIN (ANALYZE, BUFFERS) EXECUTE bench_feeder_page('${until}', '${at}', '${id}', 1000)`);
+    for (const [label, at, id] of [
+      ['first page', '-infinity', '00000000-0000-0000-0000-000000000000'],
+      [`middle page (cursor at row ${fmt(BIG_N / 2)})`, midAt, mid.id],
+    ] as const) {
+      const r = await client.query(
+        `EXPLAIN (ANALYZE, BUFFERS) EXECUTE bench_feeder_page('${until}', '${at}', '${id}', 1000)`,
+      );
       const text = r.rows.map((x: Record<string, string>) => x['QUERY PLAN']).join('\n');
       plans.push({ page: label, plan: text, executionMs: Number(/Execution Time: ([\d.]+)/.exec(text)?.[1] ?? NaN) });
     }
     await client.query('DEALLOCATE bench_feeder_page');
     // The cron fan-out (worker/schedule/cron.ts) pages one provider's active connections by id; this
     // is the SQL its Prisma findMany sends (keyset on id), on the million rows of one provider.
-    const midId = (await client.query<{ id: string }>(`SELECT id FROM "Connection" WHERE provider = 'big' ORDER BY id OFFSET $1 LIMIT 1`, [Math.floor(BIG_N / 2)])).rows[0].id;
+    const midId = (
+      await client.query<{ id: string }>(
+        `SELECT id FROM "Connection" WHERE provider = 'big' ORDER BY id OFFSET $1 LIMIT 1`,
+        [Math.floor(BIG_N / 2)],
+      )
+    ).rows[0].id;
     const r = await client.query(`EXPLAIN (ANALYZE, BUFFERS) SELECT "id", "nextRefreshAt" FROM "Connection"
       WHERE "provider" = 'big' AND "status" = CAST('active'::text AS "ConnectionStatus") AND "id" > '${midId}' ORDER BY "id" ASC LIMIT 1000 OFFSET 0`);
     const text = r.rows.map((x: Record<string, string>) => x['QUERY PLAN']).join('\n');
-    plans.push({ page: `cron fan-out, middle page (id cursor at row ${fmt(BIG_N / 2)})`, plan: text, executionMs: Number(/Execution Time: ([\d.]+)/.exec(text)?.[1] ?? NaN) });
+    plans.push({
+      page: `cron fan-out, middle page (id cursor at row ${fmt(BIG_N / 2)})`,
+      plan: text,
+      executionMs: Number(/Execution Time: ([\d.]+)/.exec(text)?.[1] ?? NaN),
+    });
   } finally {
     client.release();
   }
@@ -422,7 +667,11 @@ async function feederPlans() {
 }
 
 async function freeConnections(): Promise<number> {
-  const r = (await pool.query<{ free: number }>(`SELECT current_setting('max_connections')::int - (SELECT count(*)::int FROM pg_stat_activity) AS free`)).rows[0];
+  const r = (
+    await pool.query<{ free: number }>(
+      `SELECT current_setting('max_connections')::int - (SELECT count(*)::int FROM pg_stat_activity) AS free`,
+    )
+  ).rows[0];
   return r.free;
 }
 
@@ -434,9 +683,16 @@ async function main() {
   redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 3 });
   provider = await startProviderProcess();
   progress(`fake provider at ${provider.url}`);
-  const conns = (await pool.query<{ max: number; used: number }>(`SELECT current_setting('max_connections')::int AS max, (SELECT count(*)::int FROM pg_stat_activity) AS used`)).rows[0];
+  const conns = (
+    await pool.query<{ max: number; used: number }>(
+      `SELECT current_setting('max_connections')::int AS max, (SELECT count(*)::int FROM pg_stat_activity) AS used`,
+    )
+  ).rows[0];
   out.machine.postgresConnections = conns;
-  if (conns.max - conns.used < Math.max(...CONCURRENCY) + 10) progress(`WARNING: PostgreSQL has ${conns.max - conns.used} free connections of ${conns.max}; high concurrency settings may fail`);
+  if (conns.max - conns.used < Math.max(...CONCURRENCY) + 10)
+    progress(
+      `WARNING: PostgreSQL has ${conns.max - conns.used} free connections of ${conns.max}; high concurrency settings may fail`,
+    );
   const loadavg = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
   out.machine.loadavgAtStart = loadavg;
 
@@ -449,7 +705,14 @@ async function main() {
     const bullC = await bullCeiling(c);
     const pgRate = pgC.rate;
     const bullRate = bullC.rate;
-    out.ceilings.push({ concurrency: c, pgCommitsPerSecond: pgRate, bullmqJobsPerSecond: bullRate, lower: Math.min(pgRate, bullRate), pgCpuMsPerOp: pgC.cpuMsPerOp, bullmqCpuMsPerOp: bullC.cpuMsPerOp });
+    out.ceilings.push({
+      concurrency: c,
+      pgCommitsPerSecond: pgRate,
+      bullmqJobsPerSecond: bullRate,
+      lower: Math.min(pgRate, bullRate),
+      pgCpuMsPerOp: pgC.cpuMsPerOp,
+      bullmqCpuMsPerOp: bullC.cpuMsPerOp,
+    });
     progress(`ceiling c=${c}: pg ${fmt(pgRate)}/s, bullmq ${fmt(bullRate)}/s`);
   }
 
@@ -459,17 +722,25 @@ async function main() {
   for (const c of PHASES.has('e2e') || PHASES.has('lateness') ? CONCURRENCY : []) {
     const free = await freeConnections();
     if (poolSizeFor(c) + 4 > free) {
-      progress(`end-to-end: SKIPPED concurrency ${c}: its pool (${poolSizeFor(c)}) does not fit in PostgreSQL's ${free} free connections (shared server)`);
+      progress(
+        `end-to-end: SKIPPED concurrency ${c}: its pool (${poolSizeFor(c)}) does not fit in PostgreSQL's ${free} free connections (shared server)`,
+      );
       (out.skipped ??= []).push(`e2e c=${c}: only ${free} free PostgreSQL connections`);
       continue;
     }
     progress(`end-to-end: 1 process, concurrency ${c}`);
     const r = await e2e(1, c, e2eN);
     out.e2e.push(r);
-    progress(`end-to-end c=${c}: ${fmt(r.rate)} rotations/s (${r.rotated} rotated, ${r.other} other) cpu ${JSON.stringify(r.cpu)}`);
+    progress(
+      `end-to-end c=${c}: ${fmt(r.rate)} rotations/s (${r.rotated} rotated, ${r.other} other) cpu ${JSON.stringify(r.cpu)}`,
+    );
   }
-  if (!out.e2e.length && PHASES.has('e2e')) throw new Error('no end-to-end setting could run (PostgreSQL connections exhausted by other users?)');
-  const best = (out.e2e as E2E[]).reduce((a, b) => (b.rate > a.rate ? b : a), { concurrency: Math.min(...CONCURRENCY), rate: 0 } as E2E);
+  if (!out.e2e.length && PHASES.has('e2e'))
+    throw new Error('no end-to-end setting could run (PostgreSQL connections exhausted by other users?)');
+  const best = (out.e2e as E2E[]).reduce((a, b) => (b.rate > a.rate ? b : a), {
+    concurrency: Math.min(...CONCURRENCY),
+    rate: 0,
+  } as E2E);
   if (PROCS > 1 && PHASES.has('e2e')) {
     // Each process has its own pool (concurrency + 5): stay well inside PostgreSQL's max_connections.
     const free = await freeConnections();
@@ -488,9 +759,13 @@ async function main() {
 
   // 3) Lateness at LATE_RATE due per second.
   if (PHASES.has('lateness')) {
-  progress(`lateness: ${fmt(LATE_N)} connections due over ${LATE_N / LATE_RATE} s, ${LATE_PROCS} process(es), concurrency ${best.concurrency}`);
-  out.lateness = await lateness(best.concurrency, LATE_PROCS);
-  progress(`lateness p50 ${fmt(out.lateness.p50Ms)} ms p99 ${fmt(out.lateness.p99Ms)} ms max ${fmt(out.lateness.maxMs)} ms`);
+    progress(
+      `lateness: ${fmt(LATE_N)} connections due over ${LATE_N / LATE_RATE} s, ${LATE_PROCS} process(es), concurrency ${best.concurrency}`,
+    );
+    out.lateness = await lateness(best.concurrency, LATE_PROCS);
+    progress(
+      `lateness p50 ${fmt(out.lateness.p50Ms)} ms p99 ${fmt(out.lateness.p99Ms)} ms max ${fmt(out.lateness.maxMs)} ms`,
+    );
   }
 
   // 4) A million connections.
@@ -503,54 +778,146 @@ async function main() {
   report();
 }
 
-const cpuNote = (m: Record<string, number>) => Object.entries(m).filter(([k]) => k !== 'machine').map(([k, v]) => `${k} ${fmt(v, 2)}`).join(', ');
+const cpuNote = (m: Record<string, number>) =>
+  Object.entries(m)
+    .filter(([k]) => k !== 'machine')
+    .map(([k, v]) => `${k} ${fmt(v, 2)}`)
+    .join(', ');
 
 function report() {
   const lines: string[] = [];
-  const row = (a: string, b: string, c = '') => lines.push(`| ${a.padEnd(62)} | ${b.padStart(16)} | ${c}`.trimEnd() + (c ? ' |' : ' |'));
+  const row = (a: string, b: string, c = '') =>
+    lines.push(`| ${a.padEnd(62)} | ${b.padStart(16)} | ${c}`.trimEnd() + (c ? ' |' : ' |'));
   const e2e = out.e2e as E2E[];
-  const ceil = out.ceilings as { concurrency: number; pgCommitsPerSecond: number; bullmqJobsPerSecond: number; lower: number; pgCpuMsPerOp: Record<string, number>; bullmqCpuMsPerOp: Record<string, number> }[];
+  const ceil = out.ceilings as {
+    concurrency: number;
+    pgCommitsPerSecond: number;
+    bullmqJobsPerSecond: number;
+    lower: number;
+    pgCpuMsPerOp: Record<string, number>;
+    bullmqCpuMsPerOp: Record<string, number>;
+  }[];
   const ceilAt = (c: number) => ceil.find((x) => x.concurrency === c) ?? { lower: NaN };
   const lowestCeiling = Math.max(...ceil.map((x) => x.lower));
-  lines.push(`oauth-refresher bench, ${out.date}, ${out.machine.cpus} cores (${out.machine.cpuModel}), ${out.machine.memGb} GB, Node ${out.machine.node}, load ${out.machine.loadavgAtStart}`);
+  lines.push(
+    `oauth-refresher bench, ${out.date}, ${out.machine.cpus} cores (${out.machine.cpuModel}), ${out.machine.memGb} GB, Node ${out.machine.node}, load ${out.machine.loadavgAtStart}`,
+  );
   lines.push(`command: ${out.command}`);
   lines.push('');
   lines.push(`| ${'figure'.padEnd(62)} | ${'value'.padStart(16)} | note |`);
   lines.push(`|${'-'.repeat(64)}|${'-'.repeat(18)}|------|`);
   for (const c of ceil) {
-    row(`ceiling: PostgreSQL fenced rotation commits/s, concurrency ${c.concurrency}`, fmt(c.pgCommitsPerSecond), `pool ${poolSizeFor(c.concurrency)}, store.commitRotation; CPU ms/op: ${cpuNote(c.pgCpuMsPerOp)}`);
-    row(`ceiling: BullMQ empty jobs/s, concurrency ${c.concurrency}`, fmt(c.bullmqJobsPerSecond), `${BULL_JOBS} jobs; CPU ms/op: ${cpuNote(c.bullmqCpuMsPerOp)}`);
+    row(
+      `ceiling: PostgreSQL fenced rotation commits/s, concurrency ${c.concurrency}`,
+      fmt(c.pgCommitsPerSecond),
+      `pool ${poolSizeFor(c.concurrency)}, store.commitRotation; CPU ms/op: ${cpuNote(c.pgCpuMsPerOp)}`,
+    );
+    row(
+      `ceiling: BullMQ empty jobs/s, concurrency ${c.concurrency}`,
+      fmt(c.bullmqJobsPerSecond),
+      `${BULL_JOBS} jobs; CPU ms/op: ${cpuNote(c.bullmqCpuMsPerOp)}`,
+    );
   }
   for (const r of e2e) {
     const cl = ceilAt(r.concurrency).lower;
-    row(`end-to-end rotations/s, ${r.procs} process${r.procs > 1 ? 'es' : ''}, concurrency ${r.concurrency}`, fmt(r.rate),
-      `${fmt((r.rate / cl) * 100)}% of lower ceiling ${fmt(cl)}; ${r.rotated} rotated, ${r.other} other; CPU ms/rotation: ${cpuNote(r.cpuMsPerRotation)}; CPU% ${Object.entries(r.cpu).map(([k, v]) => `${k} ${fmt(v)}`).join(', ')}`);
+    row(
+      `end-to-end rotations/s, ${r.procs} process${r.procs > 1 ? 'es' : ''}, concurrency ${r.concurrency}`,
+      fmt(r.rate),
+      `${fmt((r.rate / cl) * 100)}% of lower ceiling ${fmt(cl)}; ${r.rotated} rotated, ${r.other} other; CPU ms/rotation: ${cpuNote(r.cpuMsPerRotation)}; CPU% ${Object.entries(
+        r.cpu,
+      )
+        .map(([k, v]) => `${k} ${fmt(v)}`)
+        .join(', ')}`,
+    );
   }
-  const one = e2e.filter((r) => r.procs === 1).reduce((a, b) => (b.rate > a.rate ? b : a), { concurrency: 0, rate: -Infinity } as E2E);
+  const one = e2e
+    .filter((r) => r.procs === 1)
+    .reduce((a, b) => (b.rate > a.rate ? b : a), { concurrency: 0, rate: -Infinity } as E2E);
   const multi = e2e.find((r) => r.procs > 1);
-  if (multi) row(`scale-out: ${multi.procs} processes / 1 process (concurrency ${multi.concurrency})`, `${(multi.rate / (e2e.find((r) => r.procs === 1 && r.concurrency === multi.concurrency)!.rate)).toFixed(2)}x`);
-  row('best end-to-end / lower ceiling (same concurrency)', `${fmt((one.rate / ceilAt(one.concurrency).lower) * 100)}%`, 'goal >= 50%');
+  if (multi)
+    row(
+      `scale-out: ${multi.procs} processes / 1 process (concurrency ${multi.concurrency})`,
+      `${(multi.rate / e2e.find((r) => r.procs === 1 && r.concurrency === multi.concurrency)!.rate).toFixed(2)}x`,
+    );
+  row(
+    'best end-to-end / lower ceiling (same concurrency)',
+    `${fmt((one.rate / ceilAt(one.concurrency).lower) * 100)}%`,
+    'goal >= 50%',
+  );
   const L = out.lateness;
   if (L) {
-  row(`lateness p50 / p99 / max (${fmt(L.connections)} due at ${L.duePerSecond}/s, ${L.procs} proc)`, `${fmt(L.p50Ms)} / ${fmt(L.p99Ms)} / ${fmt(L.maxMs)} ms`, `goal p99 < 1000 ms; ${L.started} started, ${L.missed} not started by the end${L.plannedBeforeReady ? `, ${L.plannedBeforeReady} planned before the daemon was ready (left out)` : ''}`);
-  const allCw = e2e.map((r) => `c${r.concurrency}x${r.procs}: ${fmt(r.commitP50Us)}/${fmt(r.commitP99Us)}`).join(', ');
-  row('crash window (answer -> commit) p50 / p99, lateness run', `${fmt(L.commitP50Us)} / ${fmt(L.commitP99Us)} us`, `throughput runs (p50/p99 us): ${allCw}`);
-  row(`enqueue ${fmt(L.enqueue100k.jobs)} connections (feeder, delayed jobs)`, `${L.enqueue100k.seconds.toFixed(1)} s`, `${fmt(L.enqueue100k.perSecond)} jobs/s`);
-  row('Redis memory per queued connection (MEMORY USAGE of our keys)', `${fmt(L.enqueue100k.redisBytesPerJob)} B`, `${fmt(L.enqueue100k.jobs)} delayed jobs; INFO used_memory delta ${fmt(L.enqueue100k.redisInfoDeltaBytesPerJob)} B/job (shared Redis: noisy)`);
+    row(
+      `lateness p50 / p99 / max (${fmt(L.connections)} due at ${L.duePerSecond}/s, ${L.procs} proc)`,
+      `${fmt(L.p50Ms)} / ${fmt(L.p99Ms)} / ${fmt(L.maxMs)} ms`,
+      `goal p99 < 1000 ms; ${L.started} started, ${L.missed} not started by the end${L.plannedBeforeReady ? `, ${L.plannedBeforeReady} planned before the daemon was ready (left out)` : ''}`,
+    );
+    const allCw = e2e
+      .map((r) => `c${r.concurrency}x${r.procs}: ${fmt(r.commitP50Us)}/${fmt(r.commitP99Us)}`)
+      .join(', ');
+    row(
+      'crash window (answer -> commit) p50 / p99, lateness run',
+      `${fmt(L.commitP50Us)} / ${fmt(L.commitP99Us)} us`,
+      `throughput runs (p50/p99 us): ${allCw}`,
+    );
+    row(
+      `enqueue ${fmt(L.enqueue100k.jobs)} connections (feeder, delayed jobs)`,
+      `${L.enqueue100k.seconds.toFixed(1)} s`,
+      `${fmt(L.enqueue100k.perSecond)} jobs/s`,
+    );
+    row(
+      'Redis memory per queued connection (MEMORY USAGE of our keys)',
+      `${fmt(L.enqueue100k.redisBytesPerJob)} B`,
+      `${fmt(L.enqueue100k.jobs)} delayed jobs; INFO used_memory delta ${fmt(L.enqueue100k.redisInfoDeltaBytesPerJob)} B/job (shared Redis: noisy)`,
+    );
   }
   const M = out.million;
   if (M) {
-    row(`seed ${fmt(M.connections)} connections (INSERT ... SELECT generate_series)`, `${M.seedSeconds.toFixed(1)} s`, `table now ${fmt(M.tableRows)} rows`);
-    row(`enqueue ${fmt(M.all.jobs)} connections (feeder, horizon covers all)`, `${M.all.seconds.toFixed(1)} s`, `${fmt(M.all.perSecond)} jobs/s, ${M.all.pages} pages; goal < 60 s`);
-    row(`Redis for all ${fmt(M.all.jobs)} queued`, `${fmt(M.all.redisBytes / 2 ** 20, 1)} MiB`, `${fmt(M.all.redisBytesPerJob)} B/job`);
-    row(`Redis with horizon 15 min, ${fmt(M.connections)} tokens living 1 h`, `${fmt(M.horizon15.redisBytes / 2 ** 20, 1)} MiB`,
-      `${fmt(M.horizon15.jobs)} jobs (${fmt((M.horizon15.jobs / M.connections) * 100)}%), ${fmt(M.horizon15.redisBytesPerConnection)} B per connection, fed in ${M.horizon15.seconds.toFixed(1)} s`);
-    row('feeder tick with nothing missing (15 min horizon)', `${M.horizon15.secondTickSeconds.toFixed(1)} s`, `${fmt(M.horizon15.jobs)} rows paged, ${M.horizon15.secondTickEnqueued} added`);
-    row('PostgreSQL bytes per connection: heap / indexes / total', `${fmt(M.pg.heapPerConnection)} / ${fmt(M.pg.indexPerConnection)} / ${fmt(M.pg.bytesPerConnection)}`, `feeder index ${fmt(M.pg.feederIndexBytes / 2 ** 20, 1)} MiB`);
-    if (M.pg.attempts > 0) row('PostgreSQL bytes per RefreshAttempt row (heap + indexes)', fmt(M.pg.attemptBytesPerRow), `${fmt(M.pg.attempts)} attempts`);
-    for (const p of M.plans.plans) row(`${p.page.startsWith('cron') ? '' : 'feeder page query, '}${p.page}, ${fmt(M.tableRows)} rows`, `${p.executionMs.toFixed(2)} ms`, `${(p.plan.match(/(Index Only Scan|Index Scan|Bitmap Heap Scan|Seq Scan)( using \S+)?/) ?? ['?'])[0]}${/Rows Removed by Filter: (\d+)/.test(p.plan) ? `, ${/Rows Removed by Filter: (\d+)/.exec(p.plan)![1]} rows removed by filter` : ''}`);
+    row(
+      `seed ${fmt(M.connections)} connections (INSERT ... SELECT generate_series)`,
+      `${M.seedSeconds.toFixed(1)} s`,
+      `table now ${fmt(M.tableRows)} rows`,
+    );
+    row(
+      `enqueue ${fmt(M.all.jobs)} connections (feeder, horizon covers all)`,
+      `${M.all.seconds.toFixed(1)} s`,
+      `${fmt(M.all.perSecond)} jobs/s, ${M.all.pages} pages; goal < 60 s`,
+    );
+    row(
+      `Redis for all ${fmt(M.all.jobs)} queued`,
+      `${fmt(M.all.redisBytes / 2 ** 20, 1)} MiB`,
+      `${fmt(M.all.redisBytesPerJob)} B/job`,
+    );
+    row(
+      `Redis with horizon 15 min, ${fmt(M.connections)} tokens living 1 h`,
+      `${fmt(M.horizon15.redisBytes / 2 ** 20, 1)} MiB`,
+      `${fmt(M.horizon15.jobs)} jobs (${fmt((M.horizon15.jobs / M.connections) * 100)}%), ${fmt(M.horizon15.redisBytesPerConnection)} B per connection, fed in ${M.horizon15.seconds.toFixed(1)} s`,
+    );
+    row(
+      'feeder tick with nothing missing (15 min horizon)',
+      `${M.horizon15.secondTickSeconds.toFixed(1)} s`,
+      `${fmt(M.horizon15.jobs)} rows paged, ${M.horizon15.secondTickEnqueued} added`,
+    );
+    row(
+      'PostgreSQL bytes per connection: heap / indexes / total',
+      `${fmt(M.pg.heapPerConnection)} / ${fmt(M.pg.indexPerConnection)} / ${fmt(M.pg.bytesPerConnection)}`,
+      `feeder index ${fmt(M.pg.feederIndexBytes / 2 ** 20, 1)} MiB`,
+    );
+    if (M.pg.attempts > 0)
+      row(
+        'PostgreSQL bytes per RefreshAttempt row (heap + indexes)',
+        fmt(M.pg.attemptBytesPerRow),
+        `${fmt(M.pg.attempts)} attempts`,
+      );
+    for (const p of M.plans.plans)
+      row(
+        `${p.page.startsWith('cron') ? '' : 'feeder page query, '}${p.page}, ${fmt(M.tableRows)} rows`,
+        `${p.executionMs.toFixed(2)} ms`,
+        `${(p.plan.match(/(Index Only Scan|Index Scan|Bitmap Heap Scan|Seq Scan)( using \S+)?/) ?? ['?'])[0]}${/Rows Removed by Filter: (\d+)/.test(p.plan) ? `, ${/Rows Removed by Filter: (\d+)/.exec(p.plan)![1]} rows removed by filter` : ''}`,
+      );
   }
-  lines.push(`loadavg at start ${out.machine.loadavgAtStart}, at end ${out.machine.loadavgAtEnd} (other work on this machine makes figures noisy)`);
+  lines.push(
+    `loadavg at start ${out.machine.loadavgAtStart}, at end ${out.machine.loadavgAtEnd} (other work on this machine makes figures noisy)`,
+  );
   if (out.skipped?.length) lines.push(`skipped: ${out.skipped.join('; ')}`);
   if (M) {
     for (const p of M.plans.plans.slice(1)) {

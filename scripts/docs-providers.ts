@@ -9,7 +9,11 @@ const DOC = fileURLToPath(new URL('../docs/providers.md', import.meta.url));
 const doc = readFileSync(DOC, 'utf8');
 const next = withProviderTable(doc, renderProviderTable(builtinDefinitions()));
 if (process.argv.includes('--check')) {
-  console.log(next === doc ? 'docs/providers.md: the provider table is up to date' : 'docs/providers.md: the provider table is stale; run npm run docs:providers');
+  console.log(
+    next === doc
+      ? 'docs/providers.md: the provider table is up to date'
+      : 'docs/providers.md: the provider table is stale; run npm run docs:providers',
+  );
   process.exit(next === doc ? 0 : 1);
 }
 if (next !== doc) writeFileSync(DOC, next);

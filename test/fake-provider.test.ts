@@ -17,7 +17,8 @@ afterEach(async () => {
   await Promise.all(started.splice(0).map((p) => p.close()));
 });
 
-const basic = (id = 'client-id', secret = 'client-secret') => `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`;
+const basic = (id = 'client-id', secret = 'client-secret') =>
+  `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`;
 
 interface Answer {
   status: number;
@@ -44,7 +45,12 @@ async function toAnswer(res: Response): Promise<Answer> {
 }
 
 /** A correct refresh request for each persona (what a well-configured client sends). */
-function refreshRequest(p: FakeProvider, refreshToken: string, creds = { id: 'client-id', secret: 'client-secret' }, extraHeaders: Record<string, string> = {}): { url: string; init: RequestInit } {
+function refreshRequest(
+  p: FakeProvider,
+  refreshToken: string,
+  creds = { id: 'client-id', secret: 'client-secret' },
+  extraHeaders: Record<string, string> = {},
+): { url: string; init: RequestInit } {
   const form = (o: Record<string, string>) => new URLSearchParams(o).toString();
   const formHeaders = { 'content-type': 'application/x-www-form-urlencoded' };
   const jsonHeaders = { 'content-type': 'application/json' };
@@ -76,7 +82,12 @@ function refreshRequest(p: FakeProvider, refreshToken: string, creds = { id: 'cl
   return { url, init };
 }
 
-async function refresh(p: FakeProvider, refreshToken: string, creds?: { id: string; secret: string }, extraHeaders?: Record<string, string>): Promise<Answer> {
+async function refresh(
+  p: FakeProvider,
+  refreshToken: string,
+  creds?: { id: string; secret: string },
+  extraHeaders?: Record<string, string>,
+): Promise<Answer> {
   const { url, init } = refreshRequest(p, refreshToken, creds, extraHeaders);
   return toAnswer(await fetch(url, init));
 }
@@ -88,7 +99,12 @@ describe('standard persona: rotation and reuse detection', () => {
     const p = await start();
     const g = p.issueGrant({ userId: 'alice' });
     expect(g.refreshToken).toMatch(/^rt_[A-Za-z0-9_-]{32,}$/);
-    expect(g.raw).toMatchObject({ access_token: g.accessToken, refresh_token: g.refreshToken, token_type: 'Bearer', expires_in: 3600 });
+    expect(g.raw).toMatchObject({
+      access_token: g.accessToken,
+      refresh_token: g.refreshToken,
+      token_type: 'Bearer',
+      expires_in: 3600,
+    });
 
     const a1 = await refresh(p, g.refreshToken);
     expect(a1.status).toBe(200);
@@ -116,7 +132,13 @@ describe('standard persona: rotation and reuse detection', () => {
 
     const ledger = p.ledger();
     expect(ledger.grants).toHaveLength(1);
-    expect(ledger.grants[0]).toMatchObject({ grantId: g.grantId, status: 'revoked', revokedBy: 'reuse', current: rt3, issued: [g.refreshToken, rt2, rt3] });
+    expect(ledger.grants[0]).toMatchObject({
+      grantId: g.grantId,
+      status: 'revoked',
+      revokedBy: 'reuse',
+      current: rt3,
+      issued: [g.refreshToken, rt2, rt3],
+    });
     expect(ledger.reuses).toEqual([{ grantId: g.grantId, token: g.refreshToken, at: expect.any(Number) }]);
 
     const s = p.stats();
@@ -170,7 +192,10 @@ describe('standard persona: rotation and reuse detection', () => {
       await fetch(p.tokenUrl, {
         method: 'POST',
         headers: { authorization: basic('client-id', 'nope'), 'content-type': 'application/x-www-form-urlencoded' },
-        body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: viaBody.body.refresh_token as string }).toString(),
+        body: new URLSearchParams({
+          grant_type: 'refresh_token',
+          refresh_token: viaBody.body.refresh_token as string,
+        }).toString(),
       }),
     );
     expect(wrongBasic.status).toBe(401);
@@ -192,7 +217,13 @@ describe('standard persona: rotation and reuse detection', () => {
       }),
     );
     expect(gt.body.error).toBe('unsupported_grant_type');
-    const missing = await toAnswer(await fetch(p.tokenUrl, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'grant_type=refresh_token&client_id=client-id&client_secret=client-secret' }));
+    const missing = await toAnswer(
+      await fetch(p.tokenUrl, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: 'grant_type=refresh_token&client_id=client-id&client_secret=client-secret',
+      }),
+    );
     expect(missing.status).toBe(400);
     expect(missing.body.error).toBe('invalid_request');
     expect((await fetch(p.tokenUrl)).status).toBe(405);
@@ -209,7 +240,9 @@ describe('standard persona: rotation and reuse detection', () => {
     expect(await me.json()).toEqual({ grantId: g.grantId, userId: 'bob' });
     now += 5_000;
     expect(p.checkAccessToken(g.accessToken)).toMatchObject({ active: false, reason: 'expired' });
-    expect((await fetch(`${p.url}/api/me`, { headers: { authorization: `Bearer ${g.accessToken}` } })).status).toBe(401);
+    expect((await fetch(`${p.url}/api/me`, { headers: { authorization: `Bearer ${g.accessToken}` } })).status).toBe(
+      401,
+    );
     expect(p.checkAccessToken('at_nope').reason).toBe('unknown');
   });
 
@@ -327,7 +360,12 @@ const EXPECT: Record<Persona, PersonaExpectation> = {
   gong: {
     path: /\/oauth2\/generate-customer-token$/,
     rotates: true,
-    success: (b) => expect(b).toMatchObject({ token_type: 'bearer', expires_in: 3600, api_base_url_for_customer: expect.stringMatching(/^https:\/\/us-\d+\.api\.gong\.io$/) }),
+    success: (b) =>
+      expect(b).toMatchObject({
+        token_type: 'bearer',
+        expires_in: 3600,
+        api_base_url_for_customer: expect.stringMatching(/^https:\/\/us-\d+\.api\.gong\.io$/),
+      }),
     dead: { status: 400, body: rfcInvalidGrant('Token has been expired or revoked.') },
     badSecret: { status: 401, body: invalidClient },
   },
@@ -347,13 +385,24 @@ const EXPECT: Record<Persona, PersonaExpectation> = {
       });
     },
     dead: { status: 400, body: rfcInvalidGrant('expired access/refresh token') },
-    badSecret: { status: 400, body: (b) => expect(b).toEqual({ error: 'invalid_client', error_description: 'invalid client credentials' }) },
+    badSecret: {
+      status: 400,
+      body: (b) => expect(b).toEqual({ error: 'invalid_client', error_description: 'invalid client credentials' }),
+    },
   },
   slack: {
     path: /\/api\/oauth\.v2\.access$/,
     rotates: true,
     success: (b) =>
-      expect(b).toMatchObject({ ok: true, token_type: 'bot', expires_in: 43200, scope: expect.any(String), bot_user_id: expect.any(String), app_id: expect.any(String), team: { id: expect.any(String), name: expect.any(String) } }),
+      expect(b).toMatchObject({
+        ok: true,
+        token_type: 'bot',
+        expires_in: 43200,
+        scope: expect.any(String),
+        bot_user_id: expect.any(String),
+        app_id: expect.any(String),
+        team: { id: expect.any(String), name: expect.any(String) },
+      }),
     dead: { status: 200, body: (b) => expect(b).toEqual({ ok: false, error: 'invalid_refresh_token' }) },
     badSecret: { status: 200, body: (b) => expect(b).toEqual({ ok: false, error: 'bad_client_secret' }) },
   },
@@ -370,7 +419,13 @@ const EXPECT: Record<Persona, PersonaExpectation> = {
   microsoft: {
     path: /\/common\/oauth2\/v2\.0\/token$/,
     rotates: true,
-    success: (b) => expect(b).toMatchObject({ token_type: 'Bearer', expires_in: 3600, ext_expires_in: 3600, scope: expect.stringContaining('offline_access') }),
+    success: (b) =>
+      expect(b).toMatchObject({
+        token_type: 'Bearer',
+        expires_in: 3600,
+        ext_expires_in: 3600,
+        scope: expect.stringContaining('offline_access'),
+      }),
     dead: {
       status: 400,
       body: (b) => {
@@ -379,20 +434,40 @@ const EXPECT: Record<Persona, PersonaExpectation> = {
         expect(b.error_codes).toEqual([700082]);
       },
     },
-    badSecret: { status: 401, body: (b) => expect(b).toMatchObject({ error: 'invalid_client', error_codes: [7000215] }) },
+    badSecret: {
+      status: 401,
+      body: (b) => expect(b).toMatchObject({ error: 'invalid_client', error_codes: [7000215] }),
+    },
   },
   hubspot: {
     path: /\/oauth\/v1\/token$/,
     rotates: false,
     success: (b) => expect(b).toMatchObject({ token_type: 'bearer', expires_in: 1800 }),
-    dead: { status: 400, body: (b) => expect(b).toEqual({ status: 'BAD_REFRESH_TOKEN', message: 'missing or invalid refresh token', correlationId: expect.any(String) }) },
+    dead: {
+      status: 400,
+      body: (b) =>
+        expect(b).toEqual({
+          status: 'BAD_REFRESH_TOKEN',
+          message: 'missing or invalid refresh token',
+          correlationId: expect.any(String),
+        }),
+    },
     badSecret: { status: 400, body: (b) => expect(b.status).toBe('BAD_CLIENT_SECRET') },
   },
   github: {
     path: /\/login\/oauth\/access_token$/,
     rotates: true,
-    success: (b) => expect(b).toMatchObject({ expires_in: '28800', refresh_token_expires_in: '15897600', scope: '', token_type: 'bearer' }),
-    dead: { status: 200, body: (b) => expect(b).toMatchObject({ error: 'bad_refresh_token', error_description: expect.any(String) }) },
+    success: (b) =>
+      expect(b).toMatchObject({
+        expires_in: '28800',
+        refresh_token_expires_in: '15897600',
+        scope: '',
+        token_type: 'bearer',
+      }),
+    dead: {
+      status: 200,
+      body: (b) => expect(b).toMatchObject({ error: 'bad_refresh_token', error_description: expect.any(String) }),
+    },
     badSecret: { status: 200, body: (b) => expect(b.error).toBe('incorrect_client_credentials') },
   },
   atlassian: {
@@ -420,7 +495,12 @@ const EXPECT: Record<Persona, PersonaExpectation> = {
     path: /\/v1\/oauth\/token$/,
     rotates: true,
     success: (b) => {
-      expect(b).toMatchObject({ token_type: 'bearer', bot_id: expect.any(String), workspace_id: expect.any(String), owner: { type: 'user' } });
+      expect(b).toMatchObject({
+        token_type: 'bearer',
+        bot_id: expect.any(String),
+        workspace_id: expect.any(String),
+        owner: { type: 'user' },
+      });
       expect(b).not.toHaveProperty('expires_in');
     },
     dead: { status: 400, body: rfcInvalidGrant() },
@@ -429,7 +509,8 @@ const EXPECT: Record<Persona, PersonaExpectation> = {
   shopify: {
     path: /\/admin\/oauth\/access_token$/,
     rotates: true,
-    success: (b) => expect(b).toMatchObject({ expires_in: 3600, refresh_token_expires_in: 7776000, scope: expect.any(String) }),
+    success: (b) =>
+      expect(b).toMatchObject({ expires_in: 3600, refresh_token_expires_in: 7776000, scope: expect.any(String) }),
     dead: { status: 400, body: rfcInvalidGrant() },
     badSecret: { status: 400, body: invalidClient },
   },
@@ -490,7 +571,10 @@ describe('persona specifics', () => {
     expect(inBody.body.error).toBe('invalid_request');
     expect(String(inBody.body.error_description)).toMatch(/query/);
     const noBasic = await toAnswer(
-      await fetch(`${p.tokenUrl}?grant_type=refresh_token&refresh_token=${g.refreshToken}&client_id=client-id&client_secret=client-secret`, { method: 'POST' }),
+      await fetch(
+        `${p.tokenUrl}?grant_type=refresh_token&refresh_token=${g.refreshToken}&client_id=client-id&client_secret=client-secret`,
+        { method: 'POST' },
+      ),
     );
     expect(noBasic.status).toBe(401);
     expect(noBasic.body.error).toBe('invalid_client');
@@ -508,10 +592,17 @@ describe('persona specifics', () => {
     const g = p.issueGrant();
     const asForm = await refresh(p, g.refreshToken);
     expect(asForm.contentType).toMatch(/application\/x-www-form-urlencoded/);
-    expect(asForm.text).toMatch(/^access_token=at_.*&expires_in=28800&refresh_token=rt_.*&refresh_token_expires_in=15897600&scope=&token_type=bearer$/);
+    expect(asForm.text).toMatch(
+      /^access_token=at_.*&expires_in=28800&refresh_token=rt_.*&refresh_token_expires_in=15897600&scope=&token_type=bearer$/,
+    );
     const asJson = await refresh(p, asForm.body.refresh_token as string, undefined, { accept: 'application/json' });
     expect(asJson.contentType).toMatch(/application\/json/);
-    expect(asJson.body).toMatchObject({ expires_in: 28800, refresh_token_expires_in: 15897600, token_type: 'bearer', refresh_token: expect.stringMatching(/^rt_/) });
+    expect(asJson.body).toMatchObject({
+      expires_in: 28800,
+      refresh_token_expires_in: 15897600,
+      token_type: 'bearer',
+      refresh_token: expect.stringMatching(/^rt_/),
+    });
 
     const p2 = await start({ persona: 'github' });
     const g2 = p2.issueGrant();
@@ -531,7 +622,12 @@ describe('persona specifics', () => {
       await fetch(p.tokenUrl, {
         method: 'POST',
         headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: g.refreshToken, client_id: 'client-id', client_secret: 'client-secret' }).toString(),
+        body: new URLSearchParams({
+          grant_type: 'refresh_token',
+          refresh_token: g.refreshToken,
+          client_id: 'client-id',
+          client_secret: 'client-secret',
+        }).toString(),
       }),
     );
     expect(a.status).toBe(400);
@@ -542,7 +638,12 @@ describe('persona specifics', () => {
   it('zoom accepts parameters in the query string too', async () => {
     const p = await start({ persona: 'zoom' });
     const g = p.issueGrant();
-    const a = await toAnswer(await fetch(`${p.tokenUrl}?grant_type=refresh_token&refresh_token=${g.refreshToken}`, { method: 'POST', headers: { authorization: basic() } }));
+    const a = await toAnswer(
+      await fetch(`${p.tokenUrl}?grant_type=refresh_token&refresh_token=${g.refreshToken}`, {
+        method: 'POST',
+        headers: { authorization: basic() },
+      }),
+    );
     expect(a.status).toBe(200);
     expect((await refresh(p, g.refreshToken)).body).toEqual({ reason: 'Invalid Token!', error: 'invalid_request' });
   });
@@ -552,7 +653,14 @@ describe('persona specifics', () => {
     const g = p.issueGrant({ userId: 'U123' });
     const au = g.raw.authed_user as Record<string, unknown>;
     expect(g.raw).toMatchObject({ ok: true, token_type: 'bot', expires_in: 43200 });
-    expect(au).toMatchObject({ id: 'U123', token_type: 'user', access_token: expect.stringMatching(/^at_/), refresh_token: expect.stringMatching(/^rt_/), expires_in: 43200, scope: expect.any(String) });
+    expect(au).toMatchObject({
+      id: 'U123',
+      token_type: 'user',
+      access_token: expect.stringMatching(/^at_/),
+      refresh_token: expect.stringMatching(/^rt_/),
+      expires_in: 43200,
+      scope: expect.any(String),
+    });
     expect(g.userGrantId).toBeDefined();
     expect(p.grantIdOf(au.refresh_token as string)).toBe(g.userGrantId);
     expect(g.userGrantId).not.toBe(g.grantId);
@@ -580,21 +688,35 @@ describe('persona specifics', () => {
   it('salesforce: optional-on rotation, signature, authentication failure, invalid_client_id', async () => {
     const p = await start({ persona: 'salesforce', rotation: 'optional-on' });
     const g = p.issueGrant();
-    expect(g.raw).toMatchObject({ refresh_token: g.refreshToken, instance_url: expect.any(String), issued_at: expect.any(String) });
+    expect(g.raw).toMatchObject({
+      refresh_token: g.refreshToken,
+      instance_url: expect.any(String),
+      issued_at: expect.any(String),
+    });
     expect(g.raw).not.toHaveProperty('expires_in');
     const a = await refresh(p, g.refreshToken);
     expect(a.body.refresh_token).toMatch(/^rt_/);
     expect(a.body.instance_url).toBe(g.raw.instance_url);
     const { createHmac } = await import('node:crypto');
-    expect(a.body.signature).toBe(createHmac('sha256', 'client-secret').update(String(a.body.id) + String(a.body.issued_at)).digest('base64'));
+    expect(a.body.signature).toBe(
+      createHmac('sha256', 'client-secret')
+        .update(String(a.body.id) + String(a.body.issued_at))
+        .digest('base64'),
+    );
     expect((await refresh(p, g.refreshToken)).body.error).toBe('invalid_grant'); // dies at once
 
     const q = await start({ persona: 'salesforce' });
     const h = q.issueGrant({ extra: { instance_url: 'https://acme.my.salesforce.com' } });
     expect((await refresh(q, h.refreshToken)).body.instance_url).toBe('https://acme.my.salesforce.com');
-    expect((await refresh(q, h.refreshToken, { id: 'other', secret: 'client-secret' })).body).toEqual({ error: 'invalid_client_id', error_description: 'client identifier invalid' });
+    expect((await refresh(q, h.refreshToken, { id: 'other', secret: 'client-secret' })).body).toEqual({
+      error: 'invalid_client_id',
+      error_description: 'client identifier invalid',
+    });
     q.revokeGrant(h.grantId, 'authentication failure');
-    expect((await refresh(q, h.refreshToken)).body).toEqual({ error: 'invalid_grant', error_description: 'authentication failure' });
+    expect((await refresh(q, h.refreshToken)).body).toEqual({
+      error: 'invalid_grant',
+      error_description: 'authentication failure',
+    });
   });
 
   it('microsoft: any tenant path; old refresh token stays valid; AADSTS reasons', async () => {
@@ -606,12 +728,19 @@ describe('persona specifics', () => {
     expect(again.status).toBe(200);
     expect(p.stats().reuseEvents).toBe(0);
     const other = refreshRequest(p, again.body.refresh_token as string);
-    const viaTenant = await toAnswer(await fetch(other.url.replace('/common/', '/contoso.onmicrosoft.com/'), other.init));
+    const viaTenant = await toAnswer(
+      await fetch(other.url.replace('/common/', '/contoso.onmicrosoft.com/'), other.init),
+    );
     expect(viaTenant.status).toBe(200);
     p.revokeGrant(g.grantId, '50076');
     const mfa = await refresh(p, g.refreshToken);
     expect(mfa.status).toBe(400);
-    expect(mfa.body).toMatchObject({ error: 'invalid_grant', error_codes: [50076], suberror: 'basic_action', error_description: expect.stringMatching(/^AADSTS50076: /) });
+    expect(mfa.body).toMatchObject({
+      error: 'invalid_grant',
+      error_codes: [50076],
+      suberror: 'basic_action',
+      error_description: expect.stringMatching(/^AADSTS50076: /),
+    });
   });
 
   it('google: revoke with invalid_rapt adds error_subtype', async () => {
@@ -778,7 +907,11 @@ describe('admin API', () => {
 
     const p = await start({ admin: true });
     const post = (path: string, body?: unknown) =>
-      fetch(`${p.url}/_admin${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+      fetch(`${p.url}/_admin${path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
     const g = (await (await post('/grants', { userId: 'carol' })).json()) as { grantId: string; refreshToken: string };
     expect(p.ledger().grants[0]).toMatchObject({ grantId: g.grantId, userId: 'carol' });
 
@@ -790,7 +923,9 @@ describe('admin API', () => {
 
     expect((await post(`/grants/${g.grantId}/revoke`, { reason: 'x' })).status).toBe(200);
     expect((await post('/grants/nope/revoke')).status).toBe(404);
-    const ledger = (await (await fetch(`${p.url}/_admin/ledger`)).json()) as { grants: Array<{ status: string; revokedBy: string }> };
+    const ledger = (await (await fetch(`${p.url}/_admin/ledger`)).json()) as {
+      grants: Array<{ status: string; revokedBy: string }>;
+    };
     expect(ledger.grants[0]).toMatchObject({ status: 'revoked', revokedBy: 'user' });
     const stats = (await (await fetch(`${p.url}/_admin/stats`)).json()) as { refreshRequests: number };
     expect(stats.refreshRequests).toBe(2);
@@ -799,9 +934,26 @@ describe('admin API', () => {
   it('CLI server prints one ready line, serves the admin API and exits on SIGTERM', async () => {
     const script = fileURLToPath(new URL('./fakes/fake-provider-server.ts', import.meta.url));
     const tsxCli = fileURLToPath(new URL('../node_modules/tsx/dist/cli.mjs', import.meta.url));
-    const child = spawn(process.execPath, [tsxCli, script, '--port', '0', '--persona', 'hubspot', '--access-ttl', '5', '--client-id', 'X', '--client-secret', 'Y'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      [
+        tsxCli,
+        script,
+        '--port',
+        '0',
+        '--persona',
+        'hubspot',
+        '--access-ttl',
+        '5',
+        '--client-id',
+        'X',
+        '--client-secret',
+        'Y',
+      ],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     try {
       const rl = createInterface({ input: child.stdout });
       const line = await new Promise<string>((resolve, reject) => {
@@ -813,10 +965,24 @@ describe('admin API', () => {
       expect(ready.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
       expect(ready.tokenUrl).toBe(`${ready.url}/oauth/v1/token`);
 
-      const g = (await (await fetch(`${ready.url}/_admin/grants`, { method: 'POST', body: '{}' })).json()) as { refreshToken: string; expiresIn: number };
+      const g = (await (await fetch(`${ready.url}/_admin/grants`, { method: 'POST', body: '{}' })).json()) as {
+        refreshToken: string;
+        expiresIn: number;
+      };
       expect(g.expiresIn).toBe(5);
-      const body = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: g.refreshToken, client_id: 'X', client_secret: 'Y' }).toString();
-      const a = await toAnswer(await fetch(ready.tokenUrl, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body }));
+      const body = new URLSearchParams({
+        grant_type: 'refresh_token',
+        refresh_token: g.refreshToken,
+        client_id: 'X',
+        client_secret: 'Y',
+      }).toString();
+      const a = await toAnswer(
+        await fetch(ready.tokenUrl, {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          body,
+        }),
+      );
       expect(a.status).toBe(200);
       expect(a.body).toMatchObject({ expires_in: 5, refresh_token: g.refreshToken });
       const stats = (await (await fetch(`${ready.url}/_admin/stats`)).json()) as { successes: number };

@@ -55,14 +55,21 @@ export class Daemon {
   /** Our own keep-alive agents for token requests (node:http: a third of fetch's CPU per request). */
   private readonly tokenHttp?: ReturnType<typeof createNodeHttpClient>;
 
-  constructor(readonly config: Config, private readonly opts: DaemonOptions = {}) {
+  constructor(
+    readonly config: Config,
+    private readonly opts: DaemonOptions = {},
+  ) {
     this.log = opts.log ?? createLogger({ level: config.logLevel, pretty: config.logPretty });
     this.keyring = new Keyring(config.encryptionKeys);
     this.providers = ProviderRegistry.load({
-      providersFile: config.providersFile, allowInsecure: config.allowInsecureTokenUrls, cronOverride: config.cronOverride,
+      providersFile: config.providersFile,
+      allowInsecure: config.allowInsecureTokenUrls,
+      cronOverride: config.cronOverride,
       defaults: { refreshLeadSec: config.refreshLeadMs / 1000, concurrency: config.workerConcurrency },
     });
-    this.db = createDb(config.databaseUrl, { poolSize: config.databasePoolSize || Math.max(10, Math.min(50, config.workerConcurrency + 5)) });
+    this.db = createDb(config.databaseUrl, {
+      poolSize: config.databasePoolSize || Math.max(10, Math.min(50, config.workerConcurrency + 5)),
+    });
     // General connection (the per-connection locks): fail fast when Redis is away (a refresh then
     // retries later). Auto-pipelining sends the lock commands of concurrent refreshes in one write;
     // it is not used on BullMQ's connection (BullMQ does not support it).
@@ -79,19 +86,39 @@ export class Daemon {
     const observers = ext.map((e) => e.onAttempt).filter((f): f is NonNullable<typeof f> => Boolean(f));
     if (!opts.http) this.tokenHttp = createNodeHttpClient();
     this.refresher = new Refresher({
-      store: this.store, locks: this.locks, providers: this.providers, keyring: this.keyring,
-      http: opts.http ?? this.tokenHttp!.client, log: this.log, workerId: config.workerId || `${hostname()}:${process.pid}`,
-      now: opts.now, gate, faultPoint: opts.faultPoint,
+      store: this.store,
+      locks: this.locks,
+      providers: this.providers,
+      keyring: this.keyring,
+      http: opts.http ?? this.tokenHttp!.client,
+      log: this.log,
+      workerId: config.workerId || `${hostname()}:${process.pid}`,
+      now: opts.now,
+      gate,
+      faultPoint: opts.faultPoint,
       onAttempt: observers.length ? (e) => observers.forEach((f) => f(e)) : undefined,
       policy: {
-        requestTimeoutMs: config.requestTimeoutMs, refreshJitterMs: config.refreshJitterMs, retryBaseMs: config.retryBaseMs,
-        retryMaxMs: config.retryMaxMs, commitRetryMs: config.commitRetryMs, breakerProbeIntervalMs: config.breakerProbeIntervalMs,
-        skewToleranceMs: 2000, cronSpreadMs: config.cronSpreadMs,
+        requestTimeoutMs: config.requestTimeoutMs,
+        refreshJitterMs: config.refreshJitterMs,
+        retryBaseMs: config.retryBaseMs,
+        retryMaxMs: config.retryMaxMs,
+        commitRetryMs: config.commitRetryMs,
+        breakerProbeIntervalMs: config.breakerProbeIntervalMs,
+        skewToleranceMs: 2000,
+        cronSpreadMs: config.cronSpreadMs,
       },
     });
     this.scheduler = new Scheduler(this.db, this.queues, this.log, { horizonMs: config.horizonMs, now: opts.now });
-    this.onDemand = new OnDemand(this.store, this.refresher, this.keyring, { waitMs: config.requestTimeoutMs + 5000, now: opts.now });
-    this.registration = new Registration(this.db, this.keyring, (id, p, exp, nowMs) => this.refresher.planNext({ id, expiresAt: exp }, p, exp, nowMs), { now: opts.now });
+    this.onDemand = new OnDemand(this.store, this.refresher, this.keyring, {
+      waitMs: config.requestTimeoutMs + 5000,
+      now: opts.now,
+    });
+    this.registration = new Registration(
+      this.db,
+      this.keyring,
+      (id, p, exp, nowMs) => this.refresher.planNext({ id, expiresAt: exp }, p, exp, nowMs),
+      { now: opts.now },
+    );
   }
 
   /** What extensions may use: the shared clients, never the daemon itself. */
@@ -114,8 +141,13 @@ export class Daemon {
     if (config.roles.has('worker')) {
       for (const p of this.providers.all()) {
         const w = createRefreshWorker(p, this.bullRedis, this.refresher, log, {
-          prefix: config.queuePrefix, horizonMs: config.horizonMs, jobLockMs: config.jobLockMs,
-          stalledIntervalMs: config.stalledIntervalMs, busyRecheckMs: 1000, now: this.opts.now, faultPoint: this.opts.faultPoint,
+          prefix: config.queuePrefix,
+          horizonMs: config.horizonMs,
+          jobLockMs: config.jobLockMs,
+          stalledIntervalMs: config.stalledIntervalMs,
+          busyRecheckMs: 1000,
+          now: this.opts.now,
+          faultPoint: this.opts.faultPoint,
         });
         this.workers.push(w);
         void w.run().catch((err) => log.error({ err, provider: p.key }, 'refresh worker stopped'));
@@ -130,25 +162,39 @@ export class Daemon {
         this.ensureFeederScheduler().catch((err) => log.warn({ err }, 'could not verify the feeder scheduler'));
       }, config.feederIntervalMs);
       this.watchdog.unref();
-      this.maintenanceWorker = new Worker(MAINTENANCE_QUEUE, async (job) => {
-        if (job.name === 'feeder') {
-          const r = await this.scheduler.feed();
-          this.lastFeedOkAt = Date.now();
-          return r;
-        }
-        return null;
-      }, { connection: this.bullRedis, prefix: config.queuePrefix, concurrency: 1, autorun: false });
+      this.maintenanceWorker = new Worker(
+        MAINTENANCE_QUEUE,
+        async (job) => {
+          if (job.name === 'feeder') {
+            const r = await this.scheduler.feed();
+            this.lastFeedOkAt = Date.now();
+            return r;
+          }
+          return null;
+        },
+        { connection: this.bullRedis, prefix: config.queuePrefix, concurrency: 1, autorun: false },
+      );
       this.maintenanceWorker.on('error', (err) => log.error({ err }, 'maintenance worker error'));
       void this.maintenanceWorker.run().catch((err) => log.error({ err }, 'maintenance worker stopped'));
       // Repair the schedule at once on start rather than after the first interval.
-      await this.scheduler.feed().then(() => { this.lastFeedOkAt = Date.now(); }, (err) => log.warn({ err }, 'initial feed failed; the feeder will retry'));
+      await this.scheduler.feed().then(
+        () => {
+          this.lastFeedOkAt = Date.now();
+        },
+        (err) => log.warn({ err }, 'initial feed failed; the feeder will retry'),
+      );
     }
     if (config.roles.has('api')) {
       // Loaded only here: a daemon that serves no API (the ops CLI's, a worker-only process) never loads Fastify.
       const { buildApi } = await import('./api/server.ts');
       this.api = await buildApi({
-        db: this.db, providers: this.providers, registration: this.registration, scheduler: this.scheduler,
-        onDemand: this.onDemand, apiKeys: new ApiKeys(config.apiKeys), log,
+        db: this.db,
+        providers: this.providers,
+        registration: this.registration,
+        scheduler: this.scheduler,
+        onDemand: this.onDemand,
+        apiKeys: new ApiKeys(config.apiKeys),
+        log,
         readiness: () => this.readiness(),
         extend: async (app, auth) => {
           for (const e of this.opts.extensions ?? []) await e.routes?.(app, auth, this.host());
@@ -158,29 +204,57 @@ export class Daemon {
     }
     this.state = 'started';
     for (const w of configWarnings) log.warn(w);
-    log.info({ roles: [...config.roles], address: this.address, providers: this.providers.all().filter((p) => p.configured).map((p) => p.key) }, 'oauth-refresher started');
+    log.info(
+      {
+        roles: [...config.roles],
+        address: this.address,
+        providers: this.providers
+          .all()
+          .filter((p) => p.configured)
+          .map((p) => p.key),
+      },
+      'oauth-refresher started',
+    );
   }
 
   private async ensureFeederScheduler(): Promise<void> {
     const existing = await this.queues.maintenance.getJobScheduler('feeder');
     if (existing && existing.every === this.config.feederIntervalMs) return;
     if (existing) this.log.info('feeder interval changed; updating the job scheduler');
-    else if (this.state === 'started') this.log.warn('feeder job scheduler was missing from Redis (wiped?); re-created it');
-    await this.queues.maintenance.upsertJobScheduler('feeder', { every: this.config.feederIntervalMs }, { name: 'feeder', opts: { removeOnComplete: true, removeOnFail: 100 } });
+    else if (this.state === 'started')
+      this.log.warn('feeder job scheduler was missing from Redis (wiped?); re-created it');
+    await this.queues.maintenance.upsertJobScheduler(
+      'feeder',
+      { every: this.config.feederIntervalMs },
+      { name: 'feeder', opts: { removeOnComplete: true, removeOnFail: 100 } },
+    );
   }
 
   async readiness(): Promise<Record<string, { ok: boolean; detail?: string }>> {
     const out: Record<string, { ok: boolean; detail?: string }> = {};
-    const timeout = <T>(p: Promise<T>) => Promise.race([p, new Promise<never>((_, rej) => setTimeout(() => rej(new Error('timeout')), 2000))]);
-    out.redis = await timeout(this.redis.ping()).then(() => ({ ok: true }), (e: Error) => ({ ok: false, detail: e.message }));
-    out.postgres = await timeout(this.db.$queryRaw`SELECT 1`).then(() => ({ ok: true }), (e: Error) => ({ ok: false, detail: e.message.split('\n')[0].slice(0, 200) }));
+    const timeout = <T>(p: Promise<T>) =>
+      Promise.race([p, new Promise<never>((_, rej) => setTimeout(() => rej(new Error('timeout')), 2000))]);
+    out.redis = await timeout(this.redis.ping()).then(
+      () => ({ ok: true }),
+      (e: Error) => ({ ok: false, detail: e.message }),
+    );
+    out.postgres = await timeout(this.db.$queryRaw`SELECT 1`).then(
+      () => ({ ok: true }),
+      (e: Error) => ({ ok: false, detail: e.message.split('\n')[0].slice(0, 200) }),
+    );
     if (this.config.roles.has('worker')) {
       const running = this.workers.every((w) => w.isRunning());
-      out.worker = { ok: running && this.state === 'started', detail: running ? undefined : 'a refresh worker is not running' };
+      out.worker = {
+        ok: running && this.state === 'started',
+        detail: running ? undefined : 'a refresh worker is not running',
+      };
     }
     if (this.config.roles.has('scheduler')) {
       const age = Date.now() - this.lastFeedOkAt;
-      out.feeder = { ok: age < this.config.feederIntervalMs * 3 + 10_000, detail: `last successful feed ${Math.round(age / 1000)} s ago` };
+      out.feeder = {
+        ok: age < this.config.feederIntervalMs * 3 + 10_000,
+        detail: `last successful feed ${Math.round(age / 1000)} s ago`,
+      };
     }
     return out;
   }
@@ -200,7 +274,10 @@ export class Daemon {
       new Promise<boolean>((r) => setTimeout(() => r(true), this.config.shutdownTimeoutMs).unref()),
     ]);
     if (timedOut) {
-      this.log.warn({ timeoutMs: this.config.shutdownTimeoutMs }, 'in-flight refreshes did not finish in time; closing anyway (stalled-job recovery will rerun them)');
+      this.log.warn(
+        { timeoutMs: this.config.shutdownTimeoutMs },
+        'in-flight refreshes did not finish in time; closing anyway (stalled-job recovery will rerun them)',
+      );
       await Promise.allSettled(this.workers.map((w) => w.close(true)));
     }
   }

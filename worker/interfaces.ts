@@ -73,7 +73,11 @@ export interface ProviderGate {
   /** Runs the token request inside the provider's concurrency and rate limits. */
   run<T>(provider: GatedProvider, fn: () => Promise<T>): Promise<T>;
   /** Tells the gate how the provider answered (opens/closes the credential breaker). */
-  report(provider: GatedProvider, result: 'ok' | 'credentials' | 'other', detail?: { code: string; description: string }): Promise<void>;
+  report(
+    provider: GatedProvider,
+    result: 'ok' | 'credentials' | 'other',
+    detail?: { code: string; description: string },
+  ): Promise<void>;
 }
 
 // ----- attempts -----------------------------------------------------------------------------------
@@ -118,7 +122,12 @@ export interface RefreshQueues {
 
 /** The feeder's one operation extensions use (schedule/scheduler.ts Scheduler.ensure). */
 export interface JobPlanner {
-  ensure(connectionId: string, provider: string, at: Date | null, trigger?: QueuedTrigger): Promise<'added' | 'moved' | 'kept' | 'beyond_horizon'>;
+  ensure(
+    connectionId: string,
+    provider: string,
+    at: Date | null,
+    trigger?: QueuedTrigger,
+  ): Promise<'added' | 'moved' | 'kept' | 'beyond_horizon'>;
 }
 
 /** Everything the daemon offers its extensions; each extension declares the part it uses (Pick<>). */

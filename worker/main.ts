@@ -20,7 +20,11 @@ async function run(makeHooks: () => MainHooks): Promise<void> {
   await checkPostgres(config.databaseUrl);
   await checkRedis(config.redisUrl);
   const hooks = makeHooks();
-  const daemon = new Daemon(config, { extensions: defaultExtensions(config), faultPoint: hooks.faultPoint, now: hooks.now });
+  const daemon = new Daemon(config, {
+    extensions: defaultExtensions(config),
+    faultPoint: hooks.faultPoint,
+    now: hooks.now,
+  });
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
@@ -42,7 +46,11 @@ async function run(makeHooks: () => MainHooks): Promise<void> {
     try {
       const r = daemon.providers.reload();
       daemon.log.info(r, 'provider definitions reloaded');
-      if (r.added.length) daemon.log.warn({ added: r.added }, 'new providers are usable by the API now; their refresh workers start on the next restart');
+      if (r.added.length)
+        daemon.log.warn(
+          { added: r.added },
+          'new providers are usable by the API now; their refresh workers start on the next restart',
+        );
     } catch (e) {
       daemon.log.error({ err: e }, 'provider reload failed; the previous definitions stay in force');
     }

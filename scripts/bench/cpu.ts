@@ -5,7 +5,12 @@ import { readdirSync, readFileSync } from 'node:fs';
 
 const TICK = 100; // USER_HZ on Linux
 
-interface Proc { pid: number; ppid: number; comm: string; ticks: number }
+interface Proc {
+  pid: number;
+  ppid: number;
+  comm: string;
+  ticks: number;
+}
 
 function procs(): Proc[] {
   const list: Proc[] = [];
@@ -18,7 +23,9 @@ function procs(): Proc[] {
       const f = s.slice(close + 2).split(' ');
       // f[0] = state (field 3); utime = field 14, stime = field 15, cutime 16, cstime 17
       list.push({ pid: Number(d), ppid: Number(f[1]), comm, ticks: Number(f[11]) + Number(f[12]) });
-    } catch { /* exited */ }
+    } catch {
+      /* exited */
+    }
   }
   return list;
 }
@@ -45,7 +52,10 @@ export class CpuMeter {
   private readonly seen = new Map<number, number>();
 
   /** pgDatabase: count only PostgreSQL backends serving this database (others share the server). */
-  constructor(private readonly groups: Record<string, number[]>, private readonly pgDatabase = process.env.ORT_BENCH_DB ?? '') {
+  constructor(
+    private readonly groups: Record<string, number[]>,
+    private readonly pgDatabase = process.env.ORT_BENCH_DB ?? '',
+  ) {
     this.start = new Map(procs().map((p) => [p.pid, p.ticks]));
     this.sample();
     // Sample now and then so short-lived processes' last ticks are not lost entirely.
@@ -68,7 +78,11 @@ export class CpuMeter {
     let grew = true;
     while (grew) {
       grew = false;
-      for (const p of all) if (!set.has(p.pid) && set.has(p.ppid)) { set.add(p.pid); grew = true; }
+      for (const p of all)
+        if (!set.has(p.pid) && set.has(p.ppid)) {
+          set.add(p.pid);
+          grew = true;
+        }
     }
     return set;
   }
@@ -87,11 +101,16 @@ export class CpuMeter {
     };
     const out: Record<string, number> = {};
     for (const [name, roots] of Object.entries(this.groups)) out[name] = used(this.tree(roots, all));
-    const backends = all.filter((p) => p.comm === 'postgres' && (!this.pgDatabase || cmdline(p.pid).includes(` ${this.pgDatabase} `)));
+    const backends = all.filter(
+      (p) => p.comm === 'postgres' && (!this.pgDatabase || cmdline(p.pid).includes(` ${this.pgDatabase} `)),
+    );
     out.postgres = used(backends.map((p) => p.pid));
     out.redis = used(all.filter((p) => p.comm.startsWith('redis-server')).map((p) => p.pid));
     const m1 = machineBusy();
-    out.machine = ((m1.busy - this.m0.busy) / Math.max(1, m1.total - this.m0.total)) * 100 * (readFileSync('/proc/cpuinfo', 'utf8').match(/^processor/gm)?.length ?? 1);
+    out.machine =
+      ((m1.busy - this.m0.busy) / Math.max(1, m1.total - this.m0.total)) *
+      100 *
+      (readFileSync('/proc/cpuinfo', 'utf8').match(/^processor/gm)?.length ?? 1);
     return out;
   }
 }

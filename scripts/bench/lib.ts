@@ -9,7 +9,8 @@ import type { Redis } from 'ioredis';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-export const progress = (msg: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+export const progress = (msg: string) =>
+  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
 
 export function pct(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;
@@ -24,10 +25,21 @@ export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * with nextRefreshAt spread evenly over [startMs, startMs + spreadMs). All rows carry the same
  * precomputed ciphertexts: the fake provider does not check refresh tokens.
  */
-export async function seedConnections(pool: pg.Pool, o: {
-  provider: string; n: number; startMs: number; spreadMs: number; accessTokenEnc: string; refreshTokenEnc: string; encKeyId: string;
-  externalPrefix: string; chunk?: number; onChunk?: (done: number) => void;
-}): Promise<void> {
+export async function seedConnections(
+  pool: pg.Pool,
+  o: {
+    provider: string;
+    n: number;
+    startMs: number;
+    spreadMs: number;
+    accessTokenEnc: string;
+    refreshTokenEnc: string;
+    encKeyId: string;
+    externalPrefix: string;
+    chunk?: number;
+    onChunk?: (done: number) => void;
+  },
+): Promise<void> {
   const chunk = o.chunk ?? 100_000;
   for (let from = 0; from < o.n; from += chunk) {
     const to = Math.min(o.n, from + chunk) - 1;
@@ -39,7 +51,17 @@ export async function seedConnections(pool: pg.Pool, o: {
               to_timestamp(($6::float8 + g * $7::float8) / 1000) AT TIME ZONE 'UTC',
               now() AT TIME ZONE 'UTC'
        FROM generate_series($8::int, $9::int) AS g`,
-      [o.provider, o.externalPrefix, o.accessTokenEnc, o.refreshTokenEnc, o.encKeyId, o.startMs, o.spreadMs / o.n, from, to],
+      [
+        o.provider,
+        o.externalPrefix,
+        o.accessTokenEnc,
+        o.refreshTokenEnc,
+        o.encKeyId,
+        o.startMs,
+        o.spreadMs / o.n,
+        from,
+        to,
+      ],
     );
     o.onChunk?.(to + 1);
   }
@@ -69,7 +91,9 @@ export async function deleteKeys(redis: Redis, prefix: string): Promise<number> 
 }
 
 export async function startProviderProcess(): Promise<{ url: string; child: ChildProcess; stop: () => Promise<void> }> {
-  const child = spawn(process.execPath, [path.join(ROOT, 'scripts/bench/provider-server.mjs')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [path.join(ROOT, 'scripts/bench/provider-server.mjs')], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const port = await new Promise<number>((resolve, reject) => {
     let buf = '';
     child.stdout!.on('data', (d: Buffer) => {
@@ -91,7 +115,10 @@ export async function startProviderProcess(): Promise<{ url: string; child: Chil
 }
 
 /** A daemon as a child process (`node tsx worker/main.ts`), as it runs in production. */
-export function startDaemonProcess(env: Record<string, string>, label: string): { child: ChildProcess; stop: () => Promise<void> } {
+export function startDaemonProcess(
+  env: Record<string, string>,
+  label: string,
+): { child: ChildProcess; stop: () => Promise<void> } {
   // As `npm start` does: one process (the tsx CLI would fork a second one, and the CPU meter would
   // count only the first). BENCH_DAEMON_NODE_ARGS adds node flags, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
   const extra = (process.env.BENCH_DAEMON_NODE_ARGS ?? '').split(' ').filter(Boolean);
@@ -101,9 +128,12 @@ export function startDaemonProcess(env: Record<string, string>, label: string): 
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let errTail = '';
-  child.stderr!.on('data', (d: Buffer) => { errTail = (errTail + d.toString()).slice(-4000); });
+  child.stderr!.on('data', (d: Buffer) => {
+    errTail = (errTail + d.toString()).slice(-4000);
+  });
   child.once('exit', (code, sig) => {
-    if (code !== 0 && code !== 143 && sig !== 'SIGTERM' && sig !== 'SIGKILL') progress(`daemon ${label} exited with ${code ?? sig}: ${errTail.trim().split('\n').slice(-3).join(' | ')}`);
+    if (code !== 0 && code !== 143 && sig !== 'SIGTERM' && sig !== 'SIGKILL')
+      progress(`daemon ${label} exited with ${code ?? sig}: ${errTail.trim().split('\n').slice(-3).join(' | ')}`);
   });
   return {
     child,
@@ -117,13 +147,19 @@ export function startDaemonProcess(env: Record<string, string>, label: string): 
   };
 }
 
-export const fmt = (n: number, digits = 0) => (Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : 'n/a');
+export const fmt = (n: number, digits = 0) =>
+  Number.isFinite(n)
+    ? n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits })
+    : 'n/a';
 
 /**
  * Bytes Redis holds under a prefix, measured key by key (MEMORY USAGE), so other users of a shared
  * Redis do not show up in the figure: every non-job key exactly, job hashes from a sample of 2,000.
  */
-export async function prefixMemory(redis: Redis, prefix: string): Promise<{ bytes: number; jobs: number; keys: number }> {
+export async function prefixMemory(
+  redis: Redis,
+  prefix: string,
+): Promise<{ bytes: number; jobs: number; keys: number }> {
   const pattern = `${prefix.replace(/([*?[\]\\])/g, '\\$1')}*`;
   const jobKeys: string[] = [];
   const other: string[] = [];
@@ -131,11 +167,15 @@ export async function prefixMemory(redis: Redis, prefix: string): Promise<{ byte
   do {
     const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 10000);
     cursor = next;
-    for (const k of keys) (/:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(k) ? jobKeys : other).push(k);
+    for (const k of keys)
+      (/:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(k) ? jobKeys : other).push(k);
   } while (cursor !== '0');
   let bytes = 0;
   for (const k of other) bytes += Number((await redis.call('MEMORY', 'USAGE', k, 'SAMPLES', '0')) ?? 0);
-  const sample = jobKeys.length <= 2000 ? jobKeys : Array.from({ length: 2000 }, () => jobKeys[Math.floor(Math.random() * jobKeys.length)]);
+  const sample =
+    jobKeys.length <= 2000
+      ? jobKeys
+      : Array.from({ length: 2000 }, () => jobKeys[Math.floor(Math.random() * jobKeys.length)]);
   if (sample.length) {
     const pipe = redis.pipeline();
     for (const k of sample) pipe.call('MEMORY', 'USAGE', k, 'SAMPLES', '0');

@@ -32,7 +32,12 @@ export class DaemonProcess {
     const tsxCli = path.join(root, 'node_modules', 'tsx', 'dist', 'cli.mjs');
     // Own process group: a Ctrl-C in the terminal reaches the demo, which then stops the daemon
     // itself (SIGTERM, as an operator would) and can still clean up after it.
-    this.child = spawn(process.execPath, [tsxCli, 'worker/main.ts'], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    this.child = spawn(process.execPath, [tsxCli, 'worker/main.ts'], {
+      cwd: root,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
     this.exited = new Promise((resolve) => {
       this.child.once('exit', (code, signal) => {
         this.exitCode = code;
@@ -71,7 +76,11 @@ export class DaemonProcess {
     if (!line.trim()) return;
     let entry: DaemonLogLine;
     try {
-      const j = JSON.parse(line) as Record<string, unknown> & { level?: number; msg?: string; err?: { message?: string } };
+      const j = JSON.parse(line) as Record<string, unknown> & {
+        level?: number;
+        msg?: string;
+        err?: { message?: string };
+      };
       const level = LEVELS[j.level ?? 0] ?? 'other';
       const about: string[] = [];
       if (typeof j.connectionId === 'string') about.push(this.labelFor(j.connectionId) ?? j.connectionId);
@@ -102,8 +111,14 @@ export class DaemonProcess {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       if (!this.running) {
-        const said = (this.notable.length ? this.notable : this.recent).map((l) => l.text).filter(Boolean).slice(-3).join(' / ');
-        throw new Error(`the daemon exited during start-up (code ${this.exitCode ?? this.exitSignal})${said ? `: ${said}` : ''}`);
+        const said = (this.notable.length ? this.notable : this.recent)
+          .map((l) => l.text)
+          .filter(Boolean)
+          .slice(-3)
+          .join(' / ');
+        throw new Error(
+          `the daemon exited during start-up (code ${this.exitCode ?? this.exitSignal})${said ? `: ${said}` : ''}`,
+        );
       }
       if (aborted()) throw new Error('interrupted');
       try {
@@ -113,7 +128,8 @@ export class DaemonProcess {
       } catch {
         // not listening yet
       }
-      if (Date.now() > deadline) throw new Error(`the daemon did not answer ${baseUrl}/healthz within ${Math.round(timeoutMs / 1000)} s`);
+      if (Date.now() > deadline)
+        throw new Error(`the daemon did not answer ${baseUrl}/healthz within ${Math.round(timeoutMs / 1000)} s`);
       await new Promise((r) => setTimeout(r, 200));
     }
   }
@@ -127,7 +143,10 @@ export class DaemonProcess {
       } catch {
         // already gone
       }
-      const done = await Promise.race([this.exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), timeoutMs))]);
+      const done = await Promise.race([
+        this.exited.then(() => true),
+        new Promise<boolean>((r) => setTimeout(() => r(false), timeoutMs)),
+      ]);
       if (!done) {
         forced = true;
         this.killGroup('SIGKILL');

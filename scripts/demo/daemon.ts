@@ -16,19 +16,32 @@ import { freePort } from './util.ts';
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 /** Config variables the daemon reads: none of the caller's may leak into the demo's daemon. */
-const DAEMON_VARS = /^(NODE_ENV|DATABASE_URL|REDIS_URL|PORT|HOST|API_KEYS?|API_READ_KEYS|ENCRYPTION_KEYS?|PROVIDERS_FILE|ALLOW_INSECURE_TOKEN_URLS|QUEUE_PREFIX|ROLES|REQUEST_TIMEOUT_MS|LOCK_TTL_MS|WORKER_CONCURRENCY|FEEDER_INTERVAL_MS|HORIZON_MS|REFRESH_LEAD_MS|REFRESH_JITTER_MS|RETRY_BASE_MS|RETRY_MAX_MS|COMMIT_RETRY_MS|JOB_LOCK_MS|STALLED_INTERVAL_MS|SHUTDOWN_TIMEOUT_MS|BREAKER_PROBE_INTERVAL_MS|WEBHOOK_.*|LOG_LEVEL|LOG_PRETTY|ADMIN_QUEUES_WRITABLE|REFRESH_CRON_.*|WORKER_ID|ORT_.*)(_FILE)?$/;
+const DAEMON_VARS =
+  /^(NODE_ENV|DATABASE_URL|REDIS_URL|PORT|HOST|API_KEYS?|API_READ_KEYS|ENCRYPTION_KEYS?|PROVIDERS_FILE|ALLOW_INSECURE_TOKEN_URLS|QUEUE_PREFIX|ROLES|REQUEST_TIMEOUT_MS|LOCK_TTL_MS|WORKER_CONCURRENCY|FEEDER_INTERVAL_MS|HORIZON_MS|REFRESH_LEAD_MS|REFRESH_JITTER_MS|RETRY_BASE_MS|RETRY_MAX_MS|COMMIT_RETRY_MS|JOB_LOCK_MS|STALLED_INTERVAL_MS|SHUTDOWN_TIMEOUT_MS|BREAKER_PROBE_INTERVAL_MS|WEBHOOK_.*|LOG_LEVEL|LOG_PRETTY|ADMIN_QUEUES_WRITABLE|REFRESH_CRON_.*|WORKER_ID|ORT_.*)(_FILE)?$/;
 
 function writeProvidersFile(run: Run, fake: FakeProvider): string {
   run.created.tmpDir = mkdtempSync(path.join(tmpdir(), 'ort-demo-'));
   const providersFile = path.join(run.created.tmpDir, 'providers.json');
-  writeFileSync(providersFile, JSON.stringify({
-    providers: {
-      [PROVIDER_KEY]: {
-        displayName: 'Demo (fake provider)', tokenUrl: fake.tokenUrl, clientAuth: 'basic', clientId: fake.clientId, clientSecret: fake.clientSecret,
-        rotation: 'always', refreshLeadSec: 1,
+  writeFileSync(
+    providersFile,
+    JSON.stringify(
+      {
+        providers: {
+          [PROVIDER_KEY]: {
+            displayName: 'Demo (fake provider)',
+            tokenUrl: fake.tokenUrl,
+            clientAuth: 'basic',
+            clientId: fake.clientId,
+            clientSecret: fake.clientSecret,
+            rotation: 'always',
+            refreshLeadSec: 1,
+          },
+        },
       },
-    },
-  }, null, 2));
+      null,
+      2,
+    ),
+  );
   return providersFile;
 }
 
@@ -68,7 +81,12 @@ function daemonEnv(c: DaemonConfig): NodeJS.ProcessEnv {
   return env;
 }
 
-export async function startDaemon({ say, ok }: Ui, run: Run, fake: FakeProvider, stores: { dbUrl: string; redisUrl: string }): Promise<{ daemon: DaemonProcess; api: Api }> {
+export async function startDaemon(
+  { say, ok }: Ui,
+  run: Run,
+  fake: FakeProvider,
+  stores: { dbUrl: string; redisUrl: string },
+): Promise<{ daemon: DaemonProcess; api: Api }> {
   const providersFile = writeProvidersFile(run, fake);
   const apiKey = `demo-${randomBytes(16).toString('hex')}`;
   const port = await freePort();
@@ -87,7 +105,10 @@ function apiClient(baseUrl: string, apiKey: string): Api {
   return async (method: string, p: string, body?: unknown): Promise<ApiReply> => {
     const res = await fetch(`${baseUrl}${p}`, {
       method,
-      headers: { authorization: `Bearer ${apiKey}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+      headers: {
+        authorization: `Bearer ${apiKey}`,
+        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+      },
       body: body === undefined ? undefined : JSON.stringify(body),
       signal: AbortSignal.timeout(20_000),
     });

@@ -32,7 +32,9 @@ export async function runLive(s: Stage, watch: Watch, load: Load): Promise<LiveR
     if (!watch.victim && watch.elapsed() >= revokeAt) await revokeOne(s, watch);
     const stats = s.fake.stats();
     if (stats.reuseEvents > lastReuse) {
-      watch.event(ui.st.red(`UNEXPECTED: the provider saw ${stats.reuseEvents - lastReuse} refresh token(s) presented twice`));
+      watch.event(
+        ui.st.red(`UNEXPECTED: the provider saw ${stats.reuseEvents - lastReuse} refresh token(s) presented twice`),
+      );
       lastReuse = stats.reuseEvents;
     }
     const now = Date.now();
@@ -49,7 +51,14 @@ export async function runLive(s: Stage, watch: Watch, load: Load): Promise<LiveR
   return finish(s, watch, load, live, snap, maxExpired);
 }
 
-async function finish(s: Stage, watch: Watch, load: Load, live: LiveBlock | undefined, snap: () => Snapshot, maxExpired: number): Promise<LiveResult> {
+async function finish(
+  s: Stage,
+  watch: Watch,
+  load: Load,
+  live: LiveBlock | undefined,
+  snap: () => Snapshot,
+  maxExpired: number,
+): Promise<LiveResult> {
   watch.liveDone = true;
   await load.stop();
   await watch.poll();
@@ -80,10 +89,21 @@ function snapshots(s: Stage, watch: Watch, load: Load): () => Snapshot {
     const last = s.daemon.notable.at(-1);
     const by = watch.attempts.byTrigger;
     return {
-      elapsedMs: Math.min(watch.elapsed(), watch.total), totalMs: watch.total, refreshes: stats.successes, refreshRate: rate, reuseEvents: stats.reuseEvents,
-      conns: s.conns, onDemand: { ...load.od, refreshedOnDemand: load.refreshedPairs.size }, events: watch.events,
-      byTrigger: by.size ? { scheduled: by.get('scheduled rotated') ?? 0, onDemand: by.get('on_demand rotated') ?? 0 } : undefined,
-      daemonWarnings: s.daemon.warnings, daemonErrors: s.daemon.errors, lastDaemonLine: last?.text, pollError: watch.pollError,
+      elapsedMs: Math.min(watch.elapsed(), watch.total),
+      totalMs: watch.total,
+      refreshes: stats.successes,
+      refreshRate: rate,
+      reuseEvents: stats.reuseEvents,
+      conns: s.conns,
+      onDemand: { ...load.od, refreshedOnDemand: load.refreshedPairs.size },
+      events: watch.events,
+      byTrigger: by.size
+        ? { scheduled: by.get('scheduled rotated') ?? 0, onDemand: by.get('on_demand rotated') ?? 0 }
+        : undefined,
+      daemonWarnings: s.daemon.warnings,
+      daemonErrors: s.daemon.errors,
+      lastDaemonLine: last?.text,
+      pollError: watch.pollError,
     };
   };
 }

@@ -6,7 +6,15 @@ import { MIN_VALID_S, type ApiReply, type Conn } from './types.ts';
 import type { Watch } from './watch.ts';
 
 export class Load {
-  readonly od = { sent: 0, tokens: 0, refusedReauth: 0, errors: 0, invalid: 0, inFlight: 0, servedForRevokedBeforeDaemonKnew: 0 };
+  readonly od = {
+    sent: 0,
+    tokens: 0,
+    refusedReauth: 0,
+    errors: 0,
+    invalid: 0,
+    inFlight: 0,
+    servedForRevokedBeforeDaemonKnew: 0,
+  };
   /** Tokens the daemon said it refreshed for the request (connection id and token). */
   readonly refreshedPairs = new Set<string>();
   readonly errorSamples: string[] = [];
@@ -51,7 +59,13 @@ export class Load {
   private pick(): Set<Conn> {
     const { conns } = this.s;
     const now = Date.now();
-    const dueSoon = conns.filter((c) => c.status === 'active' && c.nextRefreshAt !== null && c.nextRefreshAt - now > -500 && c.nextRefreshAt - now < 1200);
+    const dueSoon = conns.filter(
+      (c) =>
+        c.status === 'active' &&
+        c.nextRefreshAt !== null &&
+        c.nextRefreshAt - now > -500 &&
+        c.nextRefreshAt - now < 1200,
+    );
     const picks = new Set<Conn>();
     while (picks.size < Math.min(2, dueSoon.length)) picks.add(dueSoon[randomInt(dueSoon.length)]);
     while (picks.size < Math.min(3, conns.length)) picks.add(conns[randomInt(conns.length)]);
@@ -87,7 +101,8 @@ export class Load {
       return;
     }
     od.invalid++;
-    if (this.invalidSamples.length < 5) this.invalidSamples.push(`${c.label}: provider says ${info.reason ?? 'wrong grant'}`);
+    if (this.invalidSamples.length < 5)
+      this.invalidSamples.push(`${c.label}: provider says ${info.reason ?? 'wrong grant'}`);
   }
 
   private failed(c: Conn, why: string): void {

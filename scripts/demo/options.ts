@@ -26,7 +26,8 @@ export function parseArgs(argv: string[]): Options {
     };
     const int = (min: number, max: number): number => {
       const v = value();
-      if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max) fatal(`${flag} must be a whole number from ${min} to ${max}, got "${v}"\n${USAGE}`, 2);
+      if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max)
+        fatal(`${flag} must be a whole number from ${min} to ${max}, got "${v}"\n${USAGE}`, 2);
       return Number(v);
     };
     if (flag === '--seconds') o.seconds = int(20, 3600);

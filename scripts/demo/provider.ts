@@ -6,9 +6,17 @@ import { ACCESS_TTL_S } from './types.ts';
 import type { Ui } from './ui.ts';
 
 export async function startFakeProvider({ say, ok }: Ui, run: Run): Promise<FakeProvider> {
-  const fake = new FakeProvider({ persona: 'standard', rotation: 'always', reuseDetection: true, accessTtlSeconds: ACCESS_TTL_S, admin: true });
+  const fake = new FakeProvider({
+    persona: 'standard',
+    rotation: 'always',
+    reuseDetection: true,
+    accessTtlSeconds: ACCESS_TTL_S,
+    admin: true,
+  });
   run.created.fake = fake;
   await fake.start();
-  say(`  ${ok} provider    fake OAuth provider at ${fake.url}: single-use refresh tokens, ${ACCESS_TTL_S} s access tokens`);
+  say(
+    `  ${ok} provider    fake OAuth provider at ${fake.url}: single-use refresh tokens, ${ACCESS_TTL_S} s access tokens`,
+  );
   return fake;
 }

@@ -9,7 +9,11 @@ export async function revokeOne(s: Stage, watch: Watch): Promise<void> {
   const victim = s.conns[randomInt(s.conns.length)];
   watch.victim = victim;
   // The provider's admin API, as a user revoking access in the provider's settings would.
-  const r = await fetch(`${s.fake.url}/_admin/grants/${encodeURIComponent(victim.grantId)}/revoke`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } });
+  const r = await fetch(`${s.fake.url}/_admin/grants/${encodeURIComponent(victim.grantId)}/revoke`, {
+    method: 'POST',
+    body: '{}',
+    headers: { 'content-type': 'application/json' },
+  });
   await r.text();
   watch.revokedAt = Date.now();
   watch.event(`${s.ui.st.yellow(`${victim.label} disconnected the app: grant revoked at the provider`)}`);

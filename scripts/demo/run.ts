@@ -30,7 +30,8 @@ export class Run {
   readonly aborted = (): boolean => this.interrupts > 0;
 
   /** Sleeps, or ends at once on an interrupt. */
-  readonly sleep = (ms: number): Promise<void> => Promise.race([new Promise<void>((r) => setTimeout(r, ms)), this.interrupted]);
+  readonly sleep = (ms: number): Promise<void> =>
+    Promise.race([new Promise<void>((r) => setTimeout(r, ms)), this.interrupted]);
 
   readonly checkAbort = (): void => {
     if (this.aborted()) throw new Interrupted('interrupted');
@@ -58,13 +59,17 @@ export class Run {
   private onSignal(signal: NodeJS.Signals): void {
     this.interrupts++;
     if (this.interrupts === 1) {
-      this.ui.out.write(`\n${this.ui.st.yellow(`${signal}: stopping early and cleaning up (press Ctrl-C again to quit at once)`)}\n`);
+      this.ui.out.write(
+        `\n${this.ui.st.yellow(`${signal}: stopping early and cleaning up (press Ctrl-C again to quit at once)`)}\n`,
+      );
       this.wakeAll();
       return;
     }
     this.created.live?.showCursor();
     const left = this.leftBehind();
-    process.stderr.write(`demo: quitting without cleaning up${left.length ? `; left behind: ${left.join(', ')}` : ''}\n`);
+    process.stderr.write(
+      `demo: quitting without cleaning up${left.length ? `; left behind: ${left.join(', ')}` : ''}\n`,
+    );
     this.created.daemon?.killGroup('SIGTERM');
     process.exit(130);
   }

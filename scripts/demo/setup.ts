@@ -25,7 +25,8 @@ export async function preflight(): Promise<Services> {
   } catch {
     fatal(`DATABASE_URL is not a valid URL; expected e.g. ${DEFAULT_DATABASE_URL}`);
   }
-  if (dbUrl.protocol !== 'postgres:' && dbUrl.protocol !== 'postgresql:') fatal(`DATABASE_URL must be a postgresql:// URL, got ${maskUrl(rawDb)}`);
+  if (dbUrl.protocol !== 'postgres:' && dbUrl.protocol !== 'postgresql:')
+    fatal(`DATABASE_URL must be a postgresql:// URL, got ${maskUrl(rawDb)}`);
   try {
     const r = new URL(redisUrl);
     if (r.protocol !== 'redis:' && r.protocol !== 'rediss:') throw new Error('protocol');
@@ -47,7 +48,9 @@ export async function preflight(): Promise<Services> {
 
 export function intro({ say, st }: Ui, o: Options): void {
   say(st.bold('oauth-refresher demo'));
-  say(`  The daemon, started as ${st.bold('npm start')} would start it, keeps ${o.connections} OAuth connections alive whose`);
+  say(
+    `  The daemon, started as ${st.bold('npm start')} would start it, keeps ${o.connections} OAuth connections alive whose`,
+  );
   say('  access tokens live only 4-8 seconds: it refreshes each one shortly before it expires.');
   say('  The fake provider issues single-use refresh tokens: presenting a spent one is a "reuse event"');
   say('  and kills the grant, so a refresh done twice, or a new token not stored, would show at once.');
@@ -63,7 +66,10 @@ export async function createStores({ say, st, ok }: Ui, run: Run, pre: Services)
   const { created } = run;
   const suffix = randomBytes(3).toString('hex');
   const baseName = decodeURIComponent(pre.dbUrl.pathname.replace(/^\//, '')) || 'oauth_refresher';
-  const dbName = `${baseName.toLowerCase().replace(/[^a-z0-9_]/g, '_').slice(0, 40)}_demo_${suffix}`;
+  const dbName = `${baseName
+    .toLowerCase()
+    .replace(/[^a-z0-9_]/g, '_')
+    .slice(0, 40)}_demo_${suffix}`;
   const demoDb = new URL(pre.dbUrl);
   demoDb.pathname = `/${dbName}`;
   const dbUrl = demoDb.toString();
@@ -74,7 +80,9 @@ export async function createStores({ say, st, ok }: Ui, run: Run, pre: Services)
   const t = Date.now();
   created.dbCreated = true; // applyMigrations creates it; drop it even if migrating fails halfway
   const applied = await applyMigrations(dbUrl);
-  say(`  ${ok} PostgreSQL  ${maskUrl(pre.dbUrl.toString())}: created ${st.bold(dbName)}, ${applied.length} migration${applied.length === 1 ? '' : 's'} applied (${secs(Date.now() - t)})`);
+  say(
+    `  ${ok} PostgreSQL  ${maskUrl(pre.dbUrl.toString())}: created ${st.bold(dbName)}, ${applied.length} migration${applied.length === 1 ? '' : 's'} applied (${secs(Date.now() - t)})`,
+  );
   say(`  ${ok} Redis       ${maskUrl(pre.redisUrl)}: the demo's keys live under ${created.prefix}`);
   run.checkAbort();
   return dbUrl;

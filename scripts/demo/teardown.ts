@@ -18,10 +18,18 @@ export async function stopDaemon(ui: Ui, daemon: DaemonProcess): Promise<Check> 
   const wasRunning = daemon.running;
   const stopped = await daemon.stop(20_000);
   const cleanExit = wasRunning && stopped.code === 0 && !stopped.forced;
-  say(`  ${cleanExit ? ok : bad} ${!wasRunning
-    ? `the daemon had already exited (${stopped.code ?? stopped.signal})`
-    : `stopped the daemon with SIGTERM: ${stopped.forced ? 'it did not exit in 20 s and was killed' : `exit ${stopped.code ?? stopped.signal} after ${secs(Date.now() - t)}`}`}`);
-  return { name: 'the daemon shut down cleanly on SIGTERM', ok: cleanExit, detail: `exit ${stopped.code ?? stopped.signal}${stopped.forced ? ' (killed)' : ''}` };
+  say(
+    `  ${cleanExit ? ok : bad} ${
+      !wasRunning
+        ? `the daemon had already exited (${stopped.code ?? stopped.signal})`
+        : `stopped the daemon with SIGTERM: ${stopped.forced ? 'it did not exit in 20 s and was killed' : `exit ${stopped.code ?? stopped.signal} after ${secs(Date.now() - t)}`}`
+    }`,
+  );
+  return {
+    name: 'the daemon shut down cleanly on SIGTERM',
+    ok: cleanExit,
+    detail: `exit ${stopped.code ?? stopped.signal}${stopped.forced ? ' (killed)' : ''}`,
+  };
 }
 
 const globEscape = (s: string) => s.replace(/[*?[\]\\]/g, '\\$&');
@@ -47,7 +55,9 @@ export async function cleanup(ui: Ui, run: Run): Promise<void> {
     if (!created.daemon) return undefined;
     const wasRunning = created.daemon.running;
     const r = await created.daemon.stop(20_000);
-    return wasRunning ? `stopped the daemon (exit ${r.code ?? r.signal}${r.forced ? ', killed after 20 s' : ''})` : undefined;
+    return wasRunning
+      ? `stopped the daemon (exit ${r.code ?? r.signal}${r.forced ? ', killed after 20 s' : ''})`
+      : undefined;
   });
   await step('stopping the fake provider', async () => {
     if (!created.fake) return undefined;

@@ -15,7 +15,14 @@ export interface Ui {
 export function makeUi(json: boolean): Ui {
   const out: NodeJS.WriteStream = json ? process.stderr : process.stdout;
   const st = styleFor(out);
-  return { out, tty: Boolean(out.isTTY), st, say: (line = '') => out.write(`${line}\n`), ok: st.green('✓'), bad: st.red('✗') };
+  return {
+    out,
+    tty: Boolean(out.isTTY),
+    st,
+    say: (line = '') => out.write(`${line}\n`),
+    ok: st.green('✓'),
+    bad: st.red('✗'),
+  };
 }
 
 export const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;

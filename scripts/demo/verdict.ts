@@ -40,10 +40,15 @@ export async function checkInvariants(s: Stage, watch: Watch, load: Load): Promi
     await victimCheck(s, watch, reauth),
     othersCheck(s, others, lostWhy),
     onDemandCheck(load),
-    { name: 'the daemon kept running', ok: s.daemon.running, detail: s.daemon.running ? `pid ${s.daemon.pid}` : `exited with ${s.daemon.exitCode ?? s.daemon.exitSignal}` },
+    {
+      name: 'the daemon kept running',
+      ok: s.daemon.running,
+      detail: s.daemon.running ? `pid ${s.daemon.pid}` : `exited with ${s.daemon.exitCode ?? s.daemon.exitSignal}`,
+    },
   ];
   for (const c of checks) say(`  ${c.ok ? ok : bad} ${c.name}: ${st.dim(c.detail)}`);
-  if (load.errorSamples.length) say(`  ${st.yellow('!')} on-demand errors (not counted as a failure): ${load.errorSamples.join('; ')}`);
+  if (load.errorSamples.length)
+    say(`  ${st.yellow('!')} on-demand errors (not counted as a failure): ${load.errorSamples.join('; ')}`);
   return { checks, lostWhy, reauth, finalStats };
 }
 
@@ -52,7 +57,9 @@ export async function checkInvariants(s: Stage, watch: Watch, load: Load): Promi
 async function forcedRefreshes(s: Stage, others: Conn[], lose: Lose): Promise<void> {
   await mapLimit(others, 6, async (c) => {
     for (let attempt = 0; attempt < 3; attempt++) {
-      const r = await s.api('POST', `/v1/connections/${c.id}/refresh`).catch((e: Error) => ({ status: 0, body: { outcome: e.message } }));
+      const r = await s
+        .api('POST', `/v1/connections/${c.id}/refresh`)
+        .catch((e: Error) => ({ status: 0, body: { outcome: e.message } }));
       const outcome = r.body?.outcome as string | undefined;
       if (r.status === 200 && (outcome === 'rotated' || outcome === 'lost_race')) return;
       if (r.status === 200 && outcome === 'transient' && attempt < 2) {
@@ -68,10 +75,13 @@ async function forcedRefreshes(s: Stage, others: Conn[], lose: Lose): Promise<vo
 // 2. A token for every other connection, checked at the provider.
 async function tokensAccepted(s: Stage, others: Conn[], lose: Lose): Promise<void> {
   await mapLimit(others, 6, async (c) => {
-    const r = await s.api('GET', `/v1/connections/${c.id}/token?min_valid_seconds=1`).catch((e: Error) => ({ status: 0, body: { error: e.message } }));
+    const r = await s
+      .api('GET', `/v1/connections/${c.id}/token?min_valid_seconds=1`)
+      .catch((e: Error) => ({ status: 0, body: { error: e.message } }));
     if (r.status !== 200) return lose(c, `GET /token answered ${r.status} ${JSON.stringify(r.body)}`);
     const info = s.fake.checkAccessToken(String(r.body.access_token));
-    if (!info.active || info.grantId !== c.grantId) lose(c, `the provider rejects its access token (${info.reason ?? 'wrong grant'})`);
+    if (!info.active || info.grantId !== c.grantId)
+      lose(c, `the provider rejects its access token (${info.reason ?? 'wrong grant'})`);
   });
 }
 
@@ -94,7 +104,8 @@ async function versionsMatch(s: Stage, watch: Watch, others: Conn[], lose: Lose)
   for (const c of mismatched) {
     const g = grants.get(c.grantId);
     if (c.status !== 'active') lose(c, `status ${c.status}${c.reauthReason ? ` (${c.reauthReason})` : ''}`);
-    else if (!g || g.status !== 'active') lose(c, `its grant is ${g?.status ?? 'unknown'} at the provider${g?.revokedBy ? ` (by ${g.revokedBy})` : ''}`);
+    else if (!g || g.status !== 'active')
+      lose(c, `its grant is ${g?.status ?? 'unknown'} at the provider${g?.revokedBy ? ` (by ${g.revokedBy})` : ''}`);
     else lose(c, `stored version ${c.version} but the provider rotated ${g.issued.length - 1} times`);
   }
   return ledger;
@@ -113,8 +124,13 @@ async function victimCheck(s: Stage, watch: Watch, reauth: Conn[]): Promise<Chec
   const { victim } = watch;
   let victimToken: ApiReply | undefined;
   if (victim) victimToken = await s.api('GET', `/v1/connections/${victim.id}/token`).catch(() => undefined);
-  const victimOk = Boolean(victim) && reauth.length === 1 && reauth[0] === victim && victim!.reauthReason === 'revoked'
-    && victimToken?.status === 409 && victimToken.body?.reauthReason === 'revoked';
+  const victimOk =
+    Boolean(victim) &&
+    reauth.length === 1 &&
+    reauth[0] === victim &&
+    victim!.reauthReason === 'revoked' &&
+    victimToken?.status === 409 &&
+    victimToken.body?.reauthReason === 'revoked';
   return {
     name: 'exactly the revoked connection needs re-authorization',
     ok: victimOk,
@@ -128,9 +144,13 @@ function othersCheck(s: Stage, others: Conn[], lostWhy: Map<string, string>): Ch
   return {
     name: 'every other connection is active and holds the current tokens',
     ok: lostWhy.size === 0,
-    detail: lostWhy.size === 0
-      ? `${others.length} of ${others.length}: a forced refresh with the stored refresh token succeeded, the access token is accepted by the provider, stored versions match the provider's rotations`
-      : [...lostWhy].slice(0, 5).map(([id, why]) => `${s.byId.get(id)!.label}: ${why}`).join('; '),
+    detail:
+      lostWhy.size === 0
+        ? `${others.length} of ${others.length}: a forced refresh with the stored refresh token succeeded, the access token is accepted by the provider, stored versions match the provider's rotations`
+        : [...lostWhy]
+            .slice(0, 5)
+            .map(([id, why]) => `${s.byId.get(id)!.label}: ${why}`)
+            .join('; '),
   };
 }
 

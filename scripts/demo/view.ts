@@ -17,7 +17,15 @@ export interface Snapshot {
   byTrigger?: { scheduled: number; onDemand: number };
   reuseEvents: number;
   conns: ConnView[];
-  onDemand: { sent: number; tokens: number; refusedReauth: number; errors: number; invalid: number; refreshedOnDemand: number; inFlight: number };
+  onDemand: {
+    sent: number;
+    tokens: number;
+    refusedReauth: number;
+    errors: number;
+    invalid: number;
+    refreshedOnDemand: number;
+    inFlight: number;
+  };
   events: string[];
   daemonWarnings: number;
   daemonErrors: number;
@@ -35,7 +43,13 @@ export interface Style {
 
 const plain: Style = { bold: (s) => s, dim: (s) => s, green: (s) => s, yellow: (s) => s, red: (s) => s };
 const ansi = (open: number, close: number) => (s: string) => `\x1b[${open}m${s}\x1b[${close}m`;
-const colored: Style = { bold: ansi(1, 22), dim: ansi(2, 22), green: ansi(32, 39), yellow: ansi(33, 39), red: ansi(31, 39) };
+const colored: Style = {
+  bold: ansi(1, 22),
+  dim: ansi(2, 22),
+  green: ansi(32, 39),
+  yellow: ansi(33, 39),
+  red: ansi(31, 39),
+};
 
 export function styleFor(stream: NodeJS.WriteStream): Style {
   return stream.isTTY && !process.env.NO_COLOR && process.env.TERM !== 'dumb' ? colored : plain;
@@ -70,10 +84,16 @@ export function statusCounts(conns: ConnView[]): { active: number; reauth: numbe
 }
 
 export function nextDue(conns: ConnView[], now: number): { label: string; inMs: number; soon: number } | undefined {
-  const due = conns.filter((c) => c.status === 'active' && c.nextRefreshAt !== null).sort((a, b) => a.nextRefreshAt! - b.nextRefreshAt!);
+  const due = conns
+    .filter((c) => c.status === 'active' && c.nextRefreshAt !== null)
+    .sort((a, b) => a.nextRefreshAt! - b.nextRefreshAt!);
   if (!due.length) return undefined;
   const first = due[0];
-  return { label: first.label, inMs: first.nextRefreshAt! - now, soon: due.filter((c) => c.nextRefreshAt! - now <= 3000).length };
+  return {
+    label: first.label,
+    inMs: first.nextRefreshAt! - now,
+    soon: due.filter((c) => c.nextRefreshAt! - now <= 3000).length,
+  };
 }
 
 export function expiredNow(conns: ConnView[], now: number): number {
@@ -111,7 +131,9 @@ export function renderBlock(s: Snapshot, st: Style, width: number, now: number):
     `${label('refreshes done')}${st.bold(String(s.refreshes))} at the provider  ${st.dim(`(${s.refreshRate.toFixed(1)}/s)`)}${s.byTrigger ? `  ${s.byTrigger.scheduled} by the scheduler, ${s.byTrigger.onDemand} on demand` : ''}`,
     `${label('reuse events (must be 0)')}${s.reuseEvents === 0 ? st.green('0') : st.red(String(s.reuseEvents))}  ${st.dim('refresh tokens presented twice')}`,
     `${label('connections')}${st.green(`${counts.active} active`)}  ${counts.reauth ? st.red(`${counts.reauth} needs_reauth`) : st.dim('0 needs_reauth')}${counts.other ? `  ${counts.other} other` : ''}  ${expired ? st.yellow(`${expired} expired right now`) : st.dim('none expired')}`,
-    ...reauth.map((c) => `${label('')}${st.red('✖')} ${c.label}: needs_reauth, reason ${st.bold(`"${c.reauthReason ?? '?'}"`)}`),
+    ...reauth.map(
+      (c) => `${label('')}${st.red('✖')} ${c.label}: needs_reauth, reason ${st.bold(`"${c.reauthReason ?? '?'}"`)}`,
+    ),
     `${label('next refresh due')}${dueText(s.conns, now)}`,
     `${label('on-demand GET /token')}${od.sent} sent · ${st.green(`${od.tokens} tokens`)} · ${od.refusedReauth} refused (needs_reauth) · ${od.errors ? st.red(`${od.errors} errors`) : '0 errors'}`,
     `${label('')}${od.invalid ? st.red(`${od.invalid} tokens REJECTED by the provider`) : st.dim(`every token checked at the provider: valid`)}${s.byTrigger ? '' : st.dim(` · ${od.refreshedOnDemand} refreshed on demand`)}`,

@@ -38,11 +38,14 @@ export class Watch {
     if (l.fields?.msg === 'refresh attempt') {
       const trig = `${String(l.fields.trigger)} ${String(l.fields.outcome)}`;
       this.attempts.byTrigger.set(trig, (this.attempts.byTrigger.get(trig) ?? 0) + 1);
-      if (typeof l.fields.lateMs === 'number' && l.fields.trigger === 'scheduled') this.attempts.late.push(l.fields.lateMs);
+      if (typeof l.fields.lateMs === 'number' && l.fields.trigger === 'scheduled')
+        this.attempts.late.push(l.fields.lateMs);
     }
     if (l.level === 'other' || this.s.ui.tty || this.warnedLines >= 10) return;
     this.warnedLines++;
-    this.s.ui.say(`  daemon ${l.level}: ${l.text}${this.warnedLines === 10 ? ' (further daemon lines not shown)' : ''}`);
+    this.s.ui.say(
+      `  daemon ${l.level}: ${l.text}${this.warnedLines === 10 ? ' (further daemon lines not shown)' : ''}`,
+    );
   }
 
   /** Refreshes every connection from GET /v1/connections; a failed poll is shown, not thrown. */
@@ -70,7 +73,9 @@ export class Watch {
     const st = this.s.ui.st;
     if (c === this.victim) {
       this.reauthSeenAt = Date.now();
-      this.event(`${c.label} → ${st.red('needs_reauth')}, reason "${c.reauthReason}" (seen ${secs(this.reauthSeenAt - this.revokedAt)} after the revocation)`);
+      this.event(
+        `${c.label} → ${st.red('needs_reauth')}, reason "${c.reauthReason}" (seen ${secs(this.reauthSeenAt - this.revokedAt)} after the revocation)`,
+      );
     } else {
       this.event(st.red(`UNEXPECTED: ${c.label} → needs_reauth, reason "${c.reauthReason}"`));
     }

@@ -83,7 +83,8 @@ function parseTarget(databaseUrl: string): Target {
   const schema = url.searchParams.get('schema') ?? undefined;
   // pg does not know `schema`; Prisma maps it to the adapter's schema option instead.
   url.searchParams.delete('schema');
-  const database = decodeURIComponent(url.pathname.replace(/^\//, '')) || decodeURIComponent(url.username) || 'postgres';
+  const database =
+    decodeURIComponent(url.pathname.replace(/^\//, '')) || decodeURIComponent(url.username) || 'postgres';
   return { connectionString: url.toString(), database, schema, masked: maskDatabaseUrl(databaseUrl) };
 }
 
@@ -98,7 +99,15 @@ function quoteIdent(name: string): string {
 }
 
 // Errors meaning "no server there", as opposed to the server saying no.
-const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ECONNRESET', 'ENETUNREACH']);
+const UNREACHABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ECONNRESET',
+  'ENETUNREACH',
+]);
 
 function errorCode(error: unknown): string | undefined {
   if (typeof error !== 'object' || error === null) return undefined;
@@ -109,7 +118,11 @@ function errorCode(error: unknown): string | undefined {
   return Array.isArray(inner) ? errorCode(inner[0]) : undefined;
 }
 
-async function withClient<T>(target: Target, connectionString: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
+async function withClient<T>(
+  target: Target,
+  connectionString: string,
+  fn: (client: pg.Client) => Promise<T>,
+): Promise<T> {
   const client = new pg.Client({ connectionString, connectionTimeoutMillis: 10_000 });
   // An idle client's socket error must not crash the process.
   client.on('error', () => {});
@@ -118,10 +131,14 @@ async function withClient<T>(target: Target, connectionString: string, fn: (clie
   } catch (error) {
     const code = errorCode(error);
     if (code && UNREACHABLE_CODES.has(code)) throw new DatabaseUnreachableError(target.masked, code);
-    if (error instanceof Error && /timeout/i.test(error.message)) throw new DatabaseUnreachableError(target.masked, 'timeout');
+    if (error instanceof Error && /timeout/i.test(error.message))
+      throw new DatabaseUnreachableError(target.masked, 'timeout');
     // 3D000 (no such database) is handled by ensureDatabase; anything else is worth naming the server.
     if (code !== '3D000' && error instanceof Error) {
-      throw Object.assign(new Error(`cannot connect to ${maskDatabaseUrl(connectionString)}: ${error.message}`, { cause: error }), { code });
+      throw Object.assign(
+        new Error(`cannot connect to ${maskDatabaseUrl(connectionString)}: ${error.message}`, { cause: error }),
+        { code },
+      );
     }
     throw error;
   }
@@ -223,7 +240,8 @@ function charAsText<T>(result: T): T {
   for (const r of Array.isArray(result) ? result : [result]) {
     const fields = (r as { fields?: unknown } | null)?.fields;
     if (!Array.isArray(fields)) continue;
-    for (const field of fields as { dataTypeID: number }[]) if (field.dataTypeID === CHAR_OID) field.dataTypeID = TEXT_OID;
+    for (const field of fields as { dataTypeID: number }[])
+      if (field.dataTypeID === CHAR_OID) field.dataTypeID = TEXT_OID;
   }
   return result;
 }
@@ -261,7 +279,12 @@ class AdapterFactory implements SqlMigrationAwareDriverAdapterFactory {
   constructor(private readonly target: Target) {}
 
   private pool(connectionString: string): pg.Pool {
-    const config: pg.PoolConfig = { connectionString, max: 2, connectionTimeoutMillis: 10_000, onConnect: exposeCharAsText };
+    const config: pg.PoolConfig = {
+      connectionString,
+      max: 2,
+      connectionTimeoutMillis: 10_000,
+      onConnect: exposeCharAsText,
+    };
     // The migration SQL is unqualified; the search path puts it in the `?schema=` schema.
     if (this.target.schema) config.options = `-c search_path=${quoteIdent(this.target.schema)}`;
     const pool = new pg.Pool(config);
@@ -301,9 +324,9 @@ class AdapterFactory implements SqlMigrationAwareDriverAdapterFactory {
     const admin = withDatabase(this.target, 'postgres');
     await withClient(this.target, admin, (client) => client.query(`CREATE DATABASE ${quoteIdent(shadow)}`));
     const drop = () =>
-      withClient(this.target, admin, (client) => client.query(`DROP DATABASE IF EXISTS ${quoteIdent(shadow)} WITH (FORCE)`)).then(
-        () => undefined,
-      );
+      withClient(this.target, admin, (client) =>
+        client.query(`DROP DATABASE IF EXISTS ${quoteIdent(shadow)} WITH (FORCE)`),
+      ).then(() => undefined);
     try {
       return await this.open(withDatabase(this.target, shadow), drop);
     } catch (error) {
@@ -337,7 +360,12 @@ function engineError(error: unknown, what: string): Error {
   return new Error(`${what} failed: ${message.trim()}`, { cause: error });
 }
 
-async function withEngine<T>(databaseUrl: string, schemaPath: string, log: Log, fn: (engine: SchemaEngine) => Promise<T>): Promise<T> {
+async function withEngine<T>(
+  databaseUrl: string,
+  schemaPath: string,
+  log: Log,
+  fn: (engine: SchemaEngine) => Promise<T>,
+): Promise<T> {
   const target = parseTarget(databaseUrl);
   const [module, schema] = await Promise.all([loadEngineModule(), readFile(schemaPath, 'utf8')]);
   const factory = new AdapterFactory(target);
@@ -345,7 +373,8 @@ async function withEngine<T>(databaseUrl: string, schemaPath: string, log: Log, 
     // INFO/DEBUG lines are noise for a CLI; warnings and errors are not.
     try {
       const entry = JSON.parse(String(line)) as { level?: string; fields?: { message?: string } };
-      if (entry.level === 'WARN' || entry.level === 'ERROR') log(`schema engine ${entry.level}: ${entry.fields?.message ?? String(line)}`);
+      if (entry.level === 'WARN' || entry.level === 'ERROR')
+        log(`schema engine ${entry.level}: ${entry.fields?.message ?? String(line)}`);
     } catch {
       // unparsable log line: ignore
     }
@@ -398,7 +427,11 @@ export async function listMigrations(migrationsDir: string = MIGRATIONS_DIR): Pr
  * `prisma migrate deploy`: creates the database if needed, applies pending migrations and returns
  * their names (empty when up to date).
  */
-export async function applyMigrations(databaseUrl: string, log: Log = () => {}, options: Omit<MigrationOptions, 'log'> = {}): Promise<string[]> {
+export async function applyMigrations(
+  databaseUrl: string,
+  log: Log = () => {},
+  options: Omit<MigrationOptions, 'log'> = {},
+): Promise<string[]> {
   await ensureDatabase(databaseUrl);
   const migrationsList = await listMigrations(options.migrationsDir);
   return withEngine(databaseUrl, options.schemaPath ?? SCHEMA_PATH, log, async (engine) => {
@@ -439,7 +472,11 @@ export interface CreatedMigration {
  * database on the same server) against the schema and writes a new migration folder.
  * Returns null, writing nothing, when they are already in sync.
  */
-export async function createMigration(databaseUrl: string, name: string, options: MigrationOptions = {}): Promise<CreatedMigration | null> {
+export async function createMigration(
+  databaseUrl: string,
+  name: string,
+  options: MigrationOptions = {},
+): Promise<CreatedMigration | null> {
   const slug = slugifyMigrationName(name);
   if (!slug) throw new Error('a migration name is required, e.g. add_connection_labels');
   const log = options.log ?? (() => {});
@@ -453,7 +490,8 @@ export async function createMigration(databaseUrl: string, name: string, options
   const result = await withEngine(databaseUrl, schemaPath, log, async (engine) => {
     try {
       return await engine.diff({
-        from: migrationsList.migrationDirectories.length > 0 ? { tag: 'migrations', ...migrationsList } : { tag: 'empty' },
+        from:
+          migrationsList.migrationDirectories.length > 0 ? { tag: 'migrations', ...migrationsList } : { tag: 'empty' },
         to: { tag: 'schemaDatamodel', files: [{ path: path.basename(schemaPath), content: schema }] },
         script: true,
         exitCode: true, // 2 when there is a difference
@@ -471,7 +509,8 @@ export async function createMigration(databaseUrl: string, name: string, options
   const sql = result.stdout.endsWith('\n') ? result.stdout : `${result.stdout}\n`;
   await mkdir(migrationsDir, { recursive: true });
   await mkdir(dir).catch((error: unknown) => {
-    if (errorCode(error) === 'EEXIST') throw new Error(`migration folder ${folder} already exists; wait a second and retry`);
+    if (errorCode(error) === 'EEXIST')
+      throw new Error(`migration folder ${folder} already exists; wait a second and retry`);
     throw error;
   });
   try {

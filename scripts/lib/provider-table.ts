@@ -12,7 +12,12 @@ export function builtinDefinitions(): ResolvedProvider[] {
 }
 
 function seconds(s: number): string {
-  for (const [unit, n] of [['d', 86400], ['h', 3600], ['min', 60]] as const) if (s >= n && s % n === 0) return `${s / n} ${unit}`;
+  for (const [unit, n] of [
+    ['d', 86400],
+    ['h', 3600],
+    ['min', 60],
+  ] as const)
+    if (s >= n && s % n === 0) return `${s / n} ${unit}`;
   return `${s} s`;
 }
 
@@ -29,7 +34,9 @@ function grace(g: OldTokenGrace): string {
 
 function expiry(p: ResolvedProvider): string {
   const e = p.expiry;
-  const parts = [e.source === 'none' ? `none (${seconds(e.defaultLifetimeSec ?? 0)} assumed)` : code(e.field ?? e.source)];
+  const parts = [
+    e.source === 'none' ? `none (${seconds(e.defaultLifetimeSec ?? 0)} assumed)` : code(e.field ?? e.source),
+  ];
   if (e.cron) parts.push(`cron ${code(e.cron)}`);
   if (p.refreshExpiresInField) parts.push(`refresh token: ${code(p.refreshExpiresInField)}`);
   return parts.join('; ');
@@ -51,7 +58,18 @@ function row(p: ResolvedProvider): string[] {
 }
 
 export function renderProviderTable(providers: ResolvedProvider[]): string {
-  const head = ['key', 'name', 'token URL', 'client auth, params', 'expiry', 'rotation; old token', 'idle limit', 'tokens per user', 'org', 'notes'];
+  const head = [
+    'key',
+    'name',
+    'token URL',
+    'client auth, params',
+    'expiry',
+    'rotation; old token',
+    'idle limit',
+    'tokens per user',
+    'org',
+    'notes',
+  ];
   const lines = [head, head.map(() => '---'), ...providers.map(row)].map((cells) => `| ${cells.join(' | ')} |`);
   return lines.join('\n');
 }

@@ -56,7 +56,11 @@ export async function judge(inp: CheckInput): Promise<Map<string, Verdict>> {
     const row = byId.get(c.id);
     const g = grants.get(key(c.provider, c.grantId));
     if (!row || !g) {
-      out.set(c.id, { kind: 'violation', why: `missing ${row ? 'grant in ledger' : 'row in database'}`, falseReauth: false });
+      out.set(c.id, {
+        kind: 'violation',
+        why: `missing ${row ? 'grant in ledger' : 'row in database'}`,
+        falseReauth: false,
+      });
       continue;
     }
     let stored = '';
@@ -68,27 +72,41 @@ export async function judge(inp: CheckInput): Promise<Map<string, Verdict>> {
     }
     if (inp.revokedByUs.has(c.grantId)) {
       if (row.status === 'needs_reauth' && row.reauthReason === 'revoked') out.set(c.id, { kind: 'revoked_ok' });
-      else if (row.status === 'needs_reauth' && stored === g.current && (
-        (row.reauthReason === 'rotation_lost_in_flight'
-          && (await inp.db.refreshAttempt.count({ where: { connectionId: c.id, versionBefore: row.version, uncertain: true } })) > 0)
-        || (row.reauthReason === 'rotation_lost_in_crash'
-          && (await inp.db.refreshAttempt.count({ where: { connectionId: c.id, versionBefore: row.version, finishedAt: null } })) > 0))) {
+      else if (
+        row.status === 'needs_reauth' &&
+        stored === g.current &&
+        ((row.reauthReason === 'rotation_lost_in_flight' &&
+          (await inp.db.refreshAttempt.count({
+            where: { connectionId: c.id, versionBefore: row.version, uncertain: true },
+          })) > 0) ||
+          (row.reauthReason === 'rotation_lost_in_crash' &&
+            (await inp.db.refreshAttempt.count({
+              where: { connectionId: c.id, versionBefore: row.version, finishedAt: null },
+            })) > 0))
+      ) {
         // Revoked right after an attempt whose result the daemon never learned (a timeout after
         // sending, an unreadable 200, a process killed mid-request): it cannot tell a revocation from
         // a rotation lost in flight or in the crash, and names the latter.
         out.set(c.id, { kind: 'revoked_ok' });
-      }
-      else if (row.status === 'active') out.set(c.id, { kind: 'pending', why: 'deliberately revoked, not yet marked' });
+      } else if (row.status === 'active')
+        out.set(c.id, { kind: 'pending', why: 'deliberately revoked, not yet marked' });
       else suspects.push(c.id);
       continue;
     }
     if (row.status === 'active' && g.status === 'active' && stored === g.current) {
       if (row.expiresAt && row.expiresAt.getTime() > inp.nowMs) out.set(c.id, { kind: 'healthy' });
-      else out.set(c.id, { kind: 'pending', why: `active and current, but access token expired ${row.expiresAt ? inp.nowMs - row.expiresAt.getTime() : '?'} ms ago (not refreshed)` });
+      else
+        out.set(c.id, {
+          kind: 'pending',
+          why: `active and current, but access token expired ${row.expiresAt ? inp.nowMs - row.expiresAt.getTime() : '?'} ms ago (not refreshed)`,
+        });
       continue;
     }
     if (row.status === 'active') {
-      out.set(c.id, { kind: 'pending', why: `active but stored token is ${g.issued.length - 1 - g.issued.indexOf(stored)} behind the provider's (grant ${g.status}${g.revokedBy ? ` by ${g.revokedBy}` : ''})` });
+      out.set(c.id, {
+        kind: 'pending',
+        why: `active but stored token is ${g.issued.length - 1 - g.issued.indexOf(stored)} behind the provider's (grant ${g.status}${g.revokedBy ? ` by ${g.revokedBy}` : ''})`,
+      });
       continue;
     }
     suspects.push(c.id);
@@ -97,7 +115,10 @@ export async function judge(inp: CheckInput): Promise<Map<string, Verdict>> {
   // Explain each needs_reauth: the provider rotated past what we stored at most once per attempt on
   // the stored version that was left unfinished (or finished as a lost commit) by a process that was
   // SIGKILLed or frozen after it started, and there is at least one such attempt.
-  const attempts = await inp.db.refreshAttempt.findMany({ where: { connectionId: { in: suspects } }, orderBy: { startedAt: 'asc' } });
+  const attempts = await inp.db.refreshAttempt.findMany({
+    where: { connectionId: { in: suspects } },
+    orderBy: { startedAt: 'asc' },
+  });
   for (const id of suspects) {
     const c = inp.connections.find((x) => x.id === id)!;
     const row = byId.get(id)!;
@@ -112,8 +133,14 @@ export async function judge(inp: CheckInput): Promise<Map<string, Verdict>> {
     // after_commit / before_ack come after the commit).
     // Attempt times come from the daemon's clock, which the skew scenarios shift by up to 2.5 s.
     const SKEW = 5000;
-    const deathOf = (workerId: string, startedAt: number) => inp.deaths.find((d) => d.workerId === workerId && d.signal === 'SIGKILL' && d.at >= startedAt - SKEW
-      && (d.pointConnection !== id || d.point === 'after_answer'));
+    const deathOf = (workerId: string, startedAt: number) =>
+      inp.deaths.find(
+        (d) =>
+          d.workerId === workerId &&
+          d.signal === 'SIGKILL' &&
+          d.at >= startedAt - SKEW &&
+          (d.pointConnection !== id || d.point === 'after_answer'),
+      );
     // Every attempt on the stored version whose process died (or froze) before it could commit may
     // have rotated the token once: with an old-token grace window a retry after a first crash is
     // accepted by the provider, and if that process dies too the token ends two rotations ahead.
@@ -124,18 +151,36 @@ export async function judge(inp: CheckInput): Promise<Map<string, Verdict>> {
     });
     const culprit = culprits[0];
     const death = culprit ? deathOf(culprit.workerId, culprit.startedAt.getTime()) : undefined;
-    const how = culprit ? `${culprit.workerId} ${death ? (death.point && death.pointConnection === id ? `killed at ${death.point}` : `killed while it was in flight${death.point ? ` (the process died at ${death.point} of another refresh)` : ' (random moment)'}`) : 'frozen'}` : '';
+    const how = culprit
+      ? `${culprit.workerId} ${death ? (death.point && death.pointConnection === id ? `killed at ${death.point}` : `killed while it was in flight${death.point ? ` (the process died at ${death.point} of another refresh)` : ' (random moment)'}`) : 'frozen'}`
+      : '';
     // When the same token version also saw an uncertain answer (a timeout after sending, an
     // unreadable 200) the daemon may name that instead: both are real, it cannot tell which one the
     // provider processed.
-    const reasonOk = inp.allowedLossReasons.has(reason)
-      || (reason === 'rotation_lost_in_flight' && inp.allowedLossReasons.has('rotation_lost_in_crash') && onVersion.some((a) => a.uncertain));
+    const reasonOk =
+      inp.allowedLossReasons.has(reason) ||
+      (reason === 'rotation_lost_in_flight' &&
+        inp.allowedLossReasons.has('rotation_lost_in_crash') &&
+        onVersion.some((a) => a.uncertain));
     if (culprit && behind >= 1 && behind <= culprits.length && reason.startsWith('rotation_lost') && reasonOk) {
-      const others = culprits.length > 1 ? ` (and ${culprits.slice(1).map((a) => a.workerId).join(', ')}, also killed or frozen)` : '';
-      out.set(id, { kind: 'lost_explained', reason, why: `provider rotated ${behind === 1 ? 'once' : `${behind} times`} past the stored token; attempt ${culprit.id.slice(0, 8)} by ${how}${others} never committed` });
+      const others =
+        culprits.length > 1
+          ? ` (and ${culprits
+              .slice(1)
+              .map((a) => a.workerId)
+              .join(', ')}, also killed or frozen)`
+          : '';
+      out.set(id, {
+        kind: 'lost_explained',
+        reason,
+        why: `provider rotated ${behind === 1 ? 'once' : `${behind} times`} past the stored token; attempt ${culprit.id.slice(0, 8)} by ${how}${others} never committed`,
+      });
     } else {
-      const why = `needs_reauth reason=${reason}, stored token ${behind} behind provider (grant ${g.status}${g.revokedBy ? ` by ${g.revokedBy}` : ''}), `
-        + (culprit ? `culprit ${how}${reasonOk ? '' : ' (loss not allowed in this scenario)'}` : `no killed/frozen attempt on version ${row.version} (${onVersion.map((a) => `${a.workerId}:${a.outcome ?? 'unfinished'}`).join(', ') || 'none'})`);
+      const why =
+        `needs_reauth reason=${reason}, stored token ${behind} behind provider (grant ${g.status}${g.revokedBy ? ` by ${g.revokedBy}` : ''}), ` +
+        (culprit
+          ? `culprit ${how}${reasonOk ? '' : ' (loss not allowed in this scenario)'}`
+          : `no killed/frozen attempt on version ${row.version} (${onVersion.map((a) => `${a.workerId}:${a.outcome ?? 'unfinished'}`).join(', ') || 'none'})`);
       out.set(id, { kind: 'violation', why, falseReauth: true });
     }
   }

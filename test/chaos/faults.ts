@@ -28,13 +28,18 @@ interface Plan {
 
 function parsePlan(name: string, raw: string | undefined, withDuration: boolean): Map<string, Plan> {
   const plan = new Map<string, Plan>();
-  for (const part of (raw ?? '').split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const part of (raw ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const [point, p, d, n] = part.split(':');
     const prob = Number(p ?? '1');
     const ms = Number(d ?? '0');
     const left = n === undefined ? Infinity : Number(n);
     if (!POINTS.includes(point) || !(prob >= 0 && prob <= 1) || (withDuration && !(ms > 0)) || !(left >= 0)) {
-      throw new Error(`${name}: bad entry "${part}" (use point:probability${withDuration ? ':milliseconds[:times]' : ''}, points ${POINTS.join(', ')})`);
+      throw new Error(
+        `${name}: bad entry "${part}" (use point:probability${withDuration ? ':milliseconds[:times]' : ''}, points ${POINTS.join(', ')})`,
+      );
     }
     plan.set(point, { prob, ms, left });
   }
@@ -48,13 +53,24 @@ interface Settings {
   clockSkewMs: number;
 }
 
-function settingsFrom(src: { killAt?: string; pauseAt?: string; pauseProviders?: string; clockSkewMs?: string | number }): Settings {
+function settingsFrom(src: {
+  killAt?: string;
+  pauseAt?: string;
+  pauseProviders?: string;
+  clockSkewMs?: string | number;
+}): Settings {
   const skew = Number(src.clockSkewMs ?? 0);
-  if (!Number.isInteger(skew) || Math.abs(skew) > 3600_000) throw new Error(`clock skew must be an integer number of ms (|N| <= 3600000), got "${src.clockSkewMs}"`);
+  if (!Number.isInteger(skew) || Math.abs(skew) > 3600_000)
+    throw new Error(`clock skew must be an integer number of ms (|N| <= 3600000), got "${src.clockSkewMs}"`);
   return {
     kills: parsePlan('ORT_FAULT_KILL_AT', src.killAt, false),
     pauses: parsePlan('ORT_FAULT_PAUSE_AT', src.pauseAt, true),
-    pauseProviders: new Set((src.pauseProviders ?? '').split(',').map((s) => s.trim()).filter(Boolean)),
+    pauseProviders: new Set(
+      (src.pauseProviders ?? '')
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+    ),
     clockSkewMs: skew,
   };
 }
@@ -65,7 +81,12 @@ class FaultControl {
   private mtimeMs = -1;
 
   constructor(private readonly env: Env) {
-    this.settings = settingsFrom({ killAt: env.ORT_FAULT_KILL_AT, pauseAt: env.ORT_FAULT_PAUSE_AT, pauseProviders: env.ORT_FAULT_PAUSE_PROVIDERS, clockSkewMs: env.ORT_CLOCK_SKEW_MS });
+    this.settings = settingsFrom({
+      killAt: env.ORT_FAULT_KILL_AT,
+      pauseAt: env.ORT_FAULT_PAUSE_AT,
+      pauseProviders: env.ORT_FAULT_PAUSE_PROVIDERS,
+      clockSkewMs: env.ORT_CLOCK_SKEW_MS,
+    });
     if (env.ORT_FAULT_CONTROL_FILE) {
       this.reload();
       setInterval(() => this.reload(), 250).unref();
@@ -80,7 +101,8 @@ class FaultControl {
       this.settings = settingsFrom(JSON.parse(readFileSync(file, 'utf8')) as Record<string, string>);
       this.mtimeMs = st.mtimeMs;
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') process.stderr.write(`fault injection: cannot read ${file}: ${String(e)}\n`);
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT')
+        process.stderr.write(`fault injection: cannot read ${file}: ${String(e)}\n`);
     }
   }
 }
@@ -109,7 +131,12 @@ export function faultPointFromEnv(env: Env = process.env): FaultHook | undefined
       process.kill(process.pid, 'SIGKILL');
     }
     const pause = pauses.get(point);
-    if (pause && pause.left > 0 && (pauseProviders.size === 0 || (ctx?.provider && pauseProviders.has(ctx.provider))) && Math.random() < pause.prob) {
+    if (
+      pause &&
+      pause.left > 0 &&
+      (pauseProviders.size === 0 || (ctx?.provider && pauseProviders.has(ctx.provider))) &&
+      Math.random() < pause.prob
+    ) {
       pause.left--;
       process.stderr.write(`fault injection: PAUSE at ${point}${where} for ${pause.ms} ms\n`);
       freeze(pause.ms);

@@ -43,12 +43,24 @@ export function track(c: ChildProcess): ChildProcess {
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Spawns a process that prints one JSON ready line on stdout; resolves with it. */
-export async function spawnReady<T>(cmd: string, args: string[], opts: { cwd: string; env?: NodeJS.ProcessEnv; log: string; timeoutMs?: number }): Promise<{ child: ChildProcess; ready: T }> {
-  const child = track(spawn(cmd, args, { cwd: opts.cwd, env: opts.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] }));
+export async function spawnReady<T>(
+  cmd: string,
+  args: string[],
+  opts: { cwd: string; env?: NodeJS.ProcessEnv; log: string; timeoutMs?: number },
+): Promise<{ child: ChildProcess; ready: T }> {
+  const child = track(
+    spawn(cmd, args, { cwd: opts.cwd, env: opts.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] }),
+  );
   const log = createWriteStream(opts.log, { flags: 'a' });
   child.stderr!.pipe(log);
   const ready = await new Promise<T>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`${cmd} ${args.join(' ')}: no ready line within ${opts.timeoutMs ?? 30000} ms (see ${opts.log})`)), opts.timeoutMs ?? 30000);
+    const t = setTimeout(
+      () =>
+        reject(
+          new Error(`${cmd} ${args.join(' ')}: no ready line within ${opts.timeoutMs ?? 30000} ms (see ${opts.log})`),
+        ),
+      opts.timeoutMs ?? 30000,
+    );
     const rl = createInterface({ input: child.stdout! });
     rl.once('line', (line) => {
       clearTimeout(t);
@@ -103,7 +115,13 @@ export class DaemonFleet {
   readonly pauses: PauseRecord[] = [];
   private readonly logs = new Map<number, WriteStream>();
 
-  constructor(private readonly cwd: string, private readonly logDir: string, private readonly baseEnv: NodeJS.ProcessEnv, ports: number[], private readonly progress: (s: string) => void) {
+  constructor(
+    private readonly cwd: string,
+    private readonly logDir: string,
+    private readonly baseEnv: NodeJS.ProcessEnv,
+    ports: number[],
+    private readonly progress: (s: string) => void,
+  ) {
     ports.forEach((port, index) => this.slots.push({ index, port, env: {}, gen: 0, wanted: false }));
   }
 
@@ -142,11 +160,13 @@ export class DaemonFleet {
     s.externalSignal = undefined;
     s.lastPoint = undefined;
     const workerId = s.workerId;
-    const child = track(spawn(process.execPath, ['--import', 'tsx', 'test/chaos/daemon-entry.ts'], {
-      cwd: this.cwd,
-      env: { ...this.baseEnv, ...s.env, PORT: String(s.port), WORKER_ID: workerId },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    }));
+    const child = track(
+      spawn(process.execPath, ['--import', 'tsx', 'test/chaos/daemon-entry.ts'], {
+        cwd: this.cwd,
+        env: { ...this.baseEnv, ...s.env, PORT: String(s.port), WORKER_ID: workerId },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      }),
+    );
     s.child = child;
     const log = this.log(slot);
     log.write(`--- ${new Date().toISOString()} start ${workerId} pid ${child.pid}\n`);
@@ -168,10 +188,14 @@ export class DaemonFleet {
           rec.pointConnection = s.lastPoint.connection;
         }
         this.deaths.push(rec);
-        log.write(`--- ${new Date().toISOString()} exit ${workerId} code ${code} signal ${signal}${rec.point ? ` (fault ${rec.point})` : ''}\n`);
+        log.write(
+          `--- ${new Date().toISOString()} exit ${workerId} code ${code} signal ${signal}${rec.point ? ` (fault ${rec.point})` : ''}\n`,
+        );
         if (s.child === child && s.wanted) {
           s.child = undefined;
-          setTimeout(() => { if (s.wanted && !this.isUp(slot)) this.start(slot); }, 300);
+          setTimeout(() => {
+            if (s.wanted && !this.isUp(slot)) this.start(slot);
+          }, 300);
         }
       }, 50);
     });
@@ -188,7 +212,9 @@ export class DaemonFleet {
       }
       await sleep(200);
     }
-    throw new Error(`daemon ${slot + 1} not healthy within ${timeoutMs} ms (see ${join(this.logDir, `daemon-${slot + 1}.log`)})`);
+    throw new Error(
+      `daemon ${slot + 1} not healthy within ${timeoutMs} ms (see ${join(this.logDir, `daemon-${slot + 1}.log`)})`,
+    );
   }
 
   async waitAllHealthy(timeoutMs = 40_000): Promise<void> {
@@ -216,7 +242,11 @@ export class DaemonFleet {
   }
 
   /** Graceful restart: SIGTERM, wait for exit (SIGKILL after timeoutMs), start, wait healthy. */
-  async restart(slot: number, timeoutMs = 20_000, healthyMs = 60_000): Promise<{ graceful: boolean; code: number | null; stopMs: number; startMs: number }> {
+  async restart(
+    slot: number,
+    timeoutMs = 20_000,
+    healthyMs = 60_000,
+  ): Promise<{ graceful: boolean; code: number | null; stopMs: number; startMs: number }> {
     const s = this.slots[slot];
     s.wanted = false;
     const c = s.child;
@@ -239,11 +269,13 @@ export class DaemonFleet {
 
   async stopAll(): Promise<void> {
     for (const s of this.slots) s.wanted = false;
-    await Promise.all(this.slots.map(async (s) => {
-      if (!this.isUp(s.index)) return;
-      this.signal(s.index, 'SIGTERM');
-      if (!(await this.waitExit(s.index, 10_000))) s.child?.kill('SIGKILL');
-    }));
+    await Promise.all(
+      this.slots.map(async (s) => {
+        if (!this.isUp(s.index)) return;
+        this.signal(s.index, 'SIGTERM');
+        if (!(await this.waitExit(s.index, 10_000))) s.child?.kill('SIGKILL');
+      }),
+    );
     for (const l of this.logs.values()) l.end();
   }
 }

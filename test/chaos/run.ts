@@ -24,7 +24,8 @@ import { TcpProxy } from './tcp-proxy.ts';
 
 const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 const T0 = Date.now();
-const progress = (s: string) => process.stdout.write(`[chaos ${((Date.now() - T0) / 1000).toFixed(1).padStart(6)}s] ${s}\n`);
+const progress = (s: string) =>
+  process.stdout.write(`[chaos ${((Date.now() - T0) / 1000).toFixed(1).padStart(6)}s] ${s}\n`);
 
 const API_KEY = 'chaos-api-key-0123456789abcdef';
 const ENC_KEY = randomBytes(32).toString('base64');
@@ -40,9 +41,19 @@ const TIMINGS = {
   // Timeouts a little above the design guidance: on a loaded 2-core machine an event loop can lag
   // more than a second, and a request timeout that fires late turns an answered rotation into an
   // uncertain one (rotation_lost_in_flight), which would be the test's fault, not the daemon's.
-  REQUEST_TIMEOUT_MS: 4000, LOCK_TTL_MS: 6000, FEEDER_INTERVAL_MS: 1000, STALLED_INTERVAL_MS: 2000, JOB_LOCK_MS: 5000,
-  RETRY_BASE_MS: 300, RETRY_MAX_MS: 3000, REFRESH_LEAD_MS: 1000, REFRESH_JITTER_MS: 200, HORIZON_MS: 60000,
-  COMMIT_RETRY_MS: 60000, SHUTDOWN_TIMEOUT_MS: 8000, BREAKER_PROBE_INTERVAL_MS: 1000,
+  REQUEST_TIMEOUT_MS: 4000,
+  LOCK_TTL_MS: 6000,
+  FEEDER_INTERVAL_MS: 1000,
+  STALLED_INTERVAL_MS: 2000,
+  JOB_LOCK_MS: 5000,
+  RETRY_BASE_MS: 300,
+  RETRY_MAX_MS: 3000,
+  REFRESH_LEAD_MS: 1000,
+  REFRESH_JITTER_MS: 200,
+  HORIZON_MS: 60000,
+  COMMIT_RETRY_MS: 60000,
+  SHUTDOWN_TIMEOUT_MS: 8000,
+  BREAKER_PROBE_INTERVAL_MS: 1000,
   // Pool size is WORKER_CONCURRENCY + 5 (min 10): keep 3 daemons well under max_connections (100).
   WORKER_CONCURRENCY: 5,
 };
@@ -101,9 +112,32 @@ class World {
   private onDemandTimer?: NodeJS.Timeout;
 
   async startRedis(): Promise<void> {
-    const child = track(spawn('redis-server', ['--port', String(this.redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--loglevel', 'warning'], { stdio: 'ignore' }));
+    const child = track(
+      spawn(
+        'redis-server',
+        [
+          '--port',
+          String(this.redisPort),
+          '--bind',
+          '127.0.0.1',
+          '--save',
+          '',
+          '--appendonly',
+          'no',
+          '--daemonize',
+          'no',
+          '--loglevel',
+          'warning',
+        ],
+        { stdio: 'ignore' },
+      ),
+    );
     this.redisChild = child;
-    const probe = new Redis(this.redisPort, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    const probe = new Redis(this.redisPort, '127.0.0.1', {
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+    });
     probe.on('error', () => undefined);
     for (let i = 0; i < 100; i++) {
       try {
@@ -128,7 +162,11 @@ class World {
   }
 
   async startFake(name: string, opts: Record<string, unknown>): Promise<FakeHandle> {
-    const { child, ready } = await spawnReady<{ url: string; tokenUrl: string; countsUrl: string }>(process.execPath, ['--import', 'tsx', 'test/chaos/provider-process.ts', JSON.stringify(opts)], { cwd: ROOT, log: join(this.dir, `fake-${name}.log`) });
+    const { child, ready } = await spawnReady<{ url: string; tokenUrl: string; countsUrl: string }>(
+      process.execPath,
+      ['--import', 'tsx', 'test/chaos/provider-process.ts', JSON.stringify(opts)],
+      { cwd: ROOT, log: join(this.dir, `fake-${name}.log`) },
+    );
     const h = { name, child, ...ready };
     this.fakes.set(name, h);
     return h;
@@ -146,11 +184,42 @@ class World {
     this.redis = new Redis(this.redisPort, '127.0.0.1', { maxRetriesPerRequest: 1 });
     this.redis.on('error', () => undefined);
     progress(`redis-server on port ${this.redisPort}, PostgreSQL proxy on port ${this.proxy.port}`);
-    await this.startFake('chaos', { rotation: 'always', reuseDetection: true, graceSeconds: 0, accessTtlSeconds: TOKEN_TTL_S });
-    await this.startFake('chaos-grace', { rotation: 'always', reuseDetection: true, graceSeconds: GRACE_S, accessTtlSeconds: TOKEN_TTL_S });
+    await this.startFake('chaos', {
+      rotation: 'always',
+      reuseDetection: true,
+      graceSeconds: 0,
+      accessTtlSeconds: TOKEN_TTL_S,
+    });
+    await this.startFake('chaos-grace', {
+      rotation: 'always',
+      reuseDetection: true,
+      graceSeconds: GRACE_S,
+      accessTtlSeconds: TOKEN_TTL_S,
+    });
     const providersFile = join(this.dir, 'providers.json');
-    const provider = (tokenUrl: string, grace: number) => ({ tokenUrl, clientAuth: 'basic', clientId: 'client-id', clientSecret: 'client-secret', rotation: 'always', oldTokenGrace: grace, refreshLeadSec: 1, concurrency: 5 });
-    writeFileSync(providersFile, JSON.stringify({ providers: { chaos: provider(this.fakes.get('chaos')!.tokenUrl, 0), 'chaos-grace': provider(this.fakes.get('chaos-grace')!.tokenUrl, GRACE_S) } }, null, 2));
+    const provider = (tokenUrl: string, grace: number) => ({
+      tokenUrl,
+      clientAuth: 'basic',
+      clientId: 'client-id',
+      clientSecret: 'client-secret',
+      rotation: 'always',
+      oldTokenGrace: grace,
+      refreshLeadSec: 1,
+      concurrency: 5,
+    });
+    writeFileSync(
+      providersFile,
+      JSON.stringify(
+        {
+          providers: {
+            chaos: provider(this.fakes.get('chaos')!.tokenUrl, 0),
+            'chaos-grace': provider(this.fakes.get('chaos-grace')!.tokenUrl, GRACE_S),
+          },
+        },
+        null,
+        2,
+      ),
+    );
     const ports = [];
     for (let i = 0; i < N_DAEMONS; i++) ports.push(await freePort());
     const baseEnv: NodeJS.ProcessEnv = {
@@ -158,8 +227,14 @@ class World {
       NODE_ENV: 'test',
       DATABASE_URL: `postgresql://postgres@127.0.0.1:${this.proxy.port}/ort_chaos_${this.runId}`,
       REDIS_URL: `redis://127.0.0.1:${this.redisPort}`,
-      API_KEY, ENCRYPTION_KEY: ENC_KEY, ALLOW_INSECURE_TOKEN_URLS: 'true', PROVIDERS_FILE: providersFile,
-      QUEUE_PREFIX: this.prefix, HOST: '127.0.0.1', LOG_LEVEL: process.env.CHAOS_LOG_LEVEL ?? 'warn', LOG_PRETTY: 'false',
+      API_KEY,
+      ENCRYPTION_KEY: ENC_KEY,
+      ALLOW_INSECURE_TOKEN_URLS: 'true',
+      PROVIDERS_FILE: providersFile,
+      QUEUE_PREFIX: this.prefix,
+      HOST: '127.0.0.1',
+      LOG_LEVEL: process.env.CHAOS_LOG_LEVEL ?? 'warn',
+      LOG_PRETTY: 'false',
       ORT_ENABLE_FAULT_INJECTION: '1',
       ...Object.fromEntries(Object.entries(TIMINGS).map(([k, v]) => [k, String(v)])),
     };
@@ -175,20 +250,35 @@ class World {
 
   async register(): Promise<void> {
     const plan: { provider: string; fake: string }[] = [];
-    for (let i = 0; i < N_CONN; i++) plan.push(i < N_GRACE ? { provider: 'chaos-grace', fake: 'chaos-grace' } : { provider: 'chaos', fake: 'chaos' });
+    for (let i = 0; i < N_CONN; i++)
+      plan.push(i < N_GRACE ? { provider: 'chaos-grace', fake: 'chaos-grace' } : { provider: 'chaos', fake: 'chaos' });
     const one = async (p: { provider: string; fake: string }, i: number) => {
       const fake = this.fakes.get(p.fake)!;
-      const g = await getJson<{ grantId: string; accessToken: string; refreshToken: string }>(`${fake.url}/_admin/grants`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+      const g = await getJson<{ grantId: string; accessToken: string; refreshToken: string }>(
+        `${fake.url}/_admin/grants`,
+        { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' },
+      );
       const daemon = this.fleet.url(i % N_DAEMONS);
       const res = await getJson<{ id: string }>(`${daemon}/v1/connections`, {
         method: 'POST',
         headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ provider: p.provider, externalId: g.grantId, tokens: { access_token: g.accessToken, refresh_token: g.refreshToken, expires_in: 1 + Math.random() * TOKEN_TTL_S, token_type: 'Bearer' } }),
+        body: JSON.stringify({
+          provider: p.provider,
+          externalId: g.grantId,
+          tokens: {
+            access_token: g.accessToken,
+            refresh_token: g.refreshToken,
+            expires_in: 1 + Math.random() * TOKEN_TTL_S,
+            token_type: 'Bearer',
+          },
+        }),
       });
       this.connections.push({ id: res.id, grantId: g.grantId, provider: p.provider });
     };
     for (let i = 0; i < plan.length; i += 10) await Promise.all(plan.slice(i, i + 10).map((p, j) => one(p, i + j)));
-    progress(`registered ${this.connections.length} connections (${N_GRACE} on chaos-grace with a ${GRACE_S} s old-token grace, the rest single-use), tokens live ${TOKEN_TTL_S} s`);
+    progress(
+      `registered ${this.connections.length} connections (${N_GRACE} on chaos-grace with a ${GRACE_S} s old-token grace, the rest single-use), tokens live ${TOKEN_TTL_S} s`,
+    );
   }
 
   /**
@@ -203,9 +293,22 @@ class World {
       const c = live[Math.floor(Math.random() * live.length)];
       for (const d of c ? up : []) {
         this.onDemand.calls++;
-        fetch(`${this.fleet.url(d)}/v1/connections/${c.id}/token?min_valid_seconds=4`, { headers: { authorization: `Bearer ${API_KEY}` }, signal: AbortSignal.timeout(10_000) })
-          .then((r) => { if (r.ok) this.onDemand.ok++; else { this.onDemand.failed++; this.onDemandStatus(String(r.status)); } return r.arrayBuffer(); })
-          .catch((e: Error) => { this.onDemand.failed++; this.onDemandStatus(e.name === 'TimeoutError' ? 'timeout' : 'network'); });
+        fetch(`${this.fleet.url(d)}/v1/connections/${c.id}/token?min_valid_seconds=4`, {
+          headers: { authorization: `Bearer ${API_KEY}` },
+          signal: AbortSignal.timeout(10_000),
+        })
+          .then((r) => {
+            if (r.ok) this.onDemand.ok++;
+            else {
+              this.onDemand.failed++;
+              this.onDemandStatus(String(r.status));
+            }
+            return r.arrayBuffer();
+          })
+          .catch((e: Error) => {
+            this.onDemand.failed++;
+            this.onDemandStatus(e.name === 'TimeoutError' ? 'timeout' : 'network');
+          });
       }
       this.onDemandTimer = setTimeout(tick, 200);
     };
@@ -221,7 +324,16 @@ class World {
   }
 
   async setFaults(f: Record<string, unknown> | null): Promise<void> {
-    await Promise.all([...this.fakes.values()].map((h) => getJson(`${h.url}/_admin/faults`, f ? { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(f) } : { method: 'DELETE' })));
+    await Promise.all(
+      [...this.fakes.values()].map((h) =>
+        getJson(
+          `${h.url}/_admin/faults`,
+          f
+            ? { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(f) }
+            : { method: 'DELETE' },
+        ),
+      ),
+    );
   }
 
   async ledgers(): Promise<Map<string, Ledger>> {
@@ -231,9 +343,13 @@ class World {
   }
 
   async stats(): Promise<{ successes: number; requests: number; reuses: number }> {
-    let successes = 0, requests = 0, reuses = 0;
+    let successes = 0,
+      requests = 0,
+      reuses = 0;
     for (const h of this.fakes.values()) {
-      const s = await getJson<{ successes: number; refreshRequests: number; reuseEvents: number }>(`${h.url}/_admin/stats`);
+      const s = await getJson<{ successes: number; refreshRequests: number; reuseEvents: number }>(
+        `${h.url}/_admin/stats`,
+      );
       successes += s.successes;
       requests += s.refreshRequests;
       reuses += s.reuseEvents;
@@ -243,13 +359,17 @@ class World {
 
   async counts(): Promise<Map<string, number>> {
     const out = new Map<string, number>();
-    for (const h of this.fakes.values()) for (const [g, n] of Object.entries(await getJson<Record<string, number>>(h.countsUrl))) out.set(`${h.name}/${g}`, n);
+    for (const h of this.fakes.values())
+      for (const [g, n] of Object.entries(await getJson<Record<string, number>>(h.countsUrl)))
+        out.set(`${h.name}/${g}`, n);
     return out;
   }
 
   /** How many live connections have a job in Redis. */
   async jobsPresent(): Promise<{ present: number; of: number }> {
-    const active = new Set((await this.db.connection.findMany({ where: { status: 'active' }, select: { id: true } })).map((r) => r.id));
+    const active = new Set(
+      (await this.db.connection.findMany({ where: { status: 'active' }, select: { id: true } })).map((r) => r.id),
+    );
     const live = this.connections.filter((c) => active.has(c.id));
     const pipe = this.redis.pipeline();
     for (const c of live) pipe.exists(`${this.prefix}:refresh-${c.provider}:${c.id}`);
@@ -259,11 +379,17 @@ class World {
 
   /** Revokes a few grants at the provider (a user disconnecting): they must end needs_reauth/revoked. */
   async revokeSome(n: number): Promise<string[]> {
-    const live = this.connections.filter((c) => !this.retired.has(c.id) && !this.revokedByUs.has(c.grantId) && c.provider === 'chaos');
+    const live = this.connections.filter(
+      (c) => !this.retired.has(c.id) && !this.revokedByUs.has(c.grantId) && c.provider === 'chaos',
+    );
     const picked = live.sort(() => Math.random() - 0.5).slice(0, n);
     for (const c of picked) {
       this.revokedByUs.add(c.grantId);
-      await getJson(`${this.fakes.get('chaos')!.url}/_admin/grants/${c.grantId}/revoke`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+      await getJson(`${this.fakes.get('chaos')!.url}/_admin/grants/${c.grantId}/revoke`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: '{}',
+      });
     }
     return picked.map((c) => c.id);
   }
@@ -351,8 +477,11 @@ async function rollingRestarts(ctx: ScenarioCtx, untilMs: number, gapMs: number)
       if (Date.now() - ctx.startedAt > untilMs) return n;
       const r = await ctx.w.fleet.restart(i);
       n++;
-      progress(`  daemon ${i + 1} restarted: stopped ${r.stopMs} ms after SIGTERM (exit ${r.code}), healthy ${r.startMs} ms later`);
-      if (!r.graceful) ctx.failures.push(`daemon ${i + 1} did not shut down gracefully on SIGTERM (exit code ${r.code})`);
+      progress(
+        `  daemon ${i + 1} restarted: stopped ${r.stopMs} ms after SIGTERM (exit ${r.code}), healthy ${r.startMs} ms later`,
+      );
+      if (!r.graceful)
+        ctx.failures.push(`daemon ${i + 1} did not shut down gracefully on SIGTERM (exit code ${r.code})`);
       await sleep(gapMs);
     }
   }
@@ -360,7 +489,12 @@ async function rollingRestarts(ctx: ScenarioCtx, untilMs: number, gapMs: number)
 
 /** slackMs: extra allowance where other faults run at the same time (skewed clocks time BullMQ's
  *  job scheduler, killed daemons take their watchdog with them). The dedicated redis scenario has none. */
-async function redisFaults(ctx: ScenarioCtx, flushAtMs: number, restartAtMs: number | null, slackMs = 0): Promise<void> {
+async function redisFaults(
+  ctx: ScenarioCtx,
+  flushAtMs: number,
+  restartAtMs: number | null,
+  slackMs = 0,
+): Promise<void> {
   const { w } = ctx;
   const tick = TIMINGS.FEEDER_INTERVAL_MS;
   const measure = async (what: string, limitMs: number) => {
@@ -371,7 +505,9 @@ async function redisFaults(ctx: ScenarioCtx, flushAtMs: number, restartAtMs: num
       first ??= `${j.present}/${j.of}`;
       if (j.present >= j.of) {
         const ms = Date.now() - t;
-        ctx.notes.push(`${what}: schedule rebuilt from PostgreSQL in ${ms} ms (jobs in Redis: ${first} right after, ${j.present}/${j.of} then)`);
+        ctx.notes.push(
+          `${what}: schedule rebuilt from PostgreSQL in ${ms} ms (jobs in Redis: ${first} right after, ${j.present}/${j.of} then)`,
+        );
         if (ms > limitMs) ctx.failures.push(`${what}: schedule took ${ms} ms to rebuild (limit ${limitMs} ms)`);
         return;
       }
@@ -411,7 +547,13 @@ async function postgresOutage(ctx: ScenarioCtx, fromMs: number, forMs: number): 
 }
 
 /** Provider outage and misbehaviour; returns provider calls per connection during the 503 window. */
-async function providerFaults(ctx: ScenarioCtx, fromMs: number, outageMs: number, eachMs: number, slackCalls = 0): Promise<void> {
+async function providerFaults(
+  ctx: ScenarioCtx,
+  fromMs: number,
+  outageMs: number,
+  eachMs: number,
+  slackCalls = 0,
+): Promise<void> {
   const { w } = ctx;
   await ctx.at(fromMs, async () => {
     const before = await w.counts();
@@ -420,17 +562,27 @@ async function providerFaults(ctx: ScenarioCtx, fromMs: number, outageMs: number
     await sleep(outageMs);
     const after = await w.counts();
     await w.setFaults(null);
-    const per = w.connections.filter((c) => !w.retired.has(c.id) && !w.revokedByUs.has(c.grantId)).map((c) => (after.get(`${c.provider}/${c.grantId}`) ?? 0) - (before.get(`${c.provider}/${c.grantId}`) ?? 0));
+    const per = w.connections
+      .filter((c) => !w.retired.has(c.id) && !w.revokedByUs.has(c.grantId))
+      .map((c) => (after.get(`${c.provider}/${c.grantId}`) ?? 0) - (before.get(`${c.provider}/${c.grantId}`) ?? 0));
     const max = Math.max(...per);
     const mean = per.reduce((a, b) => a + b, 0) / per.length;
     // Back-off (RETRY_BASE_MS 300 doubling to RETRY_MAX_MS 3000, jittered) allows about 12 calls in
     // 20 s; a retry storm (every busy recheck, or no backoff) makes 20 to 60.
     const bound = Math.ceil(outageMs / (TIMINGS.RETRY_MAX_MS / 2)) + 6 + slackCalls;
-    ctx.notes.push(`503 outage ${outageMs / 1000} s: provider calls per connection mean ${mean.toFixed(1)}, max ${max} (bound ${bound})`);
-    if (max > bound) ctx.failures.push(`retry storm: a connection called the provider ${max} times in ${outageMs / 1000} s of 503s (bound ${bound})`);
+    ctx.notes.push(
+      `503 outage ${outageMs / 1000} s: provider calls per connection mean ${mean.toFixed(1)}, max ${max} (bound ${bound})`,
+    );
+    if (max > bound)
+      ctx.failures.push(
+        `retry storm: a connection called the provider ${max} times in ${outageMs / 1000} s of 503s (bound ${bound})`,
+      );
     const steps: [string, Record<string, unknown>][] = [
       ['429 with Retry-After: 2', { status: 429, retryAfterSeconds: 2 }],
-      [`answers slower than the request timeout (${TIMINGS.REQUEST_TIMEOUT_MS + 1000} ms, not processed once the client gave up)`, { delayMs: TIMINGS.REQUEST_TIMEOUT_MS + 1000 }],
+      [
+        `answers slower than the request timeout (${TIMINGS.REQUEST_TIMEOUT_MS + 1000} ms, not processed once the client gave up)`,
+        { delayMs: TIMINGS.REQUEST_TIMEOUT_MS + 1000 },
+      ],
       ['malformed JSON (truncated 200)', { malformed: true }],
       ['HTML error pages (502)', { html: true }],
       ['200 without refresh_token from a rotating provider', { omitRefreshToken: true }],
@@ -447,40 +599,69 @@ async function providerFaults(ctx: ScenarioCtx, fromMs: number, outageMs: number
 
 const SCENARIOS: Scenario[] = [
   {
-    name: 'sigterm', title: 'SIGTERM rolling restarts', durationMs: 24_000, allowedLossReasons: [], zeroLost: true, zeroReuse: true,
+    name: 'sigterm',
+    title: 'SIGTERM rolling restarts',
+    durationMs: 24_000,
+    allowedLossReasons: [],
+    zeroLost: true,
+    zeroReuse: true,
     async run(ctx) {
       const n = await rollingRestarts(ctx, 20_000, 1500);
       ctx.notes.push(`${n} graceful restarts`);
     },
   },
   {
-    name: 'sigkill-random', title: 'SIGKILL of random processes at random moments', durationMs: 22_000, allowedLossReasons: ['rotation_lost_in_crash'], zeroLost: false, zeroReuse: false,
+    name: 'sigkill-random',
+    title: 'SIGKILL of random processes at random moments',
+    durationMs: 22_000,
+    allowedLossReasons: ['rotation_lost_in_crash'],
+    zeroLost: false,
+    zeroReuse: false,
     async run(ctx) {
       await randomKills(ctx, 18_000, [2500, 4500]);
     },
   },
   {
-    name: 'sigkill-points', title: 'SIGKILL at chosen moments (before_call, after_answer, after_commit, before_ack)', durationMs: 25_000,
+    name: 'sigkill-points',
+    title: 'SIGKILL at chosen moments (before_call, after_answer, after_commit, before_ack)',
+    durationMs: 25_000,
     faults: [{ killAt: KILL_POINTS }, { killAt: KILL_POINTS }, { killAt: KILL_POINTS }],
-    allowedLossReasons: ['rotation_lost_in_crash'], zeroLost: false, zeroReuse: false,
+    allowedLossReasons: ['rotation_lost_in_crash'],
+    zeroLost: false,
+    zeroReuse: false,
     async run() {
       /* the daemons kill themselves */
     },
   },
   {
-    name: 'redis', title: 'Redis FLUSHALL, then a Redis restart', durationMs: 24_000, allowedLossReasons: [], zeroLost: true, zeroReuse: true,
+    name: 'redis',
+    title: 'Redis FLUSHALL, then a Redis restart',
+    durationMs: 24_000,
+    allowedLossReasons: [],
+    zeroLost: true,
+    zeroReuse: true,
     async run(ctx) {
       await redisFaults(ctx, 4000, 13_000);
     },
   },
   {
-    name: 'postgres', title: 'PostgreSQL unavailable for 15 s', durationMs: 26_000, allowedLossReasons: [], zeroLost: true, zeroReuse: true,
+    name: 'postgres',
+    title: 'PostgreSQL unavailable for 15 s',
+    durationMs: 26_000,
+    allowedLossReasons: [],
+    zeroLost: true,
+    zeroReuse: true,
     async run(ctx) {
       await postgresOutage(ctx, 4000, 15_000);
     },
   },
   {
-    name: 'provider', title: 'Provider outage (503 20 s), 429, slow, malformed, HTML, missing refresh_token', durationMs: 46_000, allowedLossReasons: [], zeroLost: true, zeroReuse: true,
+    name: 'provider',
+    title: 'Provider outage (503 20 s), 429, slow, malformed, HTML, missing refresh_token',
+    durationMs: 46_000,
+    allowedLossReasons: [],
+    zeroLost: true,
+    zeroReuse: true,
     async run(ctx) {
       // The faults start once the two revoked grants have had their refresh: an invalid_grant that
       // follows an unreadable 200 or a timeout after sending is diagnosed rotation_lost_in_flight
@@ -489,9 +670,13 @@ const SCENARIOS: Scenario[] = [
     },
   },
   {
-    name: 'clock-skew', title: 'Clock skew of -2.5 s / 0 / +2.5 s between the processes', durationMs: 16_000,
+    name: 'clock-skew',
+    title: 'Clock skew of -2.5 s / 0 / +2.5 s between the processes',
+    durationMs: 16_000,
     faults: [{ clockSkewMs: -2500 }, {}, { clockSkewMs: 2500 }],
-    allowedLossReasons: [], zeroLost: true, zeroReuse: true,
+    allowedLossReasons: [],
+    zeroLost: true,
+    zeroReuse: true,
     async run() {
       /* skewed clocks plan and pick up jobs */
     },
@@ -501,13 +686,20 @@ const SCENARIOS: Scenario[] = [
     // another process refreshes with the old token (inside the grace window) and stores T2; when the
     // frozen one wakes 40 s later its commit of T1 must be refused by the fence (without the fence
     // T1, by then past its grace, would be stored and the next refresh would be a reuse).
-    name: 'pause', title: 'A process frozen 40 s holding a rotated token (grace-window provider): fenced stale commit', durationMs: 50_000,
+    name: 'pause',
+    title: 'A process frozen 40 s holding a rotated token (grace-window provider): fenced stale commit',
+    durationMs: 50_000,
     // One daemon (chosen at random) may freeze, once. With the setting on all three, two or three of
     // them could freeze before the withdrawal reached them: nobody is left to retry inside the grace
     // window, and the scenario no longer tests the fence but a whole-fleet pause.
-    faults: ((slot) => [0, 1, 2].map((i) => (i === slot ? { pauseAt: 'after_answer:0.3:40000:1', pauseProviders: 'chaos-grace' } : {})))(Math.floor(Math.random() * 3)),
+    faults: ((slot) =>
+      [0, 1, 2].map((i) => (i === slot ? { pauseAt: 'after_answer:0.3:40000:1', pauseProviders: 'chaos-grace' } : {})))(
+      Math.floor(Math.random() * 3),
+    ),
     // Strict-provider connections that the frozen process was refreshing at that moment die like in a crash.
-    allowedLossReasons: ['rotation_lost_in_crash'], zeroLost: false, zeroReuse: false,
+    allowedLossReasons: ['rotation_lost_in_crash'],
+    zeroLost: false,
+    zeroReuse: false,
     async run(ctx) {
       // As soon as it has frozen, the setting is withdrawn (it would not freeze twice anyway).
       const deadline = ctx.startedAt + 20_000;
@@ -516,24 +708,34 @@ const SCENARIOS: Scenario[] = [
       await ctx.w.applyFaults([]);
       const p = ctx.w.fleet.pauses.filter((x) => x.at >= ctx.faultsFrom);
       if (p.length === 0) ctx.failures.push('no process froze within 20 s: the scenario proved nothing');
-      else progress(`  ${p.map((x) => x.workerId).join(', ')} froze for 40 s holding the answer for connection ${p.map((x) => x.connectionId.slice(0, 8)).join(', ')}`);
+      else
+        progress(
+          `  ${p.map((x) => x.workerId).join(', ')} froze for 40 s holding the answer for connection ${p.map((x) => x.connectionId.slice(0, 8)).join(', ')}`,
+        );
     },
   },
   {
-    name: 'mixed', title: 'Everything at once: kills at chosen and random moments, SIGTERM, FLUSHALL, PostgreSQL and provider outages, skew', durationMs: 44_000,
+    name: 'mixed',
+    title:
+      'Everything at once: kills at chosen and random moments, SIGTERM, FLUSHALL, PostgreSQL and provider outages, skew',
+    durationMs: 44_000,
     faults: [
       { killAt: KILL_POINTS.replace(/0\.008/g, '0.003'), clockSkewMs: -1500 },
       { killAt: KILL_POINTS.replace(/0\.008/g, '0.003') },
       { killAt: KILL_POINTS.replace(/0\.008/g, '0.003'), clockSkewMs: 1500 },
     ],
-    allowedLossReasons: ['rotation_lost_in_crash'], zeroLost: false, zeroReuse: false,
+    allowedLossReasons: ['rotation_lost_in_crash'],
+    zeroLost: false,
+    zeroReuse: false,
     async run(ctx) {
       await Promise.all([
         randomKills(ctx, 40_000, [6000, 9000]),
         ctx.at(10_000, async () => {
           const slot = Math.floor(Math.random() * N_DAEMONS);
           const r = await ctx.w.fleet.restart(slot, 20_000, 90_000);
-          progress(`  daemon ${slot + 1} restarted (SIGTERM): stopped in ${r.stopMs} ms, healthy ${r.startMs} ms later`);
+          progress(
+            `  daemon ${slot + 1} restarted (SIGTERM): stopped in ${r.stopMs} ms, healthy ${r.startMs} ms later`,
+          );
         }),
         // Clocks here are skewed by up to 1.5 s and daemons are being killed: one more tick of slack.
         redisFaults(ctx, 5000, null, 1500 + TIMINGS.FEEDER_INTERVAL_MS),
@@ -563,14 +765,25 @@ interface Row {
   result: 'PASS' | 'FAIL';
 }
 
-async function settleAndJudge(w: World, sc: Scenario, startedAt: number): Promise<{ verdicts: Map<string, Verdict>; waitedMs: number }> {
+async function settleAndJudge(
+  w: World,
+  sc: Scenario,
+  startedAt: number,
+): Promise<{ verdicts: Map<string, Verdict>; waitedMs: number }> {
   const t = Date.now();
   let verdicts = new Map<string, Verdict>();
   for (let dbErrors = 0; ;) {
     const judged = w.connections.filter((c) => !w.retired.has(c.id));
     const judging = judge({
-      db: w.db, keyring: w.keyring, ledgers: await w.ledgers(), connections: judged, revokedByUs: w.revokedByUs,
-      deaths: w.fleet.deaths, pauses: w.fleet.pauses, allowedLossReasons: new Set(sc.allowedLossReasons), nowMs: Date.now(),
+      db: w.db,
+      keyring: w.keyring,
+      ledgers: await w.ledgers(),
+      connections: judged,
+      revokedByUs: w.revokedByUs,
+      deaths: w.fleet.deaths,
+      pauses: w.fleet.pauses,
+      allowedLossReasons: new Set(sc.allowedLossReasons),
+      nowMs: Date.now(),
     });
     try {
       verdicts = await judging;
@@ -596,10 +809,16 @@ async function runScenario(w: World, sc: Scenario): Promise<Row> {
   const deathsBefore = w.fleet.deaths.length;
   const startedAt = Date.now();
   const revoked: string[] = [];
-  const revoking = sleep(sc.revokeAtMs ?? 0).then(async () => { revoked.push(...(await w.revokeSome(2))); });
+  const revoking = sleep(sc.revokeAtMs ?? 0).then(async () => {
+    revoked.push(...(await w.revokeSome(2)));
+  });
   progress(`${sc.name}: ${sc.title} (${sc.durationMs / 1000} s; 2 grants revoked by their users)`);
   const ctx: ScenarioCtx = {
-    w, startedAt, faultsFrom, notes: [], failures: [],
+    w,
+    startedAt,
+    faultsFrom,
+    notes: [],
+    failures: [],
     async at(ms, fn) {
       const wait = startedAt + ms - Date.now();
       if (wait > 0) await sleep(wait);
@@ -630,30 +849,51 @@ async function runScenario(w: World, sc: Scenario): Promise<Row> {
   for (const [id] of explained) w.explainedGrants.add(w.connections.find((c) => c.id === id)!.grantId);
   // New reuse events since the last check; those of a loss explained earlier (its diagnosing
   // attempt presenting the old token) belong to that scenario.
-  const reuses = [...ledgers].flatMap(([name, l]) => l.reuses.slice(w.reusesSeen.get(name) ?? 0)).filter((r) => !earlierLosses.has(r.grantId));
+  const reuses = [...ledgers]
+    .flatMap(([name, l]) => l.reuses.slice(w.reusesSeen.get(name) ?? 0))
+    .filter((r) => !earlierLosses.has(r.grantId));
   for (const [name, l] of ledgers) w.reusesSeen.set(name, l.reuses.length);
   const unexplainedReuse = reuses.filter((r) => !w.explainedGrants.has(r.grantId) && !w.revokedByUs.has(r.grantId));
   const failures = [...ctx.failures];
-  for (const [id, v] of violations) failures.push(`connection ${id.slice(0, 8)}: ${v.kind === 'pending' ? `not settled after ${(waitedMs / 1000).toFixed(0)} s: ` : ''}${(v as { why: string }).why}`);
+  for (const [id, v] of violations)
+    failures.push(
+      `connection ${id.slice(0, 8)}: ${v.kind === 'pending' ? `not settled after ${(waitedMs / 1000).toFixed(0)} s: ` : ''}${(v as { why: string }).why}`,
+    );
   for (const r of unexplainedReuse) failures.push(`refresh token reused for grant ${r.grantId} with no explained loss`);
-  if (sc.zeroLost && explained.length) failures.push(`${explained.length} connection(s) lost in a scenario that allows no loss`);
-  if (sc.zeroReuse && reuses.length) failures.push(`${reuses.length} refresh-token reuse event(s) in a scenario that allows none`);
-  for (const id of revoked) if (verdicts.get(id)?.kind !== 'revoked_ok') failures.push(`deliberately revoked ${id.slice(0, 8)} not marked needs_reauth/revoked`);
+  if (sc.zeroLost && explained.length)
+    failures.push(`${explained.length} connection(s) lost in a scenario that allows no loss`);
+  if (sc.zeroReuse && reuses.length)
+    failures.push(`${reuses.length} refresh-token reuse event(s) in a scenario that allows none`);
+  for (const id of revoked)
+    if (verdicts.get(id)?.kind !== 'revoked_ok')
+      failures.push(`deliberately revoked ${id.slice(0, 8)} not marked needs_reauth/revoked`);
   for (const [id, v] of explained) {
     w.retired.add(id);
     const provider = w.connections.find((c) => c.id === id)!.provider;
-    ctx.notes.push(`lost ${id.slice(0, 8)} [${provider}] (${(v as { reason: string }).reason}): ${(v as { why: string }).why}`);
+    ctx.notes.push(
+      `lost ${id.slice(0, 8)} [${provider}] (${(v as { reason: string }).reason}): ${(v as { why: string }).why}`,
+    );
     // With an old-token grace window the retry after a crash (lock TTL + stall detection) lands
     // inside it: a crash must never cost a grace-provider connection.
-    if (provider === 'chaos-grace' && sc.name.startsWith('sigkill')) failures.push(`grace-provider connection ${id.slice(0, 8)} lost: the retry after the crash missed the ${GRACE_S} s grace window`);
+    if (provider === 'chaos-grace' && sc.name.startsWith('sigkill'))
+      failures.push(
+        `grace-provider connection ${id.slice(0, 8)} lost: the retry after the crash missed the ${GRACE_S} s grace window`,
+      );
   }
   // A lost or revoked connection is done; later scenarios judge the rest.
   for (const [id] of violations) w.retired.add(id);
   for (const id of revoked) w.retired.add(id);
   if (kills.length) ctx.notes.push(`kills: ${[...byPoint].map(([p, n]) => `${p} ${n}`).join(', ')}`);
   const row: Row = {
-    scenario: sc.name, connections: verdicts.size, refreshes: statsAfter.successes - statsBefore.successes, kills: kills.length,
-    explained: explained.length, unexplained: violations.length, reuse: reuses.length, falseReauth, revoked: revoked.length,
+    scenario: sc.name,
+    connections: verdicts.size,
+    refreshes: statsAfter.successes - statsBefore.successes,
+    kills: kills.length,
+    explained: explained.length,
+    unexplained: violations.length,
+    reuse: reuses.length,
+    falseReauth,
+    revoked: revoked.length,
     result: failures.length ? 'FAIL' : 'PASS',
   };
   for (const n of ctx.notes) progress(`  ${n}`);
@@ -663,17 +903,40 @@ async function runScenario(w: World, sc: Scenario): Promise<Row> {
 }
 
 function table(rows: Row[]): string {
-  const head = ['scenario', 'connections', 'refreshes', 'kills', 'lost (explained / unexplained)', 'reuse events', 'false needs_reauth', 'revoked (expected)', 'result'];
-  const body = rows.map((r) => [r.scenario, String(r.connections), String(r.refreshes), String(r.kills), `${r.explained} / ${r.unexplained}`, String(r.reuse), String(r.falseReauth), String(r.revoked), r.result]);
+  const head = [
+    'scenario',
+    'connections',
+    'refreshes',
+    'kills',
+    'lost (explained / unexplained)',
+    'reuse events',
+    'false needs_reauth',
+    'revoked (expected)',
+    'result',
+  ];
+  const body = rows.map((r) => [
+    r.scenario,
+    String(r.connections),
+    String(r.refreshes),
+    String(r.kills),
+    `${r.explained} / ${r.unexplained}`,
+    String(r.reuse),
+    String(r.falseReauth),
+    String(r.revoked),
+    r.result,
+  ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
   const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`;
   return [line(head), `|${widths.map((n) => '-'.repeat(n + 2)).join('|')}|`, ...body.map(line)].join('\n');
 }
 
 async function main(): Promise<number> {
-  const only = process.env.CHAOS_SCENARIOS?.split(',').map((s) => s.trim()).filter(Boolean);
+  const only = process.env.CHAOS_SCENARIOS?.split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   const list = only ? SCENARIOS.filter((s) => only.includes(s.name)) : SCENARIOS;
-  if (only && list.length !== only.length) throw new Error(`unknown scenario in CHAOS_SCENARIOS; known: ${SCENARIOS.map((s) => s.name).join(', ')}`);
+  if (only && list.length !== only.length)
+    throw new Error(`unknown scenario in CHAOS_SCENARIOS; known: ${SCENARIOS.map((s) => s.name).join(', ')}`);
   const w = new World();
   installCleanup(() => undefined);
   const rows: Row[] = [];
@@ -692,18 +955,27 @@ async function main(): Promise<number> {
     await w.teardown();
   }
   if (rows.length) {
-    process.stdout.write(`\n${table(rows)}\n\non-demand token calls: ${w.onDemand.calls} (${w.onDemand.ok} ok, ${w.onDemand.failed} not: ${[...w.onDemand.statuses].map(([k, n]) => `${k} ${n}`).join(', ') || '-'}); runtime ${((Date.now() - T0) / 1000).toFixed(0)} s\n`);
+    process.stdout.write(
+      `\n${table(rows)}\n\non-demand token calls: ${w.onDemand.calls} (${w.onDemand.ok} ok, ${w.onDemand.failed} not: ${[...w.onDemand.statuses].map(([k, n]) => `${k} ${n}`).join(', ') || '-'}); runtime ${((Date.now() - T0) / 1000).toFixed(0)} s\n`,
+    );
   }
   if (fatal) {
     process.stderr.write(`chaos: ${fatal instanceof Error ? (fatal.stack ?? fatal.message) : String(fatal)}\n`);
     return 2;
   }
   const failed = rows.filter((r) => r.result === 'FAIL');
-  process.stdout.write(failed.length ? `\nchaos: FAILED (${failed.map((r) => r.scenario).join(', ')})\n` : '\nchaos: all scenarios passed\n');
+  process.stdout.write(
+    failed.length
+      ? `\nchaos: FAILED (${failed.map((r) => r.scenario).join(', ')})\n`
+      : '\nchaos: all scenarios passed\n',
+  );
   return failed.length ? 1 : 0;
 }
 
-main().then((code) => process.exit(code), (e: unknown) => {
-  process.stderr.write(`chaos: ${String(e)}\n`);
-  process.exit(2);
-});
+main().then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    process.stderr.write(`chaos: ${String(e)}\n`);
+    process.exit(2);
+  },
+);

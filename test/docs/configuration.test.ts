@@ -103,17 +103,25 @@ describe('docs/configuration.md against the code', () => {
   });
 
   it('documents every variable the daemon reads', () => {
-    const missing = [...daemon].filter((n) => /^[A-Z][A-Z0-9_]*$/.test(n) && !doc.names.has(n) && !matchesPattern(n, doc.patterns));
+    const missing = [...daemon].filter(
+      (n) => /^[A-Z][A-Z0-9_]*$/.test(n) && !doc.names.has(n) && !matchesPattern(n, doc.patterns),
+    );
     expect(missing, 'read by worker/ but not in docs/configuration.md').toEqual([]);
   });
 
   it('documents every name the daemon builds at run time as a pattern', () => {
     const docShapes = new Set([...doc.patterns].map(shape));
-    expect([...dynamic].filter((s) => !docShapes.has(s)), 'patterns read by worker/ but not documented').toEqual([]);
+    expect(
+      [...dynamic].filter((s) => !docShapes.has(s)),
+      'patterns read by worker/ but not documented',
+    ).toEqual([]);
   });
 
   it('documents no variable that nothing reads', () => {
-    expect([...doc.names].filter((n) => !readAnywhere.has(n)), 'in docs/configuration.md but read by no code').toEqual([]);
+    expect(
+      [...doc.names].filter((n) => !readAnywhere.has(n)),
+      'in docs/configuration.md but read by no code',
+    ).toEqual([]);
   });
 
   it('documents no pattern that nothing builds', () => {
@@ -121,7 +129,10 @@ describe('docs/configuration.md against the code', () => {
     const unused = [...doc.patterns].filter((p) => {
       if (dynamic.has(shape(p))) return false;
       // Per-provider names are built from the provider key and a suffix literal, e.g. 'CLIENT_ID'.
-      const fixed = shape(p).split('*').map((s) => s.replace(/^_|_$/g, '')).filter(Boolean);
+      const fixed = shape(p)
+        .split('*')
+        .map((s) => s.replace(/^_|_$/g, ''))
+        .filter(Boolean);
       return !fixed.every((f) => new RegExp(`['"\`][^'"\`\\n]*\\b${f}\\b[^'"\`\\n]*['"\`]`).test(code));
     });
     expect(unused, 'patterns in docs/configuration.md that no code builds').toEqual([]);
@@ -138,6 +149,9 @@ describe('.env.example', () => {
       .map((l) => /^#?\s*([A-Z][A-Z0-9_]*)=/.exec(l)?.[1])
       .filter((n): n is string => n !== undefined);
     expect(set.length).toBeGreaterThan(20);
-    expect(set.filter((n) => !known.has(n) && !matchesPattern(n, patterns)), 'set by .env.example but read by no code').toEqual([]);
+    expect(
+      set.filter((n) => !known.has(n) && !matchesPattern(n, patterns)),
+      'set by .env.example but read by no code',
+    ).toEqual([]);
   });
 });

@@ -12,7 +12,8 @@ function problems(file: string): string[] {
   for (const { line, target } of links(read(file))) {
     if (external(target)) continue;
     const [pathPart, anchor] = target.split('#', 2) as [string, string | undefined];
-    const rel = pathPart === '' ? file : normalize(relative(ROOT, join(ROOT, dirname(file), decodeURIComponent(pathPart))));
+    const rel =
+      pathPart === '' ? file : normalize(relative(ROOT, join(ROOT, dirname(file), decodeURIComponent(pathPart))));
     const where = `${file}:${line} -> ${target}`;
     if (rel.startsWith('..')) {
       out.push(`${where}: leaves the repository`);
@@ -49,8 +50,16 @@ describe('relative links in README.md and docs/', () => {
 
 describe('the slug and link reader', () => {
   it('makes GitHub slugs', () => {
-    const s = slugs('# Crash safety: the chaos suite\n## 1. What is failing, and where?\n## `PROVIDERS_FILE` format\n## A\n## A\n```\n# not a heading\n```\n');
-    expect([...s]).toEqual(['crash-safety-the-chaos-suite', '1-what-is-failing-and-where', 'providers_file-format', 'a', 'a-1']);
+    const s = slugs(
+      '# Crash safety: the chaos suite\n## 1. What is failing, and where?\n## `PROVIDERS_FILE` format\n## A\n## A\n```\n# not a heading\n```\n',
+    );
+    expect([...s]).toEqual([
+      'crash-safety-the-chaos-suite',
+      '1-what-is-failing-and-where',
+      'providers_file-format',
+      'a',
+      'a-1',
+    ]);
   });
 
   it('skips code blocks and code spans', () => {

@@ -2,7 +2,13 @@
 // worker/providers/builtin.ts without `npm run docs:providers` fails here.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { builtinDefinitions, renderProviderTable, TABLE_END, TABLE_START, withProviderTable } from '../../scripts/lib/provider-table.ts';
+import {
+  builtinDefinitions,
+  renderProviderTable,
+  TABLE_END,
+  TABLE_START,
+  withProviderTable,
+} from '../../scripts/lib/provider-table.ts';
 
 const DOC = new URL('../../docs/providers.md', import.meta.url);
 

@@ -10,7 +10,13 @@ export const fetchHttpClient: HttpClient = async (req, timeoutMs) => {
   const timer = setTimeout(() => ac.abort(), timeoutMs);
   let sent = false;
   try {
-    const res = await fetch(req.url, { method: req.method, headers: req.headers, body: req.body, signal: ac.signal, redirect: 'manual' });
+    const res = await fetch(req.url, {
+      method: req.method,
+      headers: req.headers,
+      body: req.body,
+      signal: ac.signal,
+      redirect: 'manual',
+    });
     sent = true;
     const reader = res.body?.getReader();
     const chunks: Uint8Array[] = [];
@@ -28,11 +34,14 @@ export const fetchHttpClient: HttpClient = async (req, timeoutMs) => {
       }
     }
     const headers: Record<string, string> = {};
-    res.headers.forEach((v, k) => { headers[k] = v; });
+    res.headers.forEach((v, k) => {
+      headers[k] = v;
+    });
     return { kind: 'response', status: res.status, headers, bodyText: Buffer.concat(chunks).toString('utf8') };
   } catch (e) {
     const err = e as Error & { cause?: { code?: string } };
-    if (ac.signal.aborted) return { kind: 'network', code: 'timeout', message: `no answer within ${timeoutMs} ms`, sent: true };
+    if (ac.signal.aborted)
+      return { kind: 'network', code: 'timeout', message: `no answer within ${timeoutMs} ms`, sent: true };
     const code = err.cause?.code ?? 'network_error';
     // Connection refused / DNS failure: the request never reached the provider.
     const neverSent = ['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN'].includes(code);

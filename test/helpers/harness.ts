@@ -91,11 +91,19 @@ export interface TestDaemon {
   daemon: Daemon;
   config: Config;
   baseUrl: string;
-  api: (method: string, path: string, body?: unknown, key?: string) => Promise<{ status: number; body: any; headers: Headers }>;
+  api: (
+    method: string,
+    path: string,
+    body?: unknown,
+    key?: string,
+  ) => Promise<{ status: number; body: any; headers: Headers }>;
   stop: () => Promise<void>;
 }
 
-export async function startDaemon(env: Record<string, string | undefined> = {}, opts: DaemonOptions = {}): Promise<TestDaemon> {
+export async function startDaemon(
+  env: Record<string, string | undefined> = {},
+  opts: DaemonOptions = {},
+): Promise<TestDaemon> {
   const config = loadConfig(testEnv(env));
   const log = opts.log ?? pino({ level: config.logLevel });
   const daemon = new Daemon(config, { log, ...opts });
@@ -104,7 +112,10 @@ export async function startDaemon(env: Record<string, string | undefined> = {}, 
   const api = async (method: string, path: string, body?: unknown, key = TEST_API_KEY) => {
     const res = await fetch(`${baseUrl}${path}`, {
       method,
-      headers: { authorization: `Bearer ${key}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+      headers: {
+        authorization: `Bearer ${key}`,
+        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+      },
       body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
     });
     const text = await res.text();
@@ -128,13 +139,19 @@ export function testRedis(): Redis {
 }
 
 /** Polls until fn returns a truthy value (or throws after timeoutMs with the last value). */
-export async function waitFor<T>(fn: () => Promise<T> | T, timeoutMs = 20_000, what = 'condition', intervalMs = 100): Promise<NonNullable<T>> {
+export async function waitFor<T>(
+  fn: () => Promise<T> | T,
+  timeoutMs = 20_000,
+  what = 'condition',
+  intervalMs = 100,
+): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
   let last: T | undefined;
   for (;;) {
     last = await fn();
     if (last) return last as NonNullable<T>;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last value: ${JSON.stringify(last)}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last value: ${JSON.stringify(last)}`);
     await new Promise((r) => setTimeout(r, intervalMs));
   }
 }

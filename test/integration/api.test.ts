@@ -1,22 +1,49 @@
 // The /v1 contract: shapes, validation, scopes, re-authorization, removal, and the two lost races.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakeProvider } from '../fakes/fake-provider.ts';
-import { startDaemon, testDb, waitFor, writeProvidersFile, TEST_READ_KEY, type TestDaemon } from '../helpers/harness.ts';
+import {
+  startDaemon,
+  testDb,
+  waitFor,
+  writeProvidersFile,
+  TEST_READ_KEY,
+  type TestDaemon,
+} from '../helpers/harness.ts';
 
-const fake = new FakeProvider({ persona: 'standard', rotation: 'always', reuseDetection: true, accessTtlSeconds: 3600 });
+const fake = new FakeProvider({
+  persona: 'standard',
+  rotation: 'always',
+  reuseDetection: true,
+  accessTtlSeconds: 3600,
+});
 const db = testDb();
 let d: TestDaemon;
 
 async function register(externalId: string, expiresIn = 3600) {
   const g = fake.issueGrant();
-  const res = await d.api('POST', '/v1/connections', { provider: 'api', externalId, tokens: { access_token: g.accessToken, refresh_token: g.refreshToken, expires_in: expiresIn } });
+  const res = await d.api('POST', '/v1/connections', {
+    provider: 'api',
+    externalId,
+    tokens: { access_token: g.accessToken, refresh_token: g.refreshToken, expires_in: expiresIn },
+  });
   expect(res.status, JSON.stringify(res.body)).toBe(201);
   return { id: res.body.id as string, grant: g };
 }
 
 beforeAll(async () => {
   await fake.start();
-  d = await startDaemon({ PROVIDERS_FILE: writeProvidersFile({ api: { tokenUrl: fake.tokenUrl, clientAuth: 'basic', clientId: 'client-id', clientSecret: 'client-secret', rotation: 'always', refreshLeadSec: 1 } }) });
+  d = await startDaemon({
+    PROVIDERS_FILE: writeProvidersFile({
+      api: {
+        tokenUrl: fake.tokenUrl,
+        clientAuth: 'basic',
+        clientId: 'client-id',
+        clientSecret: 'client-secret',
+        rotation: 'always',
+        refreshLeadSec: 1,
+      },
+    }),
+  });
 });
 afterAll(async () => {
   await d?.stop();
@@ -42,8 +69,14 @@ describe('POST /v1/connections', () => {
     [{ provider: 'api', externalId: 'x' }, 'tokens'],
     [{ provider: 'api', externalId: 'x', tokens: { access_token: 'a' } }, 'tokens.refresh_token'],
     [{ provider: 'api', externalId: 'x', tokens: { refresh_token: 'r' } }, 'tokens.access_token'],
-    [{ provider: 'api', externalId: 'x', tokens: { access_token: 'a', refresh_token: 'r', expires_in: -5 } }, 'tokens.expires_in'],
-    [{ provider: 'api', externalId: 'x', tokens: { access_token: 'a', refresh_token: 'r' }, metadata: 'str' }, 'metadata'],
+    [
+      { provider: 'api', externalId: 'x', tokens: { access_token: 'a', refresh_token: 'r', expires_in: -5 } },
+      'tokens.expires_in',
+    ],
+    [
+      { provider: 'api', externalId: 'x', tokens: { access_token: 'a', refresh_token: 'r' }, metadata: 'str' },
+      'metadata',
+    ],
     ['{"provider": "api", ', 'body'],
     [[1, 2], 'body'],
   ])('400 naming the field: %j', async (body, field) => {
@@ -55,7 +88,11 @@ describe('POST /v1/connections', () => {
   });
   it('409 on a duplicate externalId, with the existing id', async () => {
     const { id } = await register('dup-1');
-    const res = await d.api('POST', '/v1/connections', { provider: 'api', externalId: 'dup-1', tokens: { access_token: 'a', refresh_token: 'r' } });
+    const res = await d.api('POST', '/v1/connections', {
+      provider: 'api',
+      externalId: 'dup-1',
+      tokens: { access_token: 'a', refresh_token: 'r' },
+    });
     expect(res.status).toBe(409);
     expect(res.body.id).toBe(id);
   });
@@ -85,7 +122,9 @@ describe('token, refresh, re-authorization, removal', () => {
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ access_token: grant.accessToken, refreshed: false });
     expect(fake.stats().refreshRequests).toBe(calls);
-    expect((await d.api('GET', `/v1/connections/${id}/token?min_valid_seconds=abc`)).body.field).toBe('min_valid_seconds');
+    expect((await d.api('GET', `/v1/connections/${id}/token?min_valid_seconds=abc`)).body.field).toBe(
+      'min_valid_seconds',
+    );
   });
   it('POST /refresh forces a rotation and returns the outcome', async () => {
     const { id, grant } = await register('force-1');
@@ -102,13 +141,23 @@ describe('token, refresh, re-authorization, removal', () => {
     expect(r.body).toMatchObject({ outcome: 'needs_reauth', reauthReason: 'revoked' });
     const v1 = (await db.connection.findUnique({ where: { id } }))!.version;
     const g2 = fake.issueGrant();
-    const put = await d.api('PUT', `/v1/connections/${id}/tokens`, { access_token: g2.accessToken, refresh_token: g2.refreshToken, expires_in: 2 });
+    const put = await d.api('PUT', `/v1/connections/${id}/tokens`, {
+      access_token: g2.accessToken,
+      refresh_token: g2.refreshToken,
+      expires_in: 2,
+    });
     expect(put.status).toBe(200);
     expect(put.body).toMatchObject({ status: 'active', version: v1 + 1 });
     expect(put.body.reauthReason).toBeUndefined();
-    await waitFor(async () => (await db.connection.findUnique({ where: { id } }))!.version >= v1 + 2, 20_000, 'schedule resumed');
+    await waitFor(
+      async () => (await db.connection.findUnique({ where: { id } }))!.version >= v1 + 2,
+      20_000,
+      'schedule resumed',
+    );
     expect(await db.outboxEvent.count({ where: { connectionId: id, type: 'connection.recovered' } })).toBe(1);
-    expect((await d.api('PUT', `/v1/connections/${id}/tokens`, { access_token: 'only' })).body.field).toBe('body.refresh_token');
+    expect((await d.api('PUT', `/v1/connections/${id}/tokens`, { access_token: 'only' })).body.field).toBe(
+      'body.refresh_token',
+    );
   });
   it('DELETE removes the connection and its job', async () => {
     const { id } = await register('del-1');
@@ -127,7 +176,15 @@ describe('lost races', () => {
     await new Promise((r) => setTimeout(r, 300));
     const g2 = fake.issueGrant();
     // The user re-authorized meanwhile: the app stores a new token set.
-    expect((await d.api('PUT', `/v1/connections/${id}/tokens`, { access_token: g2.accessToken, refresh_token: g2.refreshToken, expires_in: 3600 })).status).toBe(200);
+    expect(
+      (
+        await d.api('PUT', `/v1/connections/${id}/tokens`, {
+          access_token: g2.accessToken,
+          refresh_token: g2.refreshToken,
+          expires_in: 3600,
+        })
+      ).status,
+    ).toBe(200);
     const out = await refreshing;
     expect(out.body.outcome).toBe('lost_race');
     const row = (await db.connection.findUnique({ where: { id } }))!;
@@ -143,7 +200,15 @@ describe('lost races', () => {
     await new Promise((r) => setTimeout(r, 300));
     fake.revokeGrant(grant.grantId);
     const g2 = fake.issueGrant();
-    expect((await d.api('PUT', `/v1/connections/${id}/tokens`, { access_token: g2.accessToken, refresh_token: g2.refreshToken, expires_in: 3600 })).status).toBe(200);
+    expect(
+      (
+        await d.api('PUT', `/v1/connections/${id}/tokens`, {
+          access_token: g2.accessToken,
+          refresh_token: g2.refreshToken,
+          expires_in: 3600,
+        })
+      ).status,
+    ).toBe(200);
     const out = await refreshing;
     expect(out.body.outcome).toBe('lost_race');
     const row = (await db.connection.findUnique({ where: { id } }))!;

@@ -21,44 +21,143 @@ afterAll(async () => {
   await db.$disconnect();
 });
 
-async function connection(opts: { status?: 'active' | 'needs_reauth'; nextRefreshIn: number | null; expiresIn: number | null; failures?: number }) {
+async function connection(opts: {
+  status?: 'active' | 'needs_reauth';
+  nextRefreshIn: number | null;
+  expiresIn: number | null;
+  failures?: number;
+}) {
   const id = randomUUID();
   await db.connection.create({
     data: {
-      id, provider: 'claim-test', externalId: id, accessTokenEnc: 'x', refreshTokenEnc: 'y', encKeyId: 'k1',
-      status: opts.status ?? 'active', nextRefreshAt: at(opts.nextRefreshIn), expiresAt: at(opts.expiresIn), consecutiveFailures: opts.failures ?? 0,
+      id,
+      provider: 'claim-test',
+      externalId: id,
+      accessTokenEnc: 'x',
+      refreshTokenEnc: 'y',
+      encKeyId: 'k1',
+      status: opts.status ?? 'active',
+      nextRefreshAt: at(opts.nextRefreshIn),
+      expiresAt: at(opts.expiresIn),
+      consecutiveFailures: opts.failures ?? 0,
     },
   });
   return id;
 }
 
-const claim = (id: string, req: RefreshRequest, exclusiveSinceMs = NOW - 30_000) => store.claim({
-  connectionId: id, trigger: req.trigger, workerId: 'w1', startedAt: new Date(NOW), exclusiveSince: new Date(exclusiveSinceMs),
-  ...dueBounds(req.trigger, NOW, SKEW, req.minValidMs),
-});
+const claim = (id: string, req: RefreshRequest, exclusiveSinceMs = NOW - 30_000) =>
+  store.claim({
+    connectionId: id,
+    trigger: req.trigger,
+    workerId: 'w1',
+    startedAt: new Date(NOW),
+    exclusiveSince: new Date(exclusiveSinceMs),
+    ...dueBounds(req.trigger, NOW, SKEW, req.minValidMs),
+  });
 
 describe('claim: read + write-ahead in one statement', () => {
-  const cases: Array<{ name: string; row: { status?: 'active' | 'needs_reauth'; nextRefreshIn: number | null; expiresIn: number | null; failures?: number }; req: RefreshRequest }> = [
-    { name: 'scheduled, planned in the past', row: { nextRefreshIn: -5000, expiresIn: 60_000 }, req: { trigger: 'scheduled' } },
-    { name: 'scheduled, planned exactly now', row: { nextRefreshIn: 0, expiresIn: 60_000 }, req: { trigger: 'scheduled' } },
-    { name: 'scheduled, planned within the skew tolerance', row: { nextRefreshIn: SKEW, expiresIn: 60_000 }, req: { trigger: 'scheduled' } },
-    { name: 'scheduled, planned just past the skew tolerance', row: { nextRefreshIn: SKEW + 1, expiresIn: 60_000 }, req: { trigger: 'scheduled' } },
-    { name: 'scheduled, planned an hour out', row: { nextRefreshIn: 3_600_000, expiresIn: 7_200_000 }, req: { trigger: 'scheduled' } },
+  const cases: Array<{
+    name: string;
+    row: {
+      status?: 'active' | 'needs_reauth';
+      nextRefreshIn: number | null;
+      expiresIn: number | null;
+      failures?: number;
+    };
+    req: RefreshRequest;
+  }> = [
+    {
+      name: 'scheduled, planned in the past',
+      row: { nextRefreshIn: -5000, expiresIn: 60_000 },
+      req: { trigger: 'scheduled' },
+    },
+    {
+      name: 'scheduled, planned exactly now',
+      row: { nextRefreshIn: 0, expiresIn: 60_000 },
+      req: { trigger: 'scheduled' },
+    },
+    {
+      name: 'scheduled, planned within the skew tolerance',
+      row: { nextRefreshIn: SKEW, expiresIn: 60_000 },
+      req: { trigger: 'scheduled' },
+    },
+    {
+      name: 'scheduled, planned just past the skew tolerance',
+      row: { nextRefreshIn: SKEW + 1, expiresIn: 60_000 },
+      req: { trigger: 'scheduled' },
+    },
+    {
+      name: 'scheduled, planned an hour out',
+      row: { nextRefreshIn: 3_600_000, expiresIn: 7_200_000 },
+      req: { trigger: 'scheduled' },
+    },
     { name: 'scheduled, no plan', row: { nextRefreshIn: null, expiresIn: null }, req: { trigger: 'scheduled' } },
     { name: 'cron, planned an hour out', row: { nextRefreshIn: 3_600_000, expiresIn: null }, req: { trigger: 'cron' } },
-    { name: 'on_demand, token valid long enough', row: { nextRefreshIn: 3_000_000, expiresIn: 3_600_000 }, req: { trigger: 'on_demand', minValidMs: 60_000 } },
-    { name: 'on_demand, token expires within min valid', row: { nextRefreshIn: 3_000_000, expiresIn: 30_000 }, req: { trigger: 'on_demand', minValidMs: 60_000 } },
-    { name: 'on_demand, token expires exactly at the bound', row: { nextRefreshIn: 3_000_000, expiresIn: 60_000 }, req: { trigger: 'on_demand', minValidMs: 60_000 } },
-    { name: 'on_demand, no expiry known', row: { nextRefreshIn: 3_000_000, expiresIn: null }, req: { trigger: 'on_demand' } },
-    { name: 'on_demand, failing, retry time to come', row: { nextRefreshIn: 1500, expiresIn: -1000, failures: 2 }, req: { trigger: 'on_demand' } },
-    { name: 'on_demand, failing, retry time now', row: { nextRefreshIn: 0, expiresIn: -1000, failures: 2 }, req: { trigger: 'on_demand' } },
-    { name: 'on_demand, failing, retry time passed within the skew tolerance', row: { nextRefreshIn: -500, expiresIn: -1000, failures: 1 }, req: { trigger: 'on_demand' } },
-    { name: 'on_demand, failing, retry time passed beyond the skew tolerance', row: { nextRefreshIn: -SKEW - 500, expiresIn: -1000, failures: 1 }, req: { trigger: 'on_demand' } },
-    { name: 'forced, failing, retry time to come', row: { nextRefreshIn: 60_000, expiresIn: -1000, failures: 3 }, req: { trigger: 'forced' } },
-    { name: 'forced, planned an hour out', row: { nextRefreshIn: 3_600_000, expiresIn: 7_200_000 }, req: { trigger: 'forced' } },
-    { name: 'replay, planned an hour out', row: { nextRefreshIn: 3_600_000, expiresIn: 7_200_000 }, req: { trigger: 'replay' } },
-    { name: 'forced, needs_reauth', row: { status: 'needs_reauth', nextRefreshIn: null, expiresIn: -1000 }, req: { trigger: 'forced' } },
-    { name: 'scheduled, needs_reauth', row: { status: 'needs_reauth', nextRefreshIn: -1000, expiresIn: -1000 }, req: { trigger: 'scheduled' } },
+    {
+      name: 'on_demand, token valid long enough',
+      row: { nextRefreshIn: 3_000_000, expiresIn: 3_600_000 },
+      req: { trigger: 'on_demand', minValidMs: 60_000 },
+    },
+    {
+      name: 'on_demand, token expires within min valid',
+      row: { nextRefreshIn: 3_000_000, expiresIn: 30_000 },
+      req: { trigger: 'on_demand', minValidMs: 60_000 },
+    },
+    {
+      name: 'on_demand, token expires exactly at the bound',
+      row: { nextRefreshIn: 3_000_000, expiresIn: 60_000 },
+      req: { trigger: 'on_demand', minValidMs: 60_000 },
+    },
+    {
+      name: 'on_demand, no expiry known',
+      row: { nextRefreshIn: 3_000_000, expiresIn: null },
+      req: { trigger: 'on_demand' },
+    },
+    {
+      name: 'on_demand, failing, retry time to come',
+      row: { nextRefreshIn: 1500, expiresIn: -1000, failures: 2 },
+      req: { trigger: 'on_demand' },
+    },
+    {
+      name: 'on_demand, failing, retry time now',
+      row: { nextRefreshIn: 0, expiresIn: -1000, failures: 2 },
+      req: { trigger: 'on_demand' },
+    },
+    {
+      name: 'on_demand, failing, retry time passed within the skew tolerance',
+      row: { nextRefreshIn: -500, expiresIn: -1000, failures: 1 },
+      req: { trigger: 'on_demand' },
+    },
+    {
+      name: 'on_demand, failing, retry time passed beyond the skew tolerance',
+      row: { nextRefreshIn: -SKEW - 500, expiresIn: -1000, failures: 1 },
+      req: { trigger: 'on_demand' },
+    },
+    {
+      name: 'forced, failing, retry time to come',
+      row: { nextRefreshIn: 60_000, expiresIn: -1000, failures: 3 },
+      req: { trigger: 'forced' },
+    },
+    {
+      name: 'forced, planned an hour out',
+      row: { nextRefreshIn: 3_600_000, expiresIn: 7_200_000 },
+      req: { trigger: 'forced' },
+    },
+    {
+      name: 'replay, planned an hour out',
+      row: { nextRefreshIn: 3_600_000, expiresIn: 7_200_000 },
+      req: { trigger: 'replay' },
+    },
+    {
+      name: 'forced, needs_reauth',
+      row: { status: 'needs_reauth', nextRefreshIn: null, expiresIn: -1000 },
+      req: { trigger: 'forced' },
+    },
+    {
+      name: 'scheduled, needs_reauth',
+      row: { status: 'needs_reauth', nextRefreshIn: -1000, expiresIn: -1000 },
+      req: { trigger: 'scheduled' },
+    },
   ];
 
   it.each(cases)('$name: writes the attempt exactly when isDue', async ({ row, req }) => {
@@ -72,9 +171,19 @@ describe('claim: read + write-ahead in one statement', () => {
 
   it('the cases cover both answers', async () => {
     // A table where every case came out the same would not test the equivalence.
-    const dueCount = cases.filter(({ row, req }) => (row.status ?? 'active') === 'active' && refresher.isDue({
-      nextRefreshAt: at(row.nextRefreshIn), expiresAt: at(row.expiresIn), consecutiveFailures: row.failures ?? 0,
-    } as never, req, NOW)).length;
+    const dueCount = cases.filter(
+      ({ row, req }) =>
+        (row.status ?? 'active') === 'active' &&
+        refresher.isDue(
+          {
+            nextRefreshAt: at(row.nextRefreshIn),
+            expiresAt: at(row.expiresIn),
+            consecutiveFailures: row.failures ?? 0,
+          } as never,
+          req,
+          NOW,
+        ),
+    ).length;
     expect(dueCount).toBeGreaterThan(3);
     expect(dueCount).toBeLessThan(cases.length - 3);
   });

@@ -6,7 +6,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakeProvider } from '../fakes/fake-provider.ts';
 import { startDaemon, testDb, waitFor, writeProvidersFile, type TestDaemon } from '../helpers/harness.ts';
 
-const fake = new FakeProvider({ persona: 'standard', rotation: 'always', reuseDetection: true, accessTtlSeconds: 3600 });
+const fake = new FakeProvider({
+  persona: 'standard',
+  rotation: 'always',
+  reuseDetection: true,
+  accessTtlSeconds: 3600,
+});
 let a: TestDaemon;
 let b: TestDaemon;
 const db = testDb();
@@ -14,7 +19,13 @@ const db = testDb();
 beforeAll(async () => {
   await fake.start();
   const providersFile = writeProvidersFile({
-    acme: { tokenUrl: fake.tokenUrl, clientAuth: 'basic', clientId: 'client-id', clientSecret: 'client-secret', rotation: 'always' },
+    acme: {
+      tokenUrl: fake.tokenUrl,
+      clientAuth: 'basic',
+      clientId: 'client-id',
+      clientSecret: 'client-secret',
+      rotation: 'always',
+    },
   });
   a = await startDaemon({ PROVIDERS_FILE: providersFile });
   b = await startDaemon({ PROVIDERS_FILE: providersFile });
@@ -31,14 +42,22 @@ afterAll(async () => {
 describe('lock lost in Redis while a refresh is in flight', () => {
   it('a second process does not present the refresh token the first one is using', async () => {
     const g = fake.issueGrant();
-    const reg = await a.api('POST', '/v1/connections', { provider: 'acme', externalId: 'lock-loss-1', tokens: { access_token: g.accessToken, refresh_token: g.refreshToken, expires_in: 3600 } });
+    const reg = await a.api('POST', '/v1/connections', {
+      provider: 'acme',
+      externalId: 'lock-loss-1',
+      tokens: { access_token: g.accessToken, refresh_token: g.refreshToken, expires_in: 3600 },
+    });
     expect(reg.status, JSON.stringify(reg.body)).toBe(201);
     const id = reg.body.id as string;
 
     // The provider rotates at once but answers 1.5 s later: process A's request is out.
     fake.setFaults({ delayAfterRotateMs: 1500, count: 1 });
     const first = a.api('POST', `/v1/connections/${id}/refresh`);
-    await waitFor(async () => (await db.refreshAttempt.count({ where: { connectionId: id, finishedAt: null } })) === 1, 5000, 'A in flight');
+    await waitFor(
+      async () => (await db.refreshAttempt.count({ where: { connectionId: id, finishedAt: null } })) === 1,
+      5000,
+      'A in flight',
+    );
 
     // Process B cannot see A's Redis lock; it must stand back and then report what A stored.
     const second = await b.api('POST', `/v1/connections/${id}/refresh`);

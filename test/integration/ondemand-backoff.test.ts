@@ -13,7 +13,16 @@ const db = testDb();
 beforeAll(async () => {
   await fake.start();
   d = await startDaemon({
-    PROVIDERS_FILE: writeProvidersFile({ acme: { tokenUrl: fake.tokenUrl, clientAuth: 'basic', clientId: 'client-id', clientSecret: 'client-secret', rotation: 'always', refreshLeadSec: 1 } }),
+    PROVIDERS_FILE: writeProvidersFile({
+      acme: {
+        tokenUrl: fake.tokenUrl,
+        clientAuth: 'basic',
+        clientId: 'client-id',
+        clientSecret: 'client-secret',
+        rotation: 'always',
+        refreshLeadSec: 1,
+      },
+    }),
   });
 });
 
@@ -26,7 +35,11 @@ afterAll(async () => {
 describe('on-demand refreshes during a provider outage', () => {
   it('follow the backoff instead of calling the provider for every app request', async () => {
     const g = fake.issueGrant();
-    const reg = await d.api('POST', '/v1/connections', { provider: 'acme', externalId: 'storm-app', tokens: { access_token: g.accessToken, refresh_token: g.refreshToken, expires_in: 2 } });
+    const reg = await d.api('POST', '/v1/connections', {
+      provider: 'acme',
+      externalId: 'storm-app',
+      tokens: { access_token: g.accessToken, refresh_token: g.refreshToken, expires_in: 2 },
+    });
     expect(reg.status).toBe(201);
     const id = reg.body.id as string;
     fake.setFaults({ status: 503 });
@@ -38,7 +51,9 @@ describe('on-demand refreshes during a provider outage', () => {
     const retryAfters: number[] = [];
     const t0 = Date.now();
     while (Date.now() - t0 < 4000) {
-      const rs = await Promise.all(Array.from({ length: 5 }, () => d.api('GET', `/v1/connections/${id}/token?min_valid_seconds=10`)));
+      const rs = await Promise.all(
+        Array.from({ length: 5 }, () => d.api('GET', `/v1/connections/${id}/token?min_valid_seconds=10`)),
+      );
       for (const r of rs) {
         statuses.push(r.status);
         if (r.status === 503) {
@@ -67,10 +82,14 @@ describe('on-demand refreshes during a provider outage', () => {
 
     // The provider comes back: the connection recovers, and the app gets a token again.
     fake.clearFaults();
-    const ok = await waitFor(async () => {
-      const r = await d.api('GET', `/v1/connections/${id}/token?min_valid_seconds=1`);
-      return r.status === 200 ? r : null;
-    }, 15_000, 'a token after the outage');
+    const ok = await waitFor(
+      async () => {
+        const r = await d.api('GET', `/v1/connections/${id}/token?min_valid_seconds=1`);
+        return r.status === 200 ? r : null;
+      },
+      15_000,
+      'a token after the outage',
+    );
     expect(ok.body.access_token).toBeTruthy();
     expect(fake.stats().reuseEvents).toBe(0);
   });

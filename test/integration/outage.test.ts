@@ -14,7 +14,9 @@ beforeAll(async () => {
   viaProxy.port = String(proxy.port);
   d = await startDaemon({
     DATABASE_URL: viaProxy.toString(),
-    PROVIDERS_FILE: writeProvidersFile({ outage: { tokenUrl: fake.tokenUrl, clientId: 'client-id', clientSecret: 'client-secret', rotation: 'always' } }),
+    PROVIDERS_FILE: writeProvidersFile({
+      outage: { tokenUrl: fake.tokenUrl, clientId: 'client-id', clientSecret: 'client-secret', rotation: 'always' },
+    }),
   });
 });
 afterAll(async () => {
@@ -26,7 +28,11 @@ afterAll(async () => {
 describe('PostgreSQL outage', () => {
   it('answers 503 with Retry-After while the database is unreachable, then serves again', async () => {
     const g = fake.issueGrant();
-    const created = await d.api('POST', '/v1/connections', { provider: 'outage', externalId: 'o-1', tokens: { access_token: g.accessToken, refresh_token: g.refreshToken, expires_in: 3600 } });
+    const created = await d.api('POST', '/v1/connections', {
+      provider: 'outage',
+      externalId: 'o-1',
+      tokens: { access_token: g.accessToken, refresh_token: g.refreshToken, expires_in: 3600 },
+    });
     expect(created.status).toBe(201);
     proxy.block();
     const during = await d.api('GET', `/v1/connections/${created.body.id}/token`);
@@ -36,10 +42,15 @@ describe('PostgreSQL outage', () => {
     const ready = await fetch(`${d.baseUrl}/readyz`);
     expect(ready.status).toBe(503);
     proxy.unblock();
-    const after = await waitFor(async () => {
-      const r = await d.api('GET', `/v1/connections/${created.body.id}/token`);
-      return r.status === 200 ? r : null;
-    }, 30_000, 'token served after the outage', 500);
+    const after = await waitFor(
+      async () => {
+        const r = await d.api('GET', `/v1/connections/${created.body.id}/token`);
+        return r.status === 200 ? r : null;
+      },
+      30_000,
+      'token served after the outage',
+      500,
+    );
     expect(after.body.access_token).toBe(g.accessToken);
   });
 });

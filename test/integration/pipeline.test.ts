@@ -2,7 +2,16 @@
 // single-use rotation and reuse detection (presenting a spent token revokes the grant).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakeProvider } from '../fakes/fake-provider.ts';
-import { deleteKeys, startDaemon, testDb, testRedis, waitFor, writeProvidersFile, sleep, type TestDaemon } from '../helpers/harness.ts';
+import {
+  deleteKeys,
+  startDaemon,
+  testDb,
+  testRedis,
+  waitFor,
+  writeProvidersFile,
+  sleep,
+  type TestDaemon,
+} from '../helpers/harness.ts';
 
 const fake = new FakeProvider({ persona: 'standard', rotation: 'always', reuseDetection: true, accessTtlSeconds: 4 });
 let d: TestDaemon;
@@ -11,7 +20,8 @@ const db = testDb();
 async function register(externalId: string, expiresIn = 4) {
   const g = fake.issueGrant();
   const res = await d.api('POST', '/v1/connections', {
-    provider: 'acme', externalId,
+    provider: 'acme',
+    externalId,
     tokens: { access_token: g.accessToken, refresh_token: g.refreshToken, expires_in: expiresIn, token_type: 'Bearer' },
   });
   expect(res.status, JSON.stringify(res.body)).toBe(201);
@@ -21,7 +31,14 @@ async function register(externalId: string, expiresIn = 4) {
 beforeAll(async () => {
   await fake.start();
   const providersFile = writeProvidersFile({
-    acme: { tokenUrl: fake.tokenUrl, clientAuth: 'basic', clientId: 'client-id', clientSecret: 'client-secret', rotation: 'always', refreshLeadSec: 1 },
+    acme: {
+      tokenUrl: fake.tokenUrl,
+      clientAuth: 'basic',
+      clientId: 'client-id',
+      clientSecret: 'client-secret',
+      rotation: 'always',
+      refreshLeadSec: 1,
+    },
   });
   d = await startDaemon({ PROVIDERS_FILE: providersFile });
 });
@@ -35,7 +52,11 @@ afterAll(async () => {
 describe('refresh pipeline', () => {
   it('rotates tokens many times ahead of expiry and stores each new refresh token', async () => {
     const { id, grantId } = await register('rotate-1', 3);
-    await waitFor(async () => (await db.connection.findUnique({ where: { id } }))!.version >= 5, 30_000, 'five rotations');
+    await waitFor(
+      async () => (await db.connection.findUnique({ where: { id } }))!.version >= 5,
+      30_000,
+      'five rotations',
+    );
     const row = (await db.connection.findUnique({ where: { id } }))!;
     expect(row.status).toBe('active');
     // The stored refresh token is the provider's current one, and nothing was ever reused.
@@ -53,7 +74,9 @@ describe('refresh pipeline', () => {
     // Due at once: the scheduled job and the on-demand requests all want this refresh.
     const { id, grantId } = await register('single-flight-1', 1);
     const before = fake.stats().perGrant[grantId]?.refreshes ?? 0;
-    const results = await Promise.all(Array.from({ length: 20 }, () => d.api('GET', `/v1/connections/${id}/token?min_valid_seconds=2`)));
+    const results = await Promise.all(
+      Array.from({ length: 20 }, () => d.api('GET', `/v1/connections/${id}/token?min_valid_seconds=2`)),
+    );
     expect(results.map((r) => r.status)).toEqual(Array(20).fill(200));
     const tokens = new Set(results.map((r) => r.body.access_token));
     expect(tokens.size).toBe(1);
@@ -64,10 +87,14 @@ describe('refresh pipeline', () => {
   it('invalid_grant on a revoked grant marks needs_reauth once and stops calling the provider', async () => {
     const { id, grantId } = await register('revoked-1', 2);
     fake.revokeGrant(grantId);
-    const row = await waitFor(async () => {
-      const r = await db.connection.findUnique({ where: { id } });
-      return r?.status === 'needs_reauth' ? r : null;
-    }, 20_000, 'needs_reauth');
+    const row = await waitFor(
+      async () => {
+        const r = await db.connection.findUnique({ where: { id } });
+        return r?.status === 'needs_reauth' ? r : null;
+      },
+      20_000,
+      'needs_reauth',
+    );
     expect(row.reauthReason).toBe('revoked');
     expect(row.lastErrorCode).toBe('invalid_grant');
     const calls = fake.stats().perGrant[grantId]?.refreshes ?? 0;
@@ -88,10 +115,14 @@ describe('refresh pipeline', () => {
     expect(row.status).toBe('active');
     expect(row.consecutiveFailures).toBeGreaterThan(0);
     fake.clearFaults();
-    row = await waitFor(async () => {
-      const r = (await db.connection.findUnique({ where: { id } }))!;
-      return r.consecutiveFailures === 0 && r.version > 1 ? r : null;
-    }, 20_000, 'recovery');
+    row = await waitFor(
+      async () => {
+        const r = (await db.connection.findUnique({ where: { id } }))!;
+        return r.consecutiveFailures === 0 && r.version > 1 ? r : null;
+      },
+      20_000,
+      'recovery',
+    );
     expect(row.status).toBe('active');
     expect(d.daemon.keyring.decrypt(row.refreshTokenEnc)).toBe(fake.currentRefreshToken(grantId));
   });
@@ -105,10 +136,14 @@ describe('refresh pipeline', () => {
     const deleted = await deleteKeys(redis, `${d.config.queuePrefix}*`);
     await redis.quit();
     expect(deleted).toBeGreaterThan(5);
-    await waitFor(async () => {
-      const rows = await db.connection.findMany({ where: { id: { in: ids.map((x) => x.id) } } });
-      return rows.every((r) => r.version >= 3);
-    }, 30_000, 'rotations after the wipe');
+    await waitFor(
+      async () => {
+        const rows = await db.connection.findMany({ where: { id: { in: ids.map((x) => x.id) } } });
+        return rows.every((r) => r.version >= 3);
+      },
+      30_000,
+      'rotations after the wipe',
+    );
     const rows = await db.connection.findMany({ where: { id: { in: ids.map((x) => x.id) } } });
     for (const r of rows) {
       const g = ids.find((x) => x.id === r.id)!;

@@ -5,11 +5,23 @@ import { Writable } from 'node:stream';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakeProvider } from '../fakes/fake-provider.ts';
-import { startDaemon, TEST_API_KEY, TEST_READ_KEY, waitFor, writeProvidersFile, type TestDaemon } from '../helpers/harness.ts';
+import {
+  startDaemon,
+  TEST_API_KEY,
+  TEST_READ_KEY,
+  waitFor,
+  writeProvidersFile,
+  type TestDaemon,
+} from '../helpers/harness.ts';
 import { MetricsExtension } from '../../worker/metrics/index.ts';
 import { DashboardExtension } from '../../worker/dashboard/index.ts';
 
-const fake = new FakeProvider({ persona: 'standard', rotation: 'always', reuseDetection: true, accessTtlSeconds: 3600 });
+const fake = new FakeProvider({
+  persona: 'standard',
+  rotation: 'always',
+  reuseDetection: true,
+  accessTtlSeconds: 3600,
+});
 const logLines: Record<string, unknown>[] = [];
 const rawLog: string[] = [];
 const sink = new Writable({
@@ -35,7 +47,9 @@ function parse(text: string): Map<string, number> {
   return m;
 }
 
-async function scrape(key = TEST_READ_KEY): Promise<{ status: number; text: string; series: Map<string, number>; type: string | null }> {
+async function scrape(
+  key = TEST_READ_KEY,
+): Promise<{ status: number; text: string; series: Map<string, number>; type: string | null }> {
   const res = await fetch(`${d.baseUrl}/metrics`, { headers: { authorization: `Bearer ${key}` } });
   const text = await res.text();
   return { status: res.status, text, series: parse(text), type: res.headers.get('content-type') };
@@ -44,17 +58,33 @@ async function scrape(key = TEST_READ_KEY): Promise<{ status: number; text: stri
 async function register(externalId: string, expiresIn = 3600) {
   const g = fake.issueGrant();
   issued.push(g.accessToken, g.refreshToken);
-  const res = await d.api('POST', '/v1/connections', { provider: 'metrics-acme', externalId, tokens: { access_token: g.accessToken, refresh_token: g.refreshToken, expires_in: expiresIn } });
+  const res = await d.api('POST', '/v1/connections', {
+    provider: 'metrics-acme',
+    externalId,
+    tokens: { access_token: g.accessToken, refresh_token: g.refreshToken, expires_in: expiresIn },
+  });
   expect(res.status).toBe(201);
   return { id: res.body.id as string, grantId: g.grantId };
 }
 
 beforeAll(async () => {
   await fake.start();
-  providersFile = writeProvidersFile({ 'metrics-acme': { tokenUrl: fake.tokenUrl, clientAuth: 'basic', clientId: 'client-id', clientSecret: 'client-secret', rotation: 'always', refreshLeadSec: 1 } });
+  providersFile = writeProvidersFile({
+    'metrics-acme': {
+      tokenUrl: fake.tokenUrl,
+      clientAuth: 'basic',
+      clientId: 'client-id',
+      clientSecret: 'client-secret',
+      rotation: 'always',
+      refreshLeadSec: 1,
+    },
+  });
   d = await startDaemon(
     { PROVIDERS_FILE: providersFile },
-    { log: pino({ level: 'info' }, sink), extensions: [new MetricsExtension({ cacheMs: 0 }), new DashboardExtension()] },
+    {
+      log: pino({ level: 'info' }, sink),
+      extensions: [new MetricsExtension({ cacheMs: 0 }), new DashboardExtension()],
+    },
   );
 });
 
@@ -100,12 +130,26 @@ describe('GET /metrics', () => {
     expect((await d.api('POST', `/v1/connections/${c.id}/refresh`)).body.outcome).toBe('transient');
     const after = (await scrape()).series;
     const delta = (k: string) => v(after, k) - v(before, k);
-    expect(delta('oauth_refresher_refreshes_total{provider="metrics-acme",trigger="forced",outcome="rotated"}')).toBe(1);
-    expect(delta('oauth_refresher_refreshes_total{provider="metrics-acme",trigger="forced",outcome="needs_reauth"}')).toBe(1);
-    expect(delta('oauth_refresher_refreshes_total{provider="metrics-acme",trigger="forced",outcome="transient"}')).toBe(1);
+    expect(delta('oauth_refresher_refreshes_total{provider="metrics-acme",trigger="forced",outcome="rotated"}')).toBe(
+      1,
+    );
+    expect(
+      delta('oauth_refresher_refreshes_total{provider="metrics-acme",trigger="forced",outcome="needs_reauth"}'),
+    ).toBe(1);
+    expect(delta('oauth_refresher_refreshes_total{provider="metrics-acme",trigger="forced",outcome="transient"}')).toBe(
+      1,
+    );
     expect(delta('oauth_refresher_needs_reauth_total{provider="metrics-acme",reason="revoked"}')).toBe(1);
-    expect(delta('oauth_refresher_refresh_failures_total{provider="metrics-acme",outcome="needs_reauth",code="invalid_grant"}')).toBe(1);
-    expect(delta('oauth_refresher_refresh_failures_total{provider="metrics-acme",outcome="transient",code="temporarily_unavailable"}')).toBe(1);
+    expect(
+      delta(
+        'oauth_refresher_refresh_failures_total{provider="metrics-acme",outcome="needs_reauth",code="invalid_grant"}',
+      ),
+    ).toBe(1);
+    expect(
+      delta(
+        'oauth_refresher_refresh_failures_total{provider="metrics-acme",outcome="transient",code="temporarily_unavailable"}',
+      ),
+    ).toBe(1);
     expect(delta('oauth_refresher_refresh_duration_seconds_count{provider="metrics-acme",outcome="rotated"}')).toBe(1);
     expect(delta('oauth_refresher_commit_window_seconds_count{provider="metrics-acme"}')).toBe(1);
     expect(delta('oauth_refresher_connections{provider="metrics-acme",status="active"}')).toBe(2);
@@ -119,16 +163,30 @@ describe('GET /metrics', () => {
     const before = (await scrape()).series;
     const e = await register('metrics-scheduled', 3);
     const mid = (await scrape()).series;
-    expect(v(mid, 'oauth_refresher_queue_jobs{queue="refresh-metrics-acme",state="delayed"}')).toBeGreaterThanOrEqual(1);
-    await waitFor(async () => ((await d.daemon.db.connection.findUnique({ where: { id: e.id } }))?.version ?? 0) >= 2, 20_000, 'scheduled refresh');
+    expect(v(mid, 'oauth_refresher_queue_jobs{queue="refresh-metrics-acme",state="delayed"}')).toBeGreaterThanOrEqual(
+      1,
+    );
+    await waitFor(
+      async () => ((await d.daemon.db.connection.findUnique({ where: { id: e.id } }))?.version ?? 0) >= 2,
+      20_000,
+      'scheduled refresh',
+    );
     const after = (await scrape()).series;
-    expect(v(after, 'oauth_refresher_refresh_lateness_seconds_count{provider="metrics-acme"}') - v(before, 'oauth_refresher_refresh_lateness_seconds_count{provider="metrics-acme"}')).toBeGreaterThanOrEqual(1);
-    expect(v(after, 'oauth_refresher_refreshes_total{provider="metrics-acme",trigger="scheduled",outcome="rotated"}')).toBeGreaterThanOrEqual(1);
+    expect(
+      v(after, 'oauth_refresher_refresh_lateness_seconds_count{provider="metrics-acme"}') -
+        v(before, 'oauth_refresher_refresh_lateness_seconds_count{provider="metrics-acme"}'),
+    ).toBeGreaterThanOrEqual(1);
+    expect(
+      v(after, 'oauth_refresher_refreshes_total{provider="metrics-acme",trigger="scheduled",outcome="rotated"}'),
+    ).toBeGreaterThanOrEqual(1);
   });
 
   it('never puts a connection id, an externalId or a token in a label', async () => {
     const { text } = await scrape();
-    const rows = await d.daemon.db.connection.findMany({ where: { provider: 'metrics-acme' }, select: { id: true, externalId: true } });
+    const rows = await d.daemon.db.connection.findMany({
+      where: { provider: 'metrics-acme' },
+      select: { id: true, externalId: true },
+    });
     expect(rows.length).toBeGreaterThan(0);
     const labelValues = new Set([...text.matchAll(/="([^"]*)"/g)].map((m) => m[1]));
     for (const r of rows) {
@@ -146,7 +204,14 @@ describe('logs', () => {
     expect((await d.api('POST', `/v1/connections/${a.id}/refresh`)).body.outcome).toBe('rotated');
     const lines = logLines.filter((l) => l.msg === 'refresh attempt' && l.connectionId === a.id);
     expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatchObject({ connectionId: a.id, provider: 'metrics-acme', trigger: 'forced', outcome: 'rotated', versionBefore: 1, versionAfter: 2 });
+    expect(lines[0]).toMatchObject({
+      connectionId: a.id,
+      provider: 'metrics-acme',
+      trigger: 'forced',
+      outcome: 'rotated',
+      versionBefore: 1,
+      versionAfter: 2,
+    });
     expect(typeof lines[0].durationMs).toBe('number');
     const all = rawLog.join('');
     for (const t of issued) expect(all).not.toContain(t);
@@ -161,32 +226,55 @@ describe('queue dashboard at /admin/queues', () => {
     const none = await fetch(`${d.baseUrl}/admin/queues`);
     expect(none.status).toBe(401);
     expect(none.headers.get('www-authenticate')).toMatch(/^Basic realm=/);
-    expect((await fetch(`${d.baseUrl}/admin/queues`, { headers: { authorization: basic('not-the-key-0123456789') } })).status).toBe(401);
+    expect(
+      (await fetch(`${d.baseUrl}/admin/queues`, { headers: { authorization: basic('not-the-key-0123456789') } }))
+        .status,
+    ).toBe(401);
     const page = await fetch(`${d.baseUrl}/admin/queues`, { headers: { authorization: basic(TEST_READ_KEY) } });
     expect(page.status).toBe(200);
     expect(page.headers.get('content-type')).toContain('text/html');
   });
 
   it('lists every queue, read-only, and refuses changes', async () => {
-    const res = await fetch(`${d.baseUrl}/admin/queues/api/queues`, { headers: { authorization: `Bearer ${TEST_API_KEY}` } });
+    const res = await fetch(`${d.baseUrl}/admin/queues/api/queues`, {
+      headers: { authorization: `Bearer ${TEST_API_KEY}` },
+    });
     expect(res.status).toBe(200);
     const body = (await res.json()) as { queues: { name: string; readOnlyMode: boolean }[] };
     const names = body.queues.map((q) => q.name);
-    expect(names).toEqual(expect.arrayContaining(['maintenance', 'refresh-metrics-acme', 'refresh-gong', 'refresh-salesforce', 'refresh-slack']));
+    expect(names).toEqual(
+      expect.arrayContaining([
+        'maintenance',
+        'refresh-metrics-acme',
+        'refresh-gong',
+        'refresh-salesforce',
+        'refresh-slack',
+      ]),
+    );
     expect(body.queues.every((q) => q.readOnlyMode)).toBe(true);
-    const pause = await fetch(`${d.baseUrl}/admin/queues/api/queues/refresh-metrics-acme/pause`, { method: 'PUT', headers: { authorization: `Bearer ${TEST_API_KEY}` } });
+    const pause = await fetch(`${d.baseUrl}/admin/queues/api/queues/refresh-metrics-acme/pause`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${TEST_API_KEY}` },
+    });
     expect(pause.status).toBe(405);
     expect(await d.daemon.queues.refreshQueue('metrics-acme').isPaused()).toBe(false);
   });
 
   it('when writable, changes need a token-scope key', async () => {
-    const w = await startDaemon({ PROVIDERS_FILE: providersFile, ROLES: 'api', ADMIN_QUEUES_WRITABLE: 'true' }, { extensions: [new DashboardExtension()] });
+    const w = await startDaemon(
+      { PROVIDERS_FILE: providersFile, ROLES: 'api', ADMIN_QUEUES_WRITABLE: 'true' },
+      { extensions: [new DashboardExtension()] },
+    );
     try {
       const url = `${w.baseUrl}/admin/queues/api/queues/refresh-metrics-acme/clean/failed`;
-      expect((await fetch(url, { method: 'PUT', headers: { authorization: `Bearer ${TEST_READ_KEY}` } })).status).toBe(403);
+      expect((await fetch(url, { method: 'PUT', headers: { authorization: `Bearer ${TEST_READ_KEY}` } })).status).toBe(
+        403,
+      );
       const ok = await fetch(url, { method: 'PUT', headers: { authorization: `Bearer ${TEST_API_KEY}` } });
       expect(ok.status).toBeLessThan(300);
-      const list = (await (await fetch(`${w.baseUrl}/admin/queues/api/queues`, { headers: { authorization: basic(TEST_READ_KEY) } })).json()) as { queues: { readOnlyMode: boolean }[] };
+      const list = (await (
+        await fetch(`${w.baseUrl}/admin/queues/api/queues`, { headers: { authorization: basic(TEST_READ_KEY) } })
+      ).json()) as { queues: { readOnlyMode: boolean }[] };
       expect(list.queues.every((q) => !q.readOnlyMode)).toBe(true);
     } finally {
       await w.stop();
@@ -196,11 +284,18 @@ describe('queue dashboard at /admin/queues', () => {
 
 describe('/readyz', () => {
   it('reports Redis, PostgreSQL, the worker loop and the feeder; 503 when Redis is gone', async () => {
-    const ok = await waitFor(async () => {
-      const r = await d.api('GET', '/readyz');
-      return r.status === 200 ? r : null;
-    }, 10_000, 'ready');
-    expect(ok.body).toMatchObject({ ok: true, checks: { redis: { ok: true }, postgres: { ok: true }, worker: { ok: true }, feeder: { ok: true } } });
+    const ok = await waitFor(
+      async () => {
+        const r = await d.api('GET', '/readyz');
+        return r.status === 200 ? r : null;
+      },
+      10_000,
+      'ready',
+    );
+    expect(ok.body).toMatchObject({
+      ok: true,
+      checks: { redis: { ok: true }, postgres: { ok: true }, worker: { ok: true }, feeder: { ok: true } },
+    });
     d.daemon.redis.disconnect();
     const down = await d.api('GET', '/readyz');
     expect(down.status).toBe(503);

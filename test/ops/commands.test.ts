@@ -9,8 +9,18 @@ import { createOpsContext } from '../../worker/ops/context.ts';
 import { Daemon } from '../../worker/daemon.ts';
 import pino from 'pino';
 
-const acme = new FakeProvider({ persona: 'standard', rotation: 'always', reuseDetection: true, accessTtlSeconds: 3600 });
-const storm = new FakeProvider({ persona: 'standard', rotation: 'always', reuseDetection: true, accessTtlSeconds: 3600 });
+const acme = new FakeProvider({
+  persona: 'standard',
+  rotation: 'always',
+  reuseDetection: true,
+  accessTtlSeconds: 3600,
+});
+const storm = new FakeProvider({
+  persona: 'standard',
+  rotation: 'always',
+  reuseDetection: true,
+  accessTtlSeconds: 3600,
+});
 const sf = new FakeProvider({ persona: 'salesforce', rotation: 'optional-off' });
 // The daemon is configured with a client secret this provider does not accept.
 const bad = new FakeProvider({ persona: 'standard', clientSecret: 'the-real-secret' });
@@ -33,11 +43,23 @@ async function ops(...args: string[]) {
   return { code, out: text, err: err.join('\n'), json: () => JSON.parse(text) };
 }
 
-async function register(provider: string, fake: FakeProvider, externalId: string, opts: { expiresIn?: number; extra?: Record<string, unknown> } = {}) {
+async function register(
+  provider: string,
+  fake: FakeProvider,
+  externalId: string,
+  opts: { expiresIn?: number; extra?: Record<string, unknown> } = {},
+) {
   const g = fake.issueGrant({ extra: opts.extra });
   const res = await d.api('POST', '/v1/connections', {
-    provider, externalId,
-    tokens: { ...g.raw, access_token: g.accessToken, refresh_token: g.refreshToken, expires_in: opts.expiresIn ?? 3600, token_type: 'Bearer' },
+    provider,
+    externalId,
+    tokens: {
+      ...g.raw,
+      access_token: g.accessToken,
+      refresh_token: g.refreshToken,
+      expires_in: opts.expiresIn ?? 3600,
+      token_type: 'Bearer',
+    },
   });
   expect(res.status, JSON.stringify(res.body)).toBe(201);
   return { id: res.body.id as string, grantId: g.grantId, accessToken: g.accessToken, refreshToken: g.refreshToken };
@@ -49,18 +71,55 @@ const row = async (id: string) => (await db.connection.findUnique({ where: { id 
 beforeAll(async () => {
   await Promise.all([acme.start(), storm.start(), sf.start(), bad.start()]);
   const providersFile = writeProvidersFile({
-    'acme-ops': { displayName: 'Acme', tokenUrl: acme.tokenUrl, clientAuth: 'basic', clientId: 'client-id', clientSecret: 'client-secret', rotation: 'always', refreshLeadSec: 1 },
-    'storm-ops': { displayName: 'Storm', tokenUrl: storm.tokenUrl, clientAuth: 'basic', clientId: 'client-id', clientSecret: 'client-secret', rotation: 'always', refreshLeadSec: 1 },
-    'salesforce-ops': { extends: 'salesforce', displayName: 'Salesforce', tokenUrl: sf.tokenUrl, clientId: 'client-id', clientSecret: 'client-secret' },
-    'badcreds-ops': { displayName: 'Badcreds', tokenUrl: bad.tokenUrl, clientAuth: 'basic', clientId: 'client-id', clientSecret: 'client-secret', rotation: 'always' },
+    'acme-ops': {
+      displayName: 'Acme',
+      tokenUrl: acme.tokenUrl,
+      clientAuth: 'basic',
+      clientId: 'client-id',
+      clientSecret: 'client-secret',
+      rotation: 'always',
+      refreshLeadSec: 1,
+    },
+    'storm-ops': {
+      displayName: 'Storm',
+      tokenUrl: storm.tokenUrl,
+      clientAuth: 'basic',
+      clientId: 'client-id',
+      clientSecret: 'client-secret',
+      rotation: 'always',
+      refreshLeadSec: 1,
+    },
+    'salesforce-ops': {
+      extends: 'salesforce',
+      displayName: 'Salesforce',
+      tokenUrl: sf.tokenUrl,
+      clientId: 'client-id',
+      clientSecret: 'client-secret',
+    },
+    'badcreds-ops': {
+      displayName: 'Badcreds',
+      tokenUrl: bad.tokenUrl,
+      clientAuth: 'basic',
+      clientId: 'client-id',
+      clientSecret: 'client-secret',
+      rotation: 'always',
+    },
   });
   // No scheduler role: no feeder, so what `reconcile` adds is its own doing. Retries after a
   // transient failure wait at least 5 minutes, so only a replay brings a connection back in a test.
   d = await startDaemon(
-    { PROVIDERS_FILE: providersFile, ROLES: 'api,worker', RETRY_BASE_MS: '600000', RETRY_MAX_MS: '1200000', REQUEST_TIMEOUT_MS: '8000', LOCK_TTL_MS: '30000' },
+    {
+      PROVIDERS_FILE: providersFile,
+      ROLES: 'api,worker',
+      RETRY_BASE_MS: '600000',
+      RETRY_MAX_MS: '1200000',
+      REQUEST_TIMEOUT_MS: '8000',
+      LOCK_TTL_MS: '30000',
+    },
     {
       faultPoint: (point: string, c?: { connectionId: string }) => {
-        if (point === 'after_answer' && c && crashOnce.delete(c.connectionId)) throw new Error('simulated crash after the provider answered');
+        if (point === 'after_answer' && c && crashOnce.delete(c.connectionId))
+          throw new Error('simulated crash after the provider answered');
       },
     },
   );
@@ -78,7 +137,8 @@ describe('cli', () => {
   it('prints usage, per-command help, and usage errors with exit code 2', async () => {
     const top = await ops('--help');
     expect(top.code).toBe(0);
-    for (const c of ['failed', 'connections', 'why', 'report', 'refresh', 'reconcile', 'providers']) expect(top.out).toContain(`  ${c}`);
+    for (const c of ['failed', 'connections', 'why', 'report', 'refresh', 'reconcile', 'providers'])
+      expect(top.out).toContain(`  ${c}`);
     const help = await ops('failed', '--help');
     expect(help.code).toBe(0);
     expect(help.out).toContain('ops failed replay');
@@ -100,9 +160,15 @@ describe('failed list / failed replay after a provider outage', () => {
 
   it('lists the connections that failed during the outage, grouped by provider and error', async () => {
     storm.setFaults({ status: 503 });
-    const regs = await Promise.all([0, 1, 2, 3, 4].map((i) => register('storm-ops', storm, `storm-${i}`, { expiresIn: 2 })));
+    const regs = await Promise.all(
+      [0, 1, 2, 3, 4].map((i) => register('storm-ops', storm, `storm-${i}`, { expiresIn: 2 })),
+    );
     ids = regs.map((r) => r.id);
-    await waitFor(async () => (await db.connection.count({ where: { id: { in: ids }, consecutiveFailures: { gte: 1 } } })) === 5, 30_000, 'all five failing');
+    await waitFor(
+      async () => (await db.connection.count({ where: { id: { in: ids }, consecutiveFailures: { gte: 1 } } })) === 5,
+      30_000,
+      'all five failing',
+    );
     // One grant is revoked during the outage: it needs re-authorization and is never replayed.
     const victim = await register('storm-ops', storm, 'storm-revoked');
     revokedId = victim.id;
@@ -118,7 +184,9 @@ describe('failed list / failed replay after a provider outage', () => {
     const human = await ops('failed', 'list', '--provider', 'storm-ops');
     expect(human.out).toMatch(/storm-ops\s+temporarily_unavailable\s+5/);
     expect(human.out).toContain('5 failed refreshes in 1 group');
-    expect((await ops('failed', 'list', '--provider', 'storm-ops', '--error', 'invalid_client', '--json')).json().total).toBe(0);
+    expect(
+      (await ops('failed', 'list', '--provider', 'storm-ops', '--error', 'invalid_client', '--json')).json().total,
+    ).toBe(0);
   });
 
   it('replay --dry-run changes nothing', async () => {
@@ -142,10 +210,14 @@ describe('failed list / failed replay after a provider outage', () => {
     expect(r.out).toContain('by provider: storm-ops 5');
     expect(r.out).toContain('1 connection in this window need re-authorization and were not replayed');
     expect(r.err).toContain('replay progress: 5/5');
-    const rows = await waitFor(async () => {
-      const rs = await db.connection.findMany({ where: { id: { in: ids } } });
-      return rs.every((x) => x.consecutiveFailures === 0 && x.lastErrorCode === null && x.version === 2) ? rs : null;
-    }, 20_000, 'all replayed connections refreshed');
+    const rows = await waitFor(
+      async () => {
+        const rs = await db.connection.findMany({ where: { id: { in: ids } } });
+        return rs.every((x) => x.consecutiveFailures === 0 && x.lastErrorCode === null && x.version === 2) ? rs : null;
+      },
+      20_000,
+      'all replayed connections refreshed',
+    );
     expect(rows.every((x) => x.status === 'active')).toBe(true);
     // Exactly one provider refresh per connection: no double refresh, no reuse of a spent token.
     expect(storm.stats().successes - successesBefore).toBe(5);
@@ -164,7 +236,9 @@ describe('failed list / failed replay after a provider outage', () => {
     expect(human.out).toContain('Nothing to replay');
     expect((await ops('failed', 'list', '--provider', 'storm-ops', '--json')).json().total).toBe(0);
     const after = await db.connection.findMany({ where: { provider: 'storm-ops' }, orderBy: { id: 'asc' } });
-    expect(after.map((x) => [x.version, x.nextRefreshAt?.getTime()])).toEqual(before.map((x) => [x.version, x.nextRefreshAt?.getTime()]));
+    expect(after.map((x) => [x.version, x.nextRefreshAt?.getTime()])).toEqual(
+      before.map((x) => [x.version, x.nextRefreshAt?.getTime()]),
+    );
   });
 
   it('replaying while a refresh is queued re-moves the same job (no second job, no double refresh)', async () => {
@@ -195,7 +269,13 @@ describe('why: each diagnosis from a real history', () => {
   const why = async (ref: string) => {
     const r = await ops('why', ref, '--json');
     expect(r.code, r.err).toBe(0);
-    return r.json().diagnosis as { code: string; headline: string; details: string[]; nextStep: string; handled?: boolean };
+    return r.json().diagnosis as {
+      code: string;
+      headline: string;
+      details: string[];
+      nextStep: string;
+      handled?: boolean;
+    };
   };
 
   it('revoked by the user or an admin', async () => {
@@ -223,10 +303,18 @@ describe('why: each diagnosis from a real history', () => {
     const c = await register('acme-ops', acme, 'why-race');
     acme.setFaults({ delayMs: 3000, count: 1 });
     const inflight = forceRefresh(c.id);
-    await waitFor(async () => (await db.refreshAttempt.count({ where: { connectionId: c.id } })) === 1, 10_000, 'refresh in flight');
+    await waitFor(
+      async () => (await db.refreshAttempt.count({ where: { connectionId: c.id } })) === 1,
+      10_000,
+      'refresh in flight',
+    );
     // The app reconnects meanwhile: new tokens, version bump; the in-flight commit is fenced out.
     const g2 = acme.issueGrant();
-    const put = await d.api('PUT', `/v1/connections/${c.id}/tokens`, { access_token: g2.accessToken, refresh_token: g2.refreshToken, expires_in: 3600 });
+    const put = await d.api('PUT', `/v1/connections/${c.id}/tokens`, {
+      access_token: g2.accessToken,
+      refresh_token: g2.refreshToken,
+      expires_in: 3600,
+    });
     expect(put.status).toBe(200);
     expect((await inflight).body.outcome).toBe('lost_race');
     const dgn = await why('why-race');
@@ -245,7 +333,10 @@ describe('why: each diagnosis from a real history', () => {
     // would): the crash happened a minute ago.
     await db.$executeRaw`UPDATE "RefreshAttempt" SET "startedAt" = "startedAt" - interval '1 minute' WHERE "connectionId" = ${c.id}::uuid`;
     // The next refresh presents the spent token: the provider refuses (reuse detection).
-    expect((await forceRefresh(c.id)).body).toMatchObject({ outcome: 'needs_reauth', reauthReason: 'rotation_lost_in_crash' });
+    expect((await forceRefresh(c.id)).body).toMatchObject({
+      outcome: 'needs_reauth',
+      reauthReason: 'rotation_lost_in_crash',
+    });
     const dgn = await why('why-crash');
     expect(dgn.code).toBe('rotation_lost_in_crash');
     expect(dgn.details.join(' ')).toContain(`Worker ${d.config.workerId}`);
@@ -262,7 +353,10 @@ describe('why: each diagnosis from a real history', () => {
     expect(dgn.nextStep).toContain('BADCREDS_OPS_CLIENT_ID');
     expect((await row(a.id)).status).toBe('active');
     // They count as failed refreshes too.
-    expect((await ops('failed', 'list', '--provider', 'badcreds-ops', '--json')).json().groups[0]).toMatchObject({ errorCode: 'invalid_client', count: 2 });
+    expect((await ops('failed', 'list', '--provider', 'badcreds-ops', '--json')).json().groups[0]).toMatchObject({
+      errorCode: 'invalid_client',
+      count: 2,
+    });
   });
 
   it('too many tokens for one Salesforce user after a reconnect', async () => {
@@ -274,13 +368,16 @@ describe('why: each diagnosis from a real history', () => {
     const dgn = await why('why-cap-1');
     expect(dgn.code).toBe('token_cap');
     expect(dgn.headline).toContain('at most 5 refresh tokens per user');
-    expect(dgn.details.join(' ')).toContain('2 other connections for the same Salesforce user were authorized after this one');
+    expect(dgn.details.join(' ')).toContain(
+      '2 other connections for the same Salesforce user were authorized after this one',
+    );
   });
 
   it('admin policy when every connection of one Salesforce org fails together', async () => {
     const users = ['005POLUSERAAAAAAAA', '005POLUSERBBBBBBBB', '005POLUSERCCCCCCCC'];
     const cs = [];
-    for (const [i, u] of users.entries()) cs.push(await register('salesforce-ops', sf, `why-org-${i}`, { extra: { id: sfId(ORG_POLICY, u) } }));
+    for (const [i, u] of users.entries())
+      cs.push(await register('salesforce-ops', sf, `why-org-${i}`, { extra: { id: sfId(ORG_POLICY, u) } }));
     for (const c of cs) sf.revokeGrant(c.grantId);
     for (const c of cs) expect((await forceRefresh(c.id)).body.outcome).toBe('needs_reauth');
     const dgn = await why('why-org-1');
@@ -305,7 +402,10 @@ describe('why: each diagnosis from a real history', () => {
 describe('connections, refresh, reconcile, providers, report', () => {
   it('connections list filters by status and provider; show has schedule and attempts', async () => {
     const l = await ops('connections', 'list', '--status', 'needs_reauth', '--provider', 'salesforce-ops', '--json');
-    const ext = l.json().connections.map((c: { externalId: string }) => c.externalId).sort();
+    const ext = l
+      .json()
+      .connections.map((c: { externalId: string }) => c.externalId)
+      .sort();
     expect(ext).toEqual(['why-cap-1', 'why-expired', 'why-org-0', 'why-org-1', 'why-org-2']);
     const human = await ops('connections', 'list', '--provider', 'storm-ops');
     expect(human.out).toMatch(/storm-revoked\s+needs_reauth/);
@@ -350,7 +450,9 @@ describe('connections, refresh, reconcile, providers, report', () => {
     const r = await ops('reconcile', '--json');
     expect(r.code).toBe(0);
     expect(r.json().added).toBeGreaterThanOrEqual(2);
-    expect(r.json().providers.find((p: { provider: string }) => p.provider === 'acme-ops').added).toBeGreaterThanOrEqual(2);
+    expect(
+      r.json().providers.find((p: { provider: string }) => p.provider === 'acme-ops').added,
+    ).toBeGreaterThanOrEqual(2);
     for (const c of cs) expect(await q.getJob(c.id)).toBeTruthy();
     const again = await ops('reconcile');
     expect(again.out).toContain('added 0 missing jobs');
@@ -361,13 +463,26 @@ describe('connections, refresh, reconcile, providers, report', () => {
   it('providers shows definitions and breaker state from ProviderState', async () => {
     await db.providerState.upsert({
       where: { provider: 'badcreds-ops' },
-      create: { provider: 'badcreds-ops', breakerState: 'open', openedAt: new Date(), lastErrorCode: 'invalid_client', lastErrorDescription: 'Client authentication failed.' },
+      create: {
+        provider: 'badcreds-ops',
+        breakerState: 'open',
+        openedAt: new Date(),
+        lastErrorCode: 'invalid_client',
+        lastErrorDescription: 'Client authentication failed.',
+      },
       update: { breakerState: 'open', openedAt: new Date(), lastErrorCode: 'invalid_client' },
     });
     const r = await ops('providers', '--json');
     const p = r.json().providers;
-    expect(p.find((x: { key: string }) => x.key === 'badcreds-ops').breaker).toMatchObject({ state: 'open', lastErrorCode: 'invalid_client' });
-    expect(p.find((x: { key: string }) => x.key === 'acme-ops')).toMatchObject({ configured: true, rotation: 'always', breaker: { state: 'closed' } });
+    expect(p.find((x: { key: string }) => x.key === 'badcreds-ops').breaker).toMatchObject({
+      state: 'open',
+      lastErrorCode: 'invalid_client',
+    });
+    expect(p.find((x: { key: string }) => x.key === 'acme-ops')).toMatchObject({
+      configured: true,
+      rotation: 'always',
+      breaker: { state: 'closed' },
+    });
     expect(p.find((x: { key: string }) => x.key === 'gong').configured).toBe(false);
     expect(r.out).not.toContain('client-secret');
     const human = await ops('providers');
@@ -385,8 +500,17 @@ describe('connections, refresh, reconcile, providers, report', () => {
     expect(storm.rotated).toBe(6); // five replayed after the outage, one replayed twice
     expect(storm.transient).toBeGreaterThanOrEqual(6);
     expect(storm.needsReauth).toBe(1);
-    const reasons = j.needsReauth.map((x: { provider: string; reason: string; count: number }) => `${x.provider}:${x.reason}:${x.count}`);
-    expect(reasons).toEqual(expect.arrayContaining(['acme-ops:revoked:1', 'acme-ops:rotation_lost_in_crash:1', 'salesforce-ops:expired:5', 'storm-ops:revoked:1']));
+    const reasons = j.needsReauth.map(
+      (x: { provider: string; reason: string; count: number }) => `${x.provider}:${x.reason}:${x.count}`,
+    );
+    expect(reasons).toEqual(
+      expect.arrayContaining([
+        'acme-ops:revoked:1',
+        'acme-ops:rotation_lost_in_crash:1',
+        'salesforce-ops:expired:5',
+        'storm-ops:revoked:1',
+      ]),
+    );
     const groups = j.spikes.map((s: { group: string }) => s.group);
     expect(groups).toContain(`salesforce org ${ORG_POLICY} (salesforce-ops)`);
     expect(groups).toContain('provider salesforce-ops');
@@ -394,12 +518,16 @@ describe('connections, refresh, reconcile, providers, report', () => {
     // Move those dead-grant answers into the previous period: no longer a spike against it.
     const human = await ops('report', '--since', '1h');
     expect(human.out).toContain('invalid_grant spikes (vs the previous 1 h):');
-    expect(human.out).toContain(`! salesforce org ${ORG_POLICY} (salesforce-ops): 3 dead-grant answers, previous period 0`);
+    expect(human.out).toContain(
+      `! salesforce org ${ORG_POLICY} (salesforce-ops): 3 dead-grant answers, previous period 0`,
+    );
     await db.$executeRaw`UPDATE "RefreshAttempt" SET "startedAt" = "startedAt" - interval '1 hour' WHERE "provider" = 'salesforce-ops' AND "outcome" = 'needs_reauth'`;
     await db.$executeRaw`INSERT INTO "RefreshAttempt" ("id", "connectionId", "provider", "trigger", "workerId", "startedAt", "finishedAt", "outcome", "errorCode", "versionBefore")
       SELECT gen_random_uuid(), "connectionId", "provider", "trigger", "workerId", "startedAt" + interval '1 hour', "finishedAt" + interval '1 hour', "outcome", "errorCode", "versionBefore"
       FROM "RefreshAttempt" WHERE "provider" = 'salesforce-ops' AND "outcome" = 'needs_reauth'`;
     const steady = (await ops('report', '--since', '1h', '--json')).json();
-    expect(steady.spikes.map((s: { group: string }) => s.group)).not.toContain(`salesforce org ${ORG_POLICY} (salesforce-ops)`);
+    expect(steady.spikes.map((s: { group: string }) => s.group)).not.toContain(
+      `salesforce org ${ORG_POLICY} (salesforce-ops)`,
+    );
   });
 });

@@ -1,6 +1,14 @@
 // Pure helpers of the ops commands: durations, tables, progress, argument errors.
 import { describe, expect, it } from 'vitest';
-import { formatDuration, parseDuration, progressBar, relative, shouldReportProgress, table, truncate } from '../../worker/ops/format.ts';
+import {
+  formatDuration,
+  parseDuration,
+  progressBar,
+  relative,
+  shouldReportProgress,
+  table,
+  truncate,
+} from '../../worker/ops/format.ts';
 import { durationFlag, intFlag, parseFlags, UsageError } from '../../worker/ops/args.ts';
 import { bearerFrom } from '../../worker/dashboard/index.ts';
 import { codeLabel } from '../../worker/metrics/index.ts';
@@ -50,7 +58,13 @@ describe('formatDuration / relative', () => {
 
 describe('table', () => {
   it('pads columns, right-aligns numeric ones, draws a rule and shows null as -', () => {
-    const lines = table(['NAME', 'COUNT', 'NOTE'], [['acme', 5, 'x'], ['salesforce', 12, null]]);
+    const lines = table(
+      ['NAME', 'COUNT', 'NOTE'],
+      [
+        ['acme', 5, 'x'],
+        ['salesforce', 12, null],
+      ],
+    );
     expect(lines).toEqual([
       'NAME        COUNT  NOTE',
       '----------  -----  ----',
@@ -88,7 +102,10 @@ describe('progress', () => {
 
 describe('flags', () => {
   it('parses known flags and positionals', () => {
-    const { flags, positionals } = parseFlags(['abc', '--provider', 'acme', '--dry-run'], { provider: { type: 'string' }, 'dry-run': { type: 'boolean' } });
+    const { flags, positionals } = parseFlags(['abc', '--provider', 'acme', '--dry-run'], {
+      provider: { type: 'string' },
+      'dry-run': { type: 'boolean' },
+    });
     expect(positionals).toEqual(['abc']);
     expect(flags.provider).toBe('acme');
     expect(flags['dry-run']).toBe(true);

@@ -11,7 +11,15 @@ describe('detectSpikes (invalid_grant, current vs previous period)', () => {
     ['3x the previous period is a spike', { a: 12 }, { a: 4 }, [{ group: 'a', current: 12, previous: 4, factor: 3 }]],
     ['just under 3x is not', { a: 11 }, { a: 4 }, []],
     ['a drop is not', { a: 1 }, { a: 50 }, []],
-    ['sorted by size', { a: 3, b: 9 }, {}, [{ group: 'b', current: 9, previous: 0, factor: 9 }, { group: 'a', current: 3, previous: 0, factor: 3 }]],
+    [
+      'sorted by size',
+      { a: 3, b: 9 },
+      {},
+      [
+        { group: 'b', current: 9, previous: 0, factor: 9 },
+        { group: 'a', current: 3, previous: 0, factor: 3 },
+      ],
+    ],
   ])('%s', (_name, cur, prev, expected) => {
     expect(detectSpikes(m(cur), m(prev))).toEqual(expected);
   });

@@ -5,7 +5,15 @@ import { writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pino from 'pino';
 import { FakeProvider } from '../fakes/fake-provider.ts';
-import { startDaemon, testDb, waitFor, writeProvidersFile, sleep, TEST_READ_KEY, type TestDaemon } from '../helpers/harness.ts';
+import {
+  startDaemon,
+  testDb,
+  waitFor,
+  writeProvidersFile,
+  sleep,
+  TEST_READ_KEY,
+  type TestDaemon,
+} from '../helpers/harness.ts';
 import { BreakerGate, providerGateExtension } from '../../worker/providers/breaker.ts';
 import { resolveProvider } from '../../worker/providers/registry.ts';
 
@@ -19,7 +27,14 @@ let providersFile: string;
 const db = testDb();
 
 const providersWith = (acmeSecret: string) => ({
-  'brk-acme': { tokenUrl: acmeFake.tokenUrl, clientAuth: 'basic', clientId: 'client-id', clientSecret: acmeSecret, rotation: 'optional', refreshLeadSec: 1 },
+  'brk-acme': {
+    tokenUrl: acmeFake.tokenUrl,
+    clientAuth: 'basic',
+    clientId: 'client-id',
+    clientSecret: acmeSecret,
+    rotation: 'optional',
+    refreshLeadSec: 1,
+  },
   // Slack's credential error arrives as HTTP 200 {"ok":false,"error":"bad_client_secret"}.
   'brk-slack': { extends: 'slack', tokenUrl: betaFake.tokenUrl, clientId: 'client-id', clientSecret: 'client-secret' },
 });
@@ -27,7 +42,15 @@ const providersWith = (acmeSecret: string) => ({
 beforeAll(async () => {
   await Promise.all([acmeFake.start(), betaFake.start()]);
   providersFile = writeProvidersFile(providersWith('wrong-secret-value-123'));
-  d = await startDaemon({ PROVIDERS_FILE: providersFile, BREAKER_PROBE_INTERVAL_MS: String(PROBE_MS), REQUEST_TIMEOUT_MS: '8000', LOCK_TTL_MS: '25000' }, { extensions: [providerGateExtension({ probeIntervalMs: PROBE_MS })] });
+  d = await startDaemon(
+    {
+      PROVIDERS_FILE: providersFile,
+      BREAKER_PROBE_INTERVAL_MS: String(PROBE_MS),
+      REQUEST_TIMEOUT_MS: '8000',
+      LOCK_TTL_MS: '25000',
+    },
+    { extensions: [providerGateExtension({ probeIntervalMs: PROBE_MS })] },
+  );
 });
 
 afterAll(async () => {
@@ -39,7 +62,12 @@ afterAll(async () => {
 async function providerView(key: string) {
   const res = await d.api('GET', '/v1/providers', undefined, TEST_READ_KEY);
   expect(res.status).toBe(200);
-  return (res.body.providers as { key: string; breaker: { state: string; lastError: { code: string; description: string | null } | null } }[]).find((p) => p.key === key)!;
+  return (
+    res.body.providers as {
+      key: string;
+      breaker: { state: string; lastError: { code: string; description: string | null } | null };
+    }[]
+  ).find((p) => p.key === key)!;
 }
 
 describe('credential breaker (daemon)', () => {
@@ -47,15 +75,23 @@ describe('credential breaker (daemon)', () => {
     const grants = Array.from({ length: 50 }, () => acmeFake.issueGrant());
     const ids: string[] = [];
     for (const [i, g] of grants.entries()) {
-      const res = await d.api('POST', '/v1/connections', { provider: 'brk-acme', externalId: `acme-${i}`, tokens: { access_token: g.accessToken, refresh_token: g.refreshToken, expires_in: 2 } });
+      const res = await d.api('POST', '/v1/connections', {
+        provider: 'brk-acme',
+        externalId: `acme-${i}`,
+        tokens: { access_token: g.accessToken, refresh_token: g.refreshToken, expires_in: 2 },
+      });
       expect(res.status).toBe(201);
       ids.push(res.body.id);
     }
     // The first credential error opens the breaker; the API shows it with the last error.
-    const view = await waitFor(async () => {
-      const v = await providerView('brk-acme');
-      return v.breaker.state !== 'closed' ? v : null;
-    }, 20_000, 'breaker open');
+    const view = await waitFor(
+      async () => {
+        const v = await providerView('brk-acme');
+        return v.breaker.state !== 'closed' ? v : null;
+      },
+      20_000,
+      'breaker open',
+    );
     expect(view.breaker.lastError?.code).toBe('invalid_client');
 
     // Requests admitted just before it opened have landed (they were one DB write away from being
@@ -75,7 +111,9 @@ describe('credential breaker (daemon)', () => {
     expect(rows.every((r) => r.consecutiveFailures === 0)).toBe(true);
     expect(await db.outboxEvent.count({ where: { type: 'connection.needs_reauth', provider: 'brk-acme' } })).toBe(0);
     // Exactly one provider.credentials_invalid event for the opening, written with the state.
-    const invalid = await db.outboxEvent.findMany({ where: { type: 'provider.credentials_invalid', provider: 'brk-acme' } });
+    const invalid = await db.outboxEvent.findMany({
+      where: { type: 'provider.credentials_invalid', provider: 'brk-acme' },
+    });
     expect(invalid).toHaveLength(1);
     expect(invalid[0].payload).toMatchObject({ provider: 'brk-acme', errorCode: 'invalid_client' });
     const state = await db.providerState.findUnique({ where: { provider: 'brk-acme' } });
@@ -93,12 +131,18 @@ describe('credential breaker (daemon)', () => {
     const reload = d.daemon.providers.reload();
     expect(reload.credentialsChanged).toEqual(['brk-acme']);
     await waitFor(async () => (await providerView('brk-acme')).breaker.state === 'closed', 10_000, 'breaker closed');
-    const restored = await db.outboxEvent.findMany({ where: { type: 'provider.credentials_restored', provider: 'brk-acme' } });
+    const restored = await db.outboxEvent.findMany({
+      where: { type: 'provider.credentials_restored', provider: 'brk-acme' },
+    });
     expect(restored).toHaveLength(1);
     expect(restored[0].payload).toMatchObject({ reason: 'credentials_changed' });
 
     // Every connection refreshes with the fixed secret and keeps the provider's current token.
-    await waitFor(async () => (await db.connection.count({ where: { id: { in: ids }, version: { gte: 2 } } })) === 50, 40_000, 'all 50 refreshed');
+    await waitFor(
+      async () => (await db.connection.count({ where: { id: { in: ids }, version: { gte: 2 } } })) === 50,
+      40_000,
+      'all 50 refreshed',
+    );
     const after = await db.connection.findMany({ where: { id: { in: ids } } });
     for (const r of after) {
       const g = grants[Number(r.externalId.split('-')[1])];
@@ -106,7 +150,9 @@ describe('credential breaker (daemon)', () => {
       expect(d.daemon.keyring.decrypt(r.refreshTokenEnc)).toBe(acmeFake.currentRefreshToken(g.grantId));
     }
     // A probe still out with the old secret during the reload did not reopen it.
-    expect(await db.outboxEvent.count({ where: { type: 'provider.credentials_invalid', provider: 'brk-acme' } })).toBe(1);
+    expect(await db.outboxEvent.count({ where: { type: 'provider.credentials_invalid', provider: 'brk-acme' } })).toBe(
+      1,
+    );
   });
 
   it('a probe that succeeds closes the breaker (Slack bad_client_secret in an HTTP 200 body)', async () => {
@@ -114,13 +160,21 @@ describe('credential breaker (daemon)', () => {
     const ids: string[] = [];
     for (let i = 0; i < 10; i++) {
       const g = betaFake.issueGrant();
-      const res = await d.api('POST', '/v1/connections', { provider: 'brk-slack', externalId: `beta-${i}`, tokens: { access_token: g.accessToken, refresh_token: g.refreshToken, expires_in: 2 } });
+      const res = await d.api('POST', '/v1/connections', {
+        provider: 'brk-slack',
+        externalId: `beta-${i}`,
+        tokens: { access_token: g.accessToken, refresh_token: g.refreshToken, expires_in: 2 },
+      });
       ids.push(res.body.id);
     }
-    const v = await waitFor(async () => {
-      const x = await providerView('brk-slack');
-      return x.breaker.state !== 'closed' ? x : null;
-    }, 20_000, 'slack breaker open');
+    const v = await waitFor(
+      async () => {
+        const x = await providerView('brk-slack');
+        return x.breaker.state !== 'closed' ? x : null;
+      },
+      20_000,
+      'slack breaker open',
+    );
     expect(v.breaker.lastError?.code).toBe('bad_client_secret');
     // On-demand callers are refused while it is open: no call, no needs_reauth.
     const before = betaFake.stats().refreshRequests;
@@ -132,17 +186,33 @@ describe('credential breaker (daemon)', () => {
     expect(betaFake.stats().refreshRequests - before).toBeLessThanOrEqual(1);
     // The provider starts accepting our credentials again (the secret was rotated on its side).
     betaFake.clearFaults();
-    await waitFor(async () => (await providerView('brk-slack')).breaker.state === 'closed', 20_000, 'closed by a successful probe');
-    const restored = await db.outboxEvent.findMany({ where: { type: 'provider.credentials_restored', provider: 'brk-slack' } });
+    await waitFor(
+      async () => (await providerView('brk-slack')).breaker.state === 'closed',
+      20_000,
+      'closed by a successful probe',
+    );
+    const restored = await db.outboxEvent.findMany({
+      where: { type: 'provider.credentials_restored', provider: 'brk-slack' },
+    });
     expect(restored).toHaveLength(1);
     expect(restored[0].payload).toMatchObject({ reason: 'probe_succeeded' });
-    await waitFor(async () => (await db.connection.count({ where: { id: { in: ids }, version: { gte: 2 } } })) === 10, 30_000, 'all 10 refreshed');
+    await waitFor(
+      async () => (await db.connection.count({ where: { id: { in: ids }, version: { gte: 2 } } })) === 10,
+      30_000,
+      'all 10 refreshed',
+    );
     expect(await db.connection.count({ where: { id: { in: ids }, status: 'needs_reauth' } })).toBe(0);
   });
 });
 
 describe('breaker state is shared and survives restarts (ProviderState)', () => {
-  const def = (secret: string) => resolveProvider('shared-prov', { tokenUrl: 'https://a.test/t', clientId: 'id', clientSecret: secret }, {}, { allowInsecure: false });
+  const def = (secret: string) =>
+    resolveProvider(
+      'shared-prov',
+      { tokenUrl: 'https://a.test/t', clientId: 'id', clientSecret: secret },
+      {},
+      { allowInsecure: false },
+    );
   const log = pino({ level: 'silent' });
 
   it('two processes: one opens, the other waits; only one probe per interval across both; new credentials close it', async () => {
@@ -167,7 +237,9 @@ describe('breaker state is shared and survives restarts (ProviderState)', () => 
     // The probe fails again: still open, still one event.
     await a.report(p, 'credentials', { code: 'invalid_client', description: 'again' });
     expect(await b.admit(p, 'c7')).toBe(false);
-    expect(await db.outboxEvent.count({ where: { type: 'provider.credentials_invalid', provider: 'shared-prov' } })).toBe(1);
+    expect(
+      await db.outboxEvent.count({ where: { type: 'provider.credentials_invalid', provider: 'shared-prov' } }),
+    ).toBe(1);
     const st = await db.providerState.findUnique({ where: { provider: 'shared-prov' } });
     expect(st?.lastErrorDescription).not.toContain('bad');
     // New credentials (a reload or restart with another secret): admitted at once, breaker closed.
@@ -175,7 +247,9 @@ describe('breaker state is shared and survives restarts (ProviderState)', () => 
     expect(await restarted.admit(fixed, 'c8')).toBe(true);
     expect((await db.providerState.findUnique({ where: { provider: 'shared-prov' } }))?.breakerState).toBe('closed');
     expect(await a.admit(fixed, 'c9')).toBe(true);
-    const ev = await db.outboxEvent.findMany({ where: { type: 'provider.credentials_restored', provider: 'shared-prov' } });
+    const ev = await db.outboxEvent.findMany({
+      where: { type: 'provider.credentials_restored', provider: 'shared-prov' },
+    });
     expect(ev).toHaveLength(1);
     expect(ev[0].payload).toMatchObject({ reason: 'credentials_changed' });
   });
@@ -184,22 +258,47 @@ describe('breaker state is shared and survives restarts (ProviderState)', () => 
 describe('per-provider limits in the gate', () => {
   it('never runs more than `concurrency` token requests at once for a provider, while another provider is not held up', async () => {
     const gate = new BreakerGate({ probeIntervalMs: 1000 });
-    const slow = { ...resolveProvider('slow-p', { tokenUrl: 'https://a.test/t', clientId: 'i', clientSecret: 's', concurrency: 2 }, {}, { allowInsecure: false }) };
-    const fast = { ...resolveProvider('fast-p', { tokenUrl: 'https://b.test/t', clientId: 'i', clientSecret: 's', concurrency: 2 }, {}, { allowInsecure: false }) };
+    const slow = {
+      ...resolveProvider(
+        'slow-p',
+        { tokenUrl: 'https://a.test/t', clientId: 'i', clientSecret: 's', concurrency: 2 },
+        {},
+        { allowInsecure: false },
+      ),
+    };
+    const fast = {
+      ...resolveProvider(
+        'fast-p',
+        { tokenUrl: 'https://b.test/t', clientId: 'i', clientSecret: 's', concurrency: 2 },
+        {},
+        { allowInsecure: false },
+      ),
+    };
     let active = 0;
     let max = 0;
     const releases: (() => void)[] = [];
-    const slowTasks = Array.from({ length: 6 }, () => gate.run(slow, () => new Promise<void>((resolve) => {
-      active++;
-      max = Math.max(max, active);
-      releases.push(() => { active--; resolve(); });
-    })));
+    const slowTasks = Array.from({ length: 6 }, () =>
+      gate.run(
+        slow,
+        () =>
+          new Promise<void>((resolve) => {
+            active++;
+            max = Math.max(max, active);
+            releases.push(() => {
+              active--;
+              resolve();
+            });
+          }),
+      ),
+    );
     await waitFor(() => releases.length === 2, 2000, 'two slow tasks running');
     // The slow provider is saturated; the fast one runs at once.
     expect(await gate.run(fast, async () => 'fast-done')).toBe('fast-done');
     expect(releases.length).toBe(2);
     let done = false;
-    const all = Promise.all(slowTasks).then(() => { done = true; });
+    const all = Promise.all(slowTasks).then(() => {
+      done = true;
+    });
     while (!done) {
       if (releases.length) releases.shift()!();
       await sleep(5);
@@ -210,9 +309,20 @@ describe('per-provider limits in the gate', () => {
 
   it('spaces token requests to ratePerSecond', async () => {
     const gate = new BreakerGate({ probeIntervalMs: 1000 });
-    const p = resolveProvider('rated', { tokenUrl: 'https://a.test/t', clientId: 'i', clientSecret: 's', ratePerSecond: 10 }, {}, { allowInsecure: false });
+    const p = resolveProvider(
+      'rated',
+      { tokenUrl: 'https://a.test/t', clientId: 'i', clientSecret: 's', ratePerSecond: 10 },
+      {},
+      { allowInsecure: false },
+    );
     const starts: number[] = [];
-    await Promise.all(Array.from({ length: 5 }, () => gate.run(p, async () => { starts.push(Date.now()); })));
+    await Promise.all(
+      Array.from({ length: 5 }, () =>
+        gate.run(p, async () => {
+          starts.push(Date.now());
+        }),
+      ),
+    );
     starts.sort((x, y) => x - y);
     const gaps = starts.slice(1).map((t, i) => t - starts[i]);
     expect(Math.min(...gaps)).toBeGreaterThanOrEqual(90);

@@ -22,7 +22,12 @@ beforeAll(async () => {
   });
   d = await startDaemon(
     // REFRESH_CRON_<PROVIDER> overrides the daily default: every 2 seconds here.
-    { PROVIDERS_FILE: providersFile, REFRESH_CRON_CRON_SF: '*/2 * * * * *', REQUEST_TIMEOUT_MS: '8000', LOCK_TTL_MS: '25000' },
+    {
+      PROVIDERS_FILE: providersFile,
+      REFRESH_CRON_CRON_SF: '*/2 * * * * *',
+      REQUEST_TIMEOUT_MS: '8000',
+      LOCK_TTL_MS: '25000',
+    },
     { extensions: [cronExtension({ spreadMs: 1500 })] },
   );
 });
@@ -35,7 +40,11 @@ afterAll(async () => {
 
 async function register(provider: string, f: FakeProvider, externalId: string) {
   const g = f.issueGrant();
-  const res = await d.api('POST', '/v1/connections', { provider, externalId, tokens: { ...g.raw, access_token: g.accessToken, refresh_token: g.refreshToken } });
+  const res = await d.api('POST', '/v1/connections', {
+    provider,
+    externalId,
+    tokens: { ...g.raw, access_token: g.accessToken, refresh_token: g.refreshToken },
+  });
   expect(res.status, JSON.stringify(res.body)).toBe(201);
   return { id: res.body.id as string, grantId: g.grantId };
 }
@@ -58,10 +67,21 @@ describe('cron fan-out', () => {
   it('each tick refreshes every active connection (refresh planned an hour out would otherwise wait)', async () => {
     const conns = await Promise.all([0, 1, 2, 3, 4].map((i) => register('cron-sf', fake, `cron-${i}`)));
     const ids = conns.map((c) => c.id);
-    const cronRotated = () => db.refreshAttempt.groupBy({ by: ['connectionId'], where: { connectionId: { in: ids }, trigger: 'cron', outcome: 'rotated' }, _count: true });
+    const cronRotated = () =>
+      db.refreshAttempt.groupBy({
+        by: ['connectionId'],
+        where: { connectionId: { in: ids }, trigger: 'cron', outcome: 'rotated' },
+        _count: true,
+      });
     // Under load a registration-time job may fire before the first tick re-plans it: wait for the
     // property itself, every connection rotated by a cron tick, and at least two refreshes each.
-    await waitFor(async () => (await db.connection.count({ where: { id: { in: ids }, version: { gte: 3 } } })) === ids.length && (await cronRotated()).length === ids.length, 40_000, 'two refreshes each, by cron ticks');
+    await waitFor(
+      async () =>
+        (await db.connection.count({ where: { id: { in: ids }, version: { gte: 3 } } })) === ids.length &&
+        (await cronRotated()).length === ids.length,
+      40_000,
+      'two refreshes each, by cron ticks',
+    );
     const rows = await db.connection.findMany({ where: { id: { in: ids } } });
     for (const r of rows) {
       expect(r.status).toBe('active');

@@ -23,11 +23,18 @@ beforeAll(async () => {
   });
   d = await startDaemon(
     // Ordinary retries are slow here (10-20 s): longer than the 4 s grace window.
-    { PROVIDERS_FILE: providersFile, RETRY_BASE_MS: '20000', RETRY_MAX_MS: '60000', REQUEST_TIMEOUT_MS: '2000', LOCK_TTL_MS: '8000' },
+    {
+      PROVIDERS_FILE: providersFile,
+      RETRY_BASE_MS: '20000',
+      RETRY_MAX_MS: '60000',
+      REQUEST_TIMEOUT_MS: '2000',
+      LOCK_TTL_MS: '8000',
+    },
     {
       // "Crash" between the provider's answer and the commit, once per chosen connection.
       faultPoint: (point, ctx) => {
-        if (point === 'after_answer' && ctx && crashOnce.delete(ctx.connectionId)) throw new Error('simulated crash after the provider answered');
+        if (point === 'after_answer' && ctx && crashOnce.delete(ctx.connectionId))
+          throw new Error('simulated crash after the provider answered');
       },
     },
   );
@@ -41,7 +48,11 @@ afterAll(async () => {
 
 async function register(provider: string, f: FakeProvider, externalId: string, expiresIn: number) {
   const g = f.issueGrant();
-  const res = await d.api('POST', '/v1/connections', { provider, externalId, tokens: { access_token: g.accessToken, refresh_token: g.refreshToken, expires_in: expiresIn } });
+  const res = await d.api('POST', '/v1/connections', {
+    provider,
+    externalId,
+    tokens: { access_token: g.accessToken, refresh_token: g.refreshToken, expires_in: expiresIn },
+  });
   expect(res.status, JSON.stringify(res.body)).toBe(201);
   return { id: res.body.id as string, grantId: g.grantId };
 }
@@ -51,16 +62,24 @@ const row = async (id: string) => (await db.connection.findUnique({ where: { id 
 describe('rotation with a grace window', () => {
   it('atlassian: a crash after the provider rotated; the retry with the old token inside the 10-min window succeeds', async () => {
     const g = atlassian.issueGrant();
-    const res = await d.api('POST', '/v1/connections', { provider: 'g-atlassian', externalId: 'atl-crash', tokens: { access_token: g.accessToken, refresh_token: g.refreshToken, expires_in: 3600 } });
+    const res = await d.api('POST', '/v1/connections', {
+      provider: 'g-atlassian',
+      externalId: 'atl-crash',
+      tokens: { access_token: g.accessToken, refresh_token: g.refreshToken, expires_in: 3600 },
+    });
     const id = res.body.id as string;
     crashOnce.add(id);
     // Make it due now: the scheduled job runs, crashes after the answer, and is retried.
     await db.connection.update({ where: { id }, data: { nextRefreshAt: new Date() } });
     await d.daemon.scheduler.ensure(id, 'g-atlassian', new Date());
-    const r = await waitFor(async () => {
-      const x = await row(id);
-      return x.version >= 2 || x.status !== 'active' ? x : null;
-    }, 30_000, 'the retry after the crash');
+    const r = await waitFor(
+      async () => {
+        const x = await row(id);
+        return x.version >= 2 || x.status !== 'active' ? x : null;
+      },
+      30_000,
+      'the retry after the crash',
+    );
     expect(r.status).toBe('active');
     expect(d.daemon.keyring.decrypt(r.refreshTokenEnc)).toBe(atlassian.currentRefreshToken(g.grantId));
     const attempts = await db.refreshAttempt.findMany({ where: { connectionId: id }, orderBy: { startedAt: 'asc' } });
@@ -76,10 +95,14 @@ describe('rotation with a grace window', () => {
     crashOnce.add(id);
     await db.connection.update({ where: { id }, data: { nextRefreshAt: new Date() } });
     await d.daemon.scheduler.ensure(id, 'g-gong', new Date());
-    const r = await waitFor(async () => {
-      const x = await row(id);
-      return x.status === 'needs_reauth' ? x : null;
-    }, 30_000, 'needs_reauth after the crash');
+    const r = await waitFor(
+      async () => {
+        const x = await row(id);
+        return x.status === 'needs_reauth' ? x : null;
+      },
+      30_000,
+      'needs_reauth after the crash',
+    );
     expect(r.reauthReason).toBe('rotation_lost_in_crash');
   });
 
@@ -91,10 +114,14 @@ describe('rotation with a grace window', () => {
     expect(first.body).toMatchObject({ outcome: 'transient', code: 'timeout' });
     // Retried within the window (the ordinary retry would come after 10-20 s, past the window).
     expect(new Date(first.body.retryAt).getTime() - Date.now()).toBeLessThan(4000);
-    const r = await waitFor(async () => {
-      const x = await row(id);
-      return x.version >= 2 || x.status !== 'active' ? x : null;
-    }, 30_000, 'retry inside the grace window');
+    const r = await waitFor(
+      async () => {
+        const x = await row(id);
+        return x.version >= 2 || x.status !== 'active' ? x : null;
+      },
+      30_000,
+      'retry inside the grace window',
+    );
     expect(r.status).toBe('active');
     expect(d.daemon.keyring.decrypt(r.refreshTokenEnc)).toBe(xero.currentRefreshToken(grantId));
     expect(xero.stats().reuseEvents).toBe(0);

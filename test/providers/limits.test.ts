@@ -2,7 +2,14 @@
 // queue path and the on-demand path alike, and never delays another provider's refreshes.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakeProvider } from '../fakes/fake-provider.ts';
-import { startDaemon, testDb, waitFor, writeProvidersFile, TEST_READ_KEY, type TestDaemon } from '../helpers/harness.ts';
+import {
+  startDaemon,
+  testDb,
+  waitFor,
+  writeProvidersFile,
+  TEST_READ_KEY,
+  type TestDaemon,
+} from '../helpers/harness.ts';
 import { providerGateExtension } from '../../worker/providers/breaker.ts';
 
 const SLOW_MS = 2500;
@@ -19,7 +26,10 @@ beforeAll(async () => {
     'l-slow': { tokenUrl: slow.tokenUrl, ...creds, rotation: 'always', concurrency: 2 },
     'l-fast': { tokenUrl: fast.tokenUrl, ...creds, rotation: 'always', concurrency: 2 },
   });
-  d = await startDaemon({ PROVIDERS_FILE: providersFile, REQUEST_TIMEOUT_MS: '8000', LOCK_TTL_MS: '25000' }, { extensions: [providerGateExtension({ probeIntervalMs: 1000 })] });
+  d = await startDaemon(
+    { PROVIDERS_FILE: providersFile, REQUEST_TIMEOUT_MS: '8000', LOCK_TTL_MS: '25000' },
+    { extensions: [providerGateExtension({ probeIntervalMs: 1000 })] },
+  );
 });
 
 afterAll(async () => {
@@ -30,7 +40,11 @@ afterAll(async () => {
 
 async function register(provider: string, f: FakeProvider, externalId: string, expiresIn: number) {
   const g = f.issueGrant();
-  const res = await d.api('POST', '/v1/connections', { provider, externalId, tokens: { access_token: g.accessToken, refresh_token: g.refreshToken, expires_in: expiresIn } });
+  const res = await d.api('POST', '/v1/connections', {
+    provider,
+    externalId,
+    tokens: { access_token: g.accessToken, refresh_token: g.refreshToken, expires_in: expiresIn },
+  });
   expect(res.status, JSON.stringify(res.body)).toBe(201);
   return { id: res.body.id as string, grantId: g.grantId };
 }
@@ -49,18 +63,31 @@ function maxStartsWithin(starts: number[], windowMs: number): number {
 
 describe('per-provider limits', () => {
   it('on-demand: a slow provider runs at its concurrency, and a fast provider is served while it queues', async () => {
-    const slowConns = await Promise.all(Array.from({ length: 8 }, (_v, i) => register('l-slow', slow, `od-slow-${i}`, 3600)));
+    const slowConns = await Promise.all(
+      Array.from({ length: 8 }, (_v, i) => register('l-slow', slow, `od-slow-${i}`, 3600)),
+    );
     const fastConn = await register('l-fast', fast, 'od-fast', 3600);
     const starts: number[] = [];
     slow.onRequest = ({ at }) => starts.push(at);
     let slowDone = 0;
-    const slowCalls = slowConns.map((c) => d.api('POST', `/v1/connections/${c.id}/refresh`).then((r) => { slowDone++; return r; }));
+    const slowCalls = slowConns.map((c) =>
+      d.api('POST', `/v1/connections/${c.id}/refresh`).then((r) => {
+        slowDone++;
+        return r;
+      }),
+    );
     // Wait until the slow provider is saturated and others queue behind it.
-    const view = await waitFor(async () => {
-      const res = await d.api('GET', '/v1/providers', undefined, TEST_READ_KEY);
-      const v = (res.body.providers as { key: string; breaker: { inFlight: number; waiting: number } }[]).find((p) => p.key === 'l-slow')!;
-      return v.breaker.inFlight === 2 && v.breaker.waiting > 0 ? v : null;
-    }, 10_000, 'slow provider saturated');
+    const view = await waitFor(
+      async () => {
+        const res = await d.api('GET', '/v1/providers', undefined, TEST_READ_KEY);
+        const v = (res.body.providers as { key: string; breaker: { inFlight: number; waiting: number } }[]).find(
+          (p) => p.key === 'l-slow',
+        )!;
+        return v.breaker.inFlight === 2 && v.breaker.waiting > 0 ? v : null;
+      },
+      10_000,
+      'slow provider saturated',
+    );
     expect(view.breaker.inFlight).toBe(2);
     // The fast provider's refresh goes through at once.
     const f = await d.api('POST', `/v1/connections/${fastConn.id}/refresh`);
@@ -74,15 +101,27 @@ describe('per-provider limits', () => {
   });
 
   it('scheduled: due refreshes of a fast provider are not held up by a slow one', async () => {
-    const slowConns = await Promise.all(Array.from({ length: 8 }, (_v, i) => register('l-slow', slow, `sch-slow-${i}`, 2)));
-    const fastConns = await Promise.all(Array.from({ length: 10 }, (_v, i) => register('l-fast', fast, `sch-fast-${i}`, 2)));
+    const slowConns = await Promise.all(
+      Array.from({ length: 8 }, (_v, i) => register('l-slow', slow, `sch-slow-${i}`, 2)),
+    );
+    const fastConns = await Promise.all(
+      Array.from({ length: 10 }, (_v, i) => register('l-fast', fast, `sch-fast-${i}`, 2)),
+    );
     const slowIds = slowConns.map((c) => c.id);
     const fastIds = fastConns.map((c) => c.id);
-    await waitFor(async () => (await db.connection.count({ where: { id: { in: fastIds }, version: { gte: 2 } } })) === 10, 20_000, 'all fast connections refreshed');
+    await waitFor(
+      async () => (await db.connection.count({ where: { id: { in: fastIds }, version: { gte: 2 } } })) === 10,
+      20_000,
+      'all fast connections refreshed',
+    );
     // At that moment the slow provider is still working through its own queue (2 at a time).
     const slowRefreshed = await db.connection.count({ where: { id: { in: slowIds }, version: { gte: 2 } } });
     expect(slowRefreshed).toBeLessThan(8);
-    await waitFor(async () => (await db.connection.count({ where: { id: { in: slowIds }, version: { gte: 2 } } })) === 8, 45_000, 'slow ones catch up');
+    await waitFor(
+      async () => (await db.connection.count({ where: { id: { in: slowIds }, version: { gte: 2 } } })) === 8,
+      45_000,
+      'slow ones catch up',
+    );
     expect(slow.stats().reuseEvents + fast.stats().reuseEvents).toBe(0);
   });
 });

@@ -17,13 +17,30 @@ describe('operator defaults for provider fields', () => {
   it.each([
     // [env, the custom provider's own fields, its expected lead (s) and concurrency, a built-in's]
     [{}, {}, { refreshLeadSec: 300, concurrency: 20 }, { refreshLeadSec: 300, concurrency: 20 }],
-    [{ REFRESH_LEAD_MS: '600000', WORKER_CONCURRENCY: '7' }, {}, { refreshLeadSec: 600, concurrency: 7 }, { refreshLeadSec: 600, concurrency: 7 }],
-    [{ REFRESH_LEAD_MS: '1500' }, {}, { refreshLeadSec: 1.5, concurrency: 20 }, { refreshLeadSec: 1.5, concurrency: 20 }],
-    [{ REFRESH_LEAD_MS: '600000', WORKER_CONCURRENCY: '7' }, { refreshLeadSec: 60, concurrency: 3 }, { refreshLeadSec: 60, concurrency: 3 }, { refreshLeadSec: 600, concurrency: 7 }],
+    [
+      { REFRESH_LEAD_MS: '600000', WORKER_CONCURRENCY: '7' },
+      {},
+      { refreshLeadSec: 600, concurrency: 7 },
+      { refreshLeadSec: 600, concurrency: 7 },
+    ],
+    [
+      { REFRESH_LEAD_MS: '1500' },
+      {},
+      { refreshLeadSec: 1.5, concurrency: 20 },
+      { refreshLeadSec: 1.5, concurrency: 20 },
+    ],
+    [
+      { REFRESH_LEAD_MS: '600000', WORKER_CONCURRENCY: '7' },
+      { refreshLeadSec: 60, concurrency: 3 },
+      { refreshLeadSec: 60, concurrency: 3 },
+      { refreshLeadSec: 600, concurrency: 7 },
+    ],
   ])('env %j, provider %j -> %j (built-in: %j)', (vars, own, custom, builtin) => {
     const config = loadConfig({ ...env, ...vars });
     const r = ProviderRegistry.load({
-      providersFile: file({ acme: { tokenUrl: 'https://a.test/t', clientId: 'id', clientSecret: 's', ...own } }), allowInsecure: false, env: {},
+      providersFile: file({ acme: { tokenUrl: 'https://a.test/t', clientId: 'id', clientSecret: 's', ...own } }),
+      allowInsecure: false,
+      env: {},
       defaults: { refreshLeadSec: config.refreshLeadMs / 1000, concurrency: config.workerConcurrency },
     });
     expect(r.get('acme')).toMatchObject(custom);

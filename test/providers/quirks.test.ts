@@ -39,12 +39,26 @@ beforeAll(async () => {
     'q-slack': { extends: 'slack', tokenUrl: fakes.slack.tokenUrl, ...creds, refreshLeadSec: 1 },
     'q-slack-err': { extends: 'slack', tokenUrl: fakes.slackErr.tokenUrl, ...creds },
     // A wrong client secret: Salesforce answers invalid_client.
-    'q-salesforce-cred': { extends: 'salesforce', tokenUrl: fakes.sfOff.tokenUrl, clientId: 'client-id', clientSecret: 'not-the-secret' },
-    'q-microsoft': { extends: 'microsoft', tokenUrl: `${fakes.microsoft.url}/{tenant|common}/oauth2/v2.0/token`, ...creds },
+    'q-salesforce-cred': {
+      extends: 'salesforce',
+      tokenUrl: fakes.sfOff.tokenUrl,
+      clientId: 'client-id',
+      clientSecret: 'not-the-secret',
+    },
+    'q-microsoft': {
+      extends: 'microsoft',
+      tokenUrl: `${fakes.microsoft.url}/{tenant|common}/oauth2/v2.0/token`,
+      ...creds,
+    },
     'q-hubspot': { extends: 'hubspot', tokenUrl: fakes.hubspot.tokenUrl, ...creds },
     'q-github-app': { extends: 'github-app', tokenUrl: fakes.github.tokenUrl, ...creds },
     // Same definition without asking for JSON: GitHub then answers form-encoded.
-    'q-github-form': { extends: 'github-app', tokenUrl: fakes.githubForm.tokenUrl, ...creds, headers: { Accept: '*/*' } },
+    'q-github-form': {
+      extends: 'github-app',
+      tokenUrl: fakes.githubForm.tokenUrl,
+      ...creds,
+      headers: { Accept: '*/*' },
+    },
     // Idle keep-alive: a 4 s idle lifetime with access tokens living an hour.
     'q-google': { extends: 'google', tokenUrl: fakes.google.tokenUrl, ...creds, idleLifetimeSec: 4 },
     'q-plain': { tokenUrl: fakes.plain.tokenUrl, ...creds, rotation: 'always' },
@@ -52,7 +66,10 @@ beforeAll(async () => {
     'q-notion': { extends: 'notion', tokenUrl: fakes.notion.tokenUrl, ...creds },
   });
   // Generous request timeout: a loaded CI machine must not turn answers into timeouts (lost rotations).
-  d = await startDaemon({ PROVIDERS_FILE: providersFile, REQUEST_TIMEOUT_MS: '8000', LOCK_TTL_MS: '25000' }, { extensions: [providerGateExtension({ probeIntervalMs: 1000 })] });
+  d = await startDaemon(
+    { PROVIDERS_FILE: providersFile, REQUEST_TIMEOUT_MS: '8000', LOCK_TTL_MS: '25000' },
+    { extensions: [providerGateExtension({ probeIntervalMs: 1000 })] },
+  );
 });
 
 afterAll(async () => {
@@ -61,8 +78,18 @@ afterAll(async () => {
   await db.$disconnect();
 });
 
-async function register(provider: string, externalId: string, tokens: Record<string, unknown>, metadata?: Record<string, unknown>) {
-  const res = await d.api('POST', '/v1/connections', { provider, externalId, tokens, ...(metadata ? { metadata } : {}) });
+async function register(
+  provider: string,
+  externalId: string,
+  tokens: Record<string, unknown>,
+  metadata?: Record<string, unknown>,
+) {
+  const res = await d.api('POST', '/v1/connections', {
+    provider,
+    externalId,
+    tokens,
+    ...(metadata ? { metadata } : {}),
+  });
   expect(res.status, JSON.stringify(res.body)).toBe(201);
   return res.body as { id: string; linked?: { id: string; externalId: string }[] };
 }
@@ -104,7 +131,9 @@ describe('Gong', () => {
 describe('Salesforce', () => {
   it('no expires_in: default lifetime; instance_url re-stored on every refresh; next refresh follows the daily cron', async () => {
     const g = fakes.sfOff.issueGrant();
-    const { id } = await register('q-salesforce', 'sf-1', tokensOf(g), { instance_url: 'https://stale.my.salesforce.com' });
+    const { id } = await register('q-salesforce', 'sf-1', tokensOf(g), {
+      instance_url: 'https://stale.my.salesforce.com',
+    });
     // A stale value (explicit metadata wins at registration) must be replaced by the answer's.
     expect((await row(id)).metadata).toMatchObject({ instance_url: 'https://stale.my.salesforce.com' });
     const before = Date.now();
@@ -118,7 +147,9 @@ describe('Salesforce', () => {
     // issued_at is in ms, not an expiry: the lifetime is the configured 2 h.
     expect(r.expiresAt!.getTime()).toBeGreaterThanOrEqual(before + 7200_000);
     expect(r.expiresAt!.getTime()).toBeLessThanOrEqual(Date.now() + 7200_000);
-    const tick = CronExpressionParser.parse('0 3 * * *', { currentDate: new Date(before), tz: 'UTC' }).next().getTime();
+    const tick = CronExpressionParser.parse('0 3 * * *', { currentDate: new Date(before), tz: 'UTC' })
+      .next()
+      .getTime();
     expect(r.nextRefreshAt!.getTime()).toBeGreaterThanOrEqual(tick);
     expect(r.nextRefreshAt!.getTime()).toBeLessThan(tick + 3600_000);
     // Rotation off for this app: no refresh_token in the answer, ours is kept (and still works).
@@ -166,40 +197,62 @@ describe('Slack', () => {
     expect(created.linked![0].externalId).toBe('T123#user');
     const userId = created.linked![0].id;
     expect((await row(userId)).parentId).toBe(created.id);
-    await waitFor(async () => (await row(created.id)).version >= 3 && (await row(userId)).version >= 3, 30_000, 'both tokens rotated twice');
+    await waitFor(
+      async () => (await row(created.id)).version >= 3 && (await row(userId)).version >= 3,
+      30_000,
+      'both tokens rotated twice',
+    );
     expect(await storedRefresh(created.id)).toBe(fakes.slack.currentRefreshToken(g.grantId));
     expect(await storedRefresh(userId)).toBe(fakes.slack.currentRefreshToken(g.userGrantId!));
     expect(await storedRefresh(userId)).not.toBe(await storedRefresh(created.id));
     expect(fakes.slack.stats().reuseEvents).toBe(0);
     // Killing the user token does not touch the bot token.
     fakes.slack.revokeGrant(g.userGrantId!, 'token_revoked');
-    const u = await waitFor(async () => ((await row(userId)).status === 'needs_reauth' ? row(userId) : null), 20_000, 'user token needs_reauth');
+    const u = await waitFor(
+      async () => ((await row(userId)).status === 'needs_reauth' ? row(userId) : null),
+      20_000,
+      'user token needs_reauth',
+    );
     expect(u.lastErrorCode).toBe('token_revoked');
     expect((await row(created.id)).status).toBe('active');
   });
 
-  it.each(['invalid_refresh_token', 'invalid_grant'])('HTTP 200 {"ok":false,"error":"%s"} is terminal', async (error) => {
-    const g = fakes.slackErr.issueGrant();
-    const { id } = await register('q-slack-err', `T-dead-${error}`, { ...tokensOf(g), expires_in: 3600, authed_user: undefined });
-    fakes.slackErr.revokeGrant(g.grantId, error);
-    const res = await force(id);
-    expect(res.body).toMatchObject({ outcome: 'needs_reauth', code: error });
-  });
+  it.each(['invalid_refresh_token', 'invalid_grant'])(
+    'HTTP 200 {"ok":false,"error":"%s"} is terminal',
+    async (error) => {
+      const g = fakes.slackErr.issueGrant();
+      const { id } = await register('q-slack-err', `T-dead-${error}`, {
+        ...tokensOf(g),
+        expires_in: 3600,
+        authed_user: undefined,
+      });
+      fakes.slackErr.revokeGrant(g.grantId, error);
+      const res = await force(id);
+      expect(res.body).toMatchObject({ outcome: 'needs_reauth', code: error });
+    },
+  );
 
-  it.each(['internal_error', 'fatal_error', 'ratelimited'])('HTTP 200 {"ok":false,"error":"%s"} is transient and the next refresh works', async (error) => {
-    const g = fakes.slackErr.issueGrant();
-    const { id } = await register('q-slack-err', `T-transient-${error}`, { ...tokensOf(g), expires_in: 3600, authed_user: undefined });
-    fakes.slackErr.setFaults({ slackError: error, count: 1 });
-    const res = await force(id);
-    expect(res.body).toMatchObject({ outcome: 'transient', code: error });
-    expect((await row(id)).status).toBe('active');
-    // The retry (ours, or the scheduled one planned by the transient answer) succeeds.
-    expect(['rotated', 'lost_race']).toContain((await force(id)).body.outcome);
-    const r = await row(id);
-    expect(r.status).toBe('active');
-    expect(r.version).toBeGreaterThanOrEqual(2);
-    expect(await storedRefresh(id)).toBe(fakes.slackErr.currentRefreshToken(g.grantId));
-  });
+  it.each(['internal_error', 'fatal_error', 'ratelimited'])(
+    'HTTP 200 {"ok":false,"error":"%s"} is transient and the next refresh works',
+    async (error) => {
+      const g = fakes.slackErr.issueGrant();
+      const { id } = await register('q-slack-err', `T-transient-${error}`, {
+        ...tokensOf(g),
+        expires_in: 3600,
+        authed_user: undefined,
+      });
+      fakes.slackErr.setFaults({ slackError: error, count: 1 });
+      const res = await force(id);
+      expect(res.body).toMatchObject({ outcome: 'transient', code: error });
+      expect((await row(id)).status).toBe('active');
+      // The retry (ours, or the scheduled one planned by the transient answer) succeeds.
+      expect(['rotated', 'lost_race']).toContain((await force(id)).body.outcome);
+      const r = await row(id);
+      expect(r.status).toBe('active');
+      expect(r.version).toBeGreaterThanOrEqual(2);
+      expect(await storedRefresh(id)).toBe(fakes.slackErr.currentRefreshToken(g.grantId));
+    },
+  );
 });
 
 describe('Microsoft', () => {

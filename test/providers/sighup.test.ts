@@ -16,20 +16,39 @@ afterAll(async () => {
   await db.$disconnect();
 });
 
-const def = (secret: string) => ({ tokenUrl: 'http://127.0.0.1:9/oauth/token', clientId: 'client-id', clientSecret: secret });
+const def = (secret: string) => ({
+  tokenUrl: 'http://127.0.0.1:9/oauth/token',
+  clientId: 'client-id',
+  clientSecret: secret,
+});
 const logged = (msg: string) => lines.find((l) => l.msg === msg);
 
 describe('SIGHUP', () => {
   it('reloads provider definitions and closes the breaker of a provider whose credentials changed', async () => {
     const file = writeProvidersFile({ 'hup-acme': def('old-secret-value') });
-    const oldFp = resolveProvider('hup-acme', def('old-secret-value'), {}, { allowInsecure: true }).credentialsFingerprint;
+    const oldFp = resolveProvider(
+      'hup-acme',
+      def('old-secret-value'),
+      {},
+      { allowInsecure: true },
+    ).credentialsFingerprint;
     // The breaker is open from an earlier run, recorded with the old credentials.
     await db.providerState.upsert({
       where: { provider: 'hup-acme' },
-      create: { provider: 'hup-acme', breakerState: 'open', openedAt: new Date(), lastProbeAt: new Date(), lastErrorCode: 'invalid_client', credentialsFingerprint: oldFp },
+      create: {
+        provider: 'hup-acme',
+        breakerState: 'open',
+        openedAt: new Date(),
+        lastProbeAt: new Date(),
+        lastErrorCode: 'invalid_client',
+        credentialsFingerprint: oldFp,
+      },
       update: { breakerState: 'open', openedAt: new Date(), credentialsFingerprint: oldFp },
     });
-    const env = { ...process.env, ...testEnv({ PROVIDERS_FILE: file, ROLES: 'api', LOG_LEVEL: 'info' }) } as NodeJS.ProcessEnv;
+    const env = {
+      ...process.env,
+      ...testEnv({ PROVIDERS_FILE: file, ROLES: 'api', LOG_LEVEL: 'info' }),
+    } as NodeJS.ProcessEnv;
     child = spawn(process.execPath, ['--import', 'tsx', 'worker/main.ts'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let buf = '';
     child.stdout!.on('data', (c: Buffer) => {
@@ -46,17 +65,30 @@ describe('SIGHUP', () => {
       }
     });
     let stderr = '';
-    child.stderr!.on('data', (c: Buffer) => { stderr += c.toString(); });
-    const started = await waitFor(() => logged('oauth-refresher started') ?? (child!.exitCode !== null ? { failed: stderr } : null), 45_000, 'daemon start');
+    child.stderr!.on('data', (c: Buffer) => {
+      stderr += c.toString();
+    });
+    const started = await waitFor(
+      () => logged('oauth-refresher started') ?? (child!.exitCode !== null ? { failed: stderr } : null),
+      45_000,
+      'daemon start',
+    );
     expect(started).not.toHaveProperty('failed');
     const base = started.address as string;
-    const view = async () => (await (await fetch(`${base}/v1/providers/hup-acme`, { headers: { authorization: `Bearer ${TEST_READ_KEY}` } })).json()) as { breaker: { state: string } };
+    const view = async () =>
+      (await (
+        await fetch(`${base}/v1/providers/hup-acme`, { headers: { authorization: `Bearer ${TEST_READ_KEY}` } })
+      ).json()) as { breaker: { state: string } };
     expect((await view()).breaker.state).toBe('open');
 
     // A broken file: logged, nothing changes, the process keeps running.
     writeFileSync(file, JSON.stringify({ providers: { 'hup-acme': { ...def('x'), clientAuth: 'telepathy' } } }));
     child.kill('SIGHUP');
-    const failed = await waitFor(() => logged('provider reload failed; the previous definitions stay in force'), 10_000, 'reload failure logged');
+    const failed = await waitFor(
+      () => logged('provider reload failed; the previous definitions stay in force'),
+      10_000,
+      'reload failure logged',
+    );
     expect(JSON.stringify(failed)).toContain('clientAuth');
     expect((await view()).breaker.state).toBe('open');
 
@@ -66,7 +98,9 @@ describe('SIGHUP', () => {
     const reloaded = await waitFor(() => logged('provider definitions reloaded'), 10_000, 'reload logged');
     expect(reloaded.credentialsChanged).toEqual(['hup-acme']);
     await waitFor(async () => (await view()).breaker.state === 'closed', 10_000, 'breaker closed');
-    const ev = await db.outboxEvent.findMany({ where: { type: 'provider.credentials_restored', provider: 'hup-acme' } });
+    const ev = await db.outboxEvent.findMany({
+      where: { type: 'provider.credentials_restored', provider: 'hup-acme' },
+    });
     expect(ev).toHaveLength(1);
     expect(ev[0].payload).toMatchObject({ reason: 'credentials_changed' });
 
@@ -76,7 +110,9 @@ describe('SIGHUP', () => {
     expect(all).not.toContain('new-secret-value');
 
     child.kill('SIGTERM');
-    const code = await new Promise<number | null>((r) => (child!.exitCode !== null ? r(child!.exitCode) : child!.once('exit', (c) => r(c))));
+    const code = await new Promise<number | null>((r) =>
+      child!.exitCode !== null ? r(child!.exitCode) : child!.once('exit', (c) => r(c)),
+    );
     expect(code).toBe(0);
   });
 });

@@ -4,7 +4,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiKeys } from '../../worker/api/auth.ts';
 import { loadConfig } from '../../worker/config/env.ts';
 import { FakeProvider } from '../fakes/fake-provider.ts';
-import { startDaemon, testEnv, TEST_API_KEY, TEST_READ_KEY, writeProvidersFile, type TestDaemon } from '../helpers/harness.ts';
+import {
+  startDaemon,
+  testEnv,
+  TEST_API_KEY,
+  TEST_READ_KEY,
+  writeProvidersFile,
+  type TestDaemon,
+} from '../helpers/harness.ts';
 import { isolatedDatabase } from './support.ts';
 
 const OLD_KEY = 'old-token-key-aaaaaaaaaaaaaaaa';
@@ -18,10 +25,27 @@ let id: string;
 beforeAll(async () => {
   iso = await isolatedDatabase('auth');
   await fake.start();
-  providersFile = writeProvidersFile({ authp: { tokenUrl: fake.tokenUrl, clientAuth: 'basic', clientId: 'client-id', clientSecret: 'client-secret' } });
-  d = await startDaemon({ DATABASE_URL: iso.url, PROVIDERS_FILE: providersFile, ROLES: 'api', API_KEY: undefined, API_KEYS: `${OLD_KEY},${NEW_KEY}` });
+  providersFile = writeProvidersFile({
+    authp: { tokenUrl: fake.tokenUrl, clientAuth: 'basic', clientId: 'client-id', clientSecret: 'client-secret' },
+  });
+  d = await startDaemon({
+    DATABASE_URL: iso.url,
+    PROVIDERS_FILE: providersFile,
+    ROLES: 'api',
+    API_KEY: undefined,
+    API_KEYS: `${OLD_KEY},${NEW_KEY}`,
+  });
   const g = fake.issueGrant();
-  const res = await d.api('POST', '/v1/connections', { provider: 'authp', externalId: 'u1', tokens: { access_token: g.accessToken, refresh_token: g.refreshToken, expires_in: 3600 } }, NEW_KEY);
+  const res = await d.api(
+    'POST',
+    '/v1/connections',
+    {
+      provider: 'authp',
+      externalId: 'u1',
+      tokens: { access_token: g.accessToken, refresh_token: g.refreshToken, expires_in: 3600 },
+    },
+    NEW_KEY,
+  );
   expect(res.status).toBe(201);
   id = res.body.id;
 });
@@ -35,7 +59,10 @@ afterAll(async () => {
 async function raw(method: string, path: string, authorization?: string, body?: unknown) {
   const res = await fetch(`${d.baseUrl}${path}`, {
     method,
-    headers: { ...(authorization !== undefined ? { authorization } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+    headers: {
+      ...(authorization !== undefined ? { authorization } : {}),
+      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+    },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   return { status: res.status, text: await res.text(), headers: res.headers };
@@ -80,7 +107,11 @@ describe('API keys and scopes', () => {
     expect(one.text).not.toMatch(/accessTokenEnc|refreshTokenEnc|refresh_token|access_token/);
     const denied = await Promise.all([
       raw('GET', `/v1/connections/${id}/token`, read),
-      raw('POST', '/v1/connections', read, { provider: 'authp', externalId: 'u2', tokens: { access_token: 'a', refresh_token: 'b' } }),
+      raw('POST', '/v1/connections', read, {
+        provider: 'authp',
+        externalId: 'u2',
+        tokens: { access_token: 'a', refresh_token: 'b' },
+      }),
       raw('PUT', `/v1/connections/${id}/tokens`, read, { access_token: 'a', refresh_token: 'b' }),
       raw('POST', `/v1/connections/${id}/refresh`, read),
       raw('DELETE', `/v1/connections/${id}`, read),
@@ -95,7 +126,12 @@ describe('API keys and scopes', () => {
   });
 
   it('after the rotation (old key removed, restart) the old key is refused', async () => {
-    const d2 = await startDaemon({ DATABASE_URL: iso.url, PROVIDERS_FILE: providersFile, ROLES: 'api', API_KEY: NEW_KEY });
+    const d2 = await startDaemon({
+      DATABASE_URL: iso.url,
+      PROVIDERS_FILE: providersFile,
+      ROLES: 'api',
+      API_KEY: NEW_KEY,
+    });
     try {
       expect((await d2.api('GET', '/v1/connections', undefined, OLD_KEY)).status).toBe(401);
       expect((await d2.api('GET', '/v1/connections', undefined, NEW_KEY)).status).toBe(200);
@@ -105,7 +141,11 @@ describe('API keys and scopes', () => {
   });
 
   it('ApiKeys: digests only, every key checked, the token scope wins when a key has both', () => {
-    const keys = new ApiKeys([{ key: 'aaaaaaaaaaaaaaaa1', scope: 'read' }, { key: 'aaaaaaaaaaaaaaaa1', scope: 'token' }, { key: 'bbbbbbbbbbbbbbbb2', scope: 'read' }]);
+    const keys = new ApiKeys([
+      { key: 'aaaaaaaaaaaaaaaa1', scope: 'read' },
+      { key: 'aaaaaaaaaaaaaaaa1', scope: 'token' },
+      { key: 'bbbbbbbbbbbbbbbb2', scope: 'read' },
+    ]);
     expect(keys.check('Bearer aaaaaaaaaaaaaaaa1')).toBe('token');
     expect(keys.check('Bearer bbbbbbbbbbbbbbbb2')).toBe('read');
     expect(keys.check('Bearer  bbbbbbbbbbbbbbbb2 ')).toBe('read');

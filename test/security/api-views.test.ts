@@ -10,12 +10,32 @@ import { isUuid } from '../../worker/util/ids.ts';
 
 const ID = '0b6f1c2e-8d4a-4e1f-9c3b-2a5d7e9f1a3c';
 const row: Connection = {
-  id: ID, provider: 'acme', externalId: 'acct-1', status: 'active',
-  accessTokenEnc: 'v1.k.iv.tag.SECRET-ACCESS', refreshTokenEnc: 'v1.k.iv.tag.SECRET-REFRESH', encKeyId: 'k',
-  tokenType: 'Bearer', scope: 'read', expiresAt: null, refreshExpiresAt: null, metadata: {}, version: 3,
-  lastRefreshedAt: null, nextRefreshAt: new Date(0), consecutiveFailures: 0, failingSince: null, failingNotifiedAt: null,
-  lastErrorCode: null, lastErrorDescription: null, lastErrorAt: null, reauthReason: null, reauthAt: null, parentId: null,
-  createdAt: new Date(0), updatedAt: new Date(0),
+  id: ID,
+  provider: 'acme',
+  externalId: 'acct-1',
+  status: 'active',
+  accessTokenEnc: 'v1.k.iv.tag.SECRET-ACCESS',
+  refreshTokenEnc: 'v1.k.iv.tag.SECRET-REFRESH',
+  encKeyId: 'k',
+  tokenType: 'Bearer',
+  scope: 'read',
+  expiresAt: null,
+  refreshExpiresAt: null,
+  metadata: {},
+  version: 3,
+  lastRefreshedAt: null,
+  nextRefreshAt: new Date(0),
+  consecutiveFailures: 0,
+  failingSince: null,
+  failingNotifiedAt: null,
+  lastErrorCode: null,
+  lastErrorDescription: null,
+  lastErrorAt: null,
+  reauthReason: null,
+  reauthAt: null,
+  parentId: null,
+  createdAt: new Date(0),
+  updatedAt: new Date(0),
 };
 
 describe('views', () => {
@@ -26,7 +46,13 @@ describe('views', () => {
   });
 
   const NOW = Date.UTC(2026, 0, 1);
-  const transient = (inMs: number): RefreshOutcome => ({ outcome: 'transient', code: 'x', description: 'x', retryAt: new Date(NOW + inMs), uncertain: false });
+  const transient = (inMs: number): RefreshOutcome => ({
+    outcome: 'transient',
+    code: 'x',
+    description: 'x',
+    retryAt: new Date(NOW + inMs),
+    uncertain: false,
+  });
   it.each([
     ['next try in 30 s', transient(30_000), 30],
     ['next try in 0.2 s rounds up', transient(200), 1],
@@ -56,21 +82,38 @@ describe('GET /v1/connections query', () => {
     expect(parseConnectionPage(q, known)).toMatchObject({ ok: false, field });
   });
   it('defaults to 100 per page', () => {
-    expect(parseConnectionPage({ provider: 'acme', after: ID }, known)).toEqual({ ok: true, value: { provider: 'acme', after: ID, limit: 100, status: undefined, externalId: undefined } });
+    expect(parseConnectionPage({ provider: 'acme', after: ID }, known)).toEqual({
+      ok: true,
+      value: { provider: 'acme', after: ID, limit: 100, status: undefined, externalId: undefined },
+    });
   });
 });
 
 describe('PUT /v1/connections/:id/tokens body', () => {
   it('names fields under "tokens" when wrapped, under "body" when not', () => {
-    expect(validateReplaceTokens({ tokens: { access_token: 'a' } })).toMatchObject({ ok: false, field: 'tokens.refresh_token' });
+    expect(validateReplaceTokens({ tokens: { access_token: 'a' } })).toMatchObject({
+      ok: false,
+      field: 'tokens.refresh_token',
+    });
     expect(validateReplaceTokens({ access_token: 'a' })).toMatchObject({ ok: false, field: 'body.refresh_token' });
-    expect(validateReplaceTokens({ access_token: 'a', refresh_token: 'r', metadata: { x: 1 } })).toMatchObject({ ok: true, value: { metadata: {} } });
-    expect(validateReplaceTokens({ tokens: { access_token: 'a', refresh_token: 'r' }, metadata: { x: 1 } })).toMatchObject({ ok: true, value: { metadata: { x: 1 } } });
+    expect(validateReplaceTokens({ access_token: 'a', refresh_token: 'r', metadata: { x: 1 } })).toMatchObject({
+      ok: true,
+      value: { metadata: {} },
+    });
+    expect(
+      validateReplaceTokens({ tokens: { access_token: 'a', refresh_token: 'r' }, metadata: { x: 1 } }),
+    ).toMatchObject({ ok: true, value: { metadata: { x: 1 } } });
   });
 });
 
 describe('isUuid', () => {
-  it.each([[ID, true], [ID.toUpperCase(), true], [`${ID}0`, false], [ID.replace(/-/g, ''), false], ['', false]])('%s -> %s', (s, ok) => {
+  it.each([
+    [ID, true],
+    [ID.toUpperCase(), true],
+    [`${ID}0`, false],
+    [ID.replace(/-/g, ''), false],
+    ['', false],
+  ])('%s -> %s', (s, ok) => {
     expect(isUuid(s)).toBe(ok);
   });
 });

@@ -10,7 +10,14 @@ import { Daemon } from '../../worker/daemon.ts';
 import { keysCommand, rotateKeys } from '../../worker/ops/commands/keys.ts';
 import { createDb, type Db } from '../../worker/store/db.ts';
 import { FakeProvider } from '../fakes/fake-provider.ts';
-import { startDaemon, TEST_ENCRYPTION_KEY, testEnv, waitFor, writeProvidersFile, type TestDaemon } from '../helpers/harness.ts';
+import {
+  startDaemon,
+  TEST_ENCRYPTION_KEY,
+  testEnv,
+  waitFor,
+  writeProvidersFile,
+  type TestDaemon,
+} from '../helpers/harness.ts';
 import { captureLogger, isolatedDatabase, runOps } from './support.ts';
 
 const OLD = TEST_ENCRYPTION_KEY; // key id "k1" when given as ENCRYPTION_KEY
@@ -32,7 +39,10 @@ function env(extra: Record<string, string | undefined>) {
 
 async function tryStart(extra: Record<string, string | undefined>) {
   const { log, lines } = captureLogger('info');
-  const daemon = new Daemon(loadConfig(testEnv(env({ ROLES: 'api', ...extra }))), { log, extensions: [keyCheckExtension()] });
+  const daemon = new Daemon(loadConfig(testEnv(env({ ROLES: 'api', ...extra }))), {
+    log,
+    extensions: [keyCheckExtension()],
+  });
   try {
     await daemon.start();
     return { ok: true as const, lines };
@@ -48,27 +58,60 @@ beforeAll(async () => {
   db = createDb(iso.url, { poolSize: 4 });
   await fake.start();
   providersFile = writeProvidersFile({
-    rot: { tokenUrl: fake.tokenUrl, clientAuth: 'basic', clientId: 'client-id', clientSecret: 'client-secret', rotation: 'always', refreshLeadSec: 1 },
-    race: { tokenUrl: fake.tokenUrl, clientAuth: 'basic', clientId: 'client-id', clientSecret: 'client-secret', rotation: 'always', refreshLeadSec: 1 },
-    idle: { tokenUrl: fake.tokenUrl, clientAuth: 'basic', clientId: 'client-id', clientSecret: 'client-secret', rotation: 'always', refreshLeadSec: 1 },
+    rot: {
+      tokenUrl: fake.tokenUrl,
+      clientAuth: 'basic',
+      clientId: 'client-id',
+      clientSecret: 'client-secret',
+      rotation: 'always',
+      refreshLeadSec: 1,
+    },
+    race: {
+      tokenUrl: fake.tokenUrl,
+      clientAuth: 'basic',
+      clientId: 'client-id',
+      clientSecret: 'client-secret',
+      rotation: 'always',
+      refreshLeadSec: 1,
+    },
+    idle: {
+      tokenUrl: fake.tokenUrl,
+      clientAuth: 'basic',
+      clientId: 'client-id',
+      clientSecret: 'client-secret',
+      rotation: 'always',
+      refreshLeadSec: 1,
+    },
   });
   // Phase 1: one key (ENCRYPTION_KEY = id k1).
   d = await startDaemon(env({ ENCRYPTION_KEY: OLD }));
   for (let i = 0; i < 7; i++) {
     const g = fake.issueGrant();
-    const res = await d.api('POST', '/v1/connections', { provider: 'rot', externalId: `r${i}`, tokens: { access_token: g.accessToken, refresh_token: g.refreshToken, expires_in: 3 } });
+    const res = await d.api('POST', '/v1/connections', {
+      provider: 'rot',
+      externalId: `r${i}`,
+      tokens: { access_token: g.accessToken, refresh_token: g.refreshToken, expires_in: 3 },
+    });
     expect(res.status).toBe(201);
     rotatingIds.push({ id: res.body.id, grantId: g.grantId });
   }
   for (let i = 0; i < 20; i++) {
-    const res = await d.api('POST', '/v1/connections', { provider: 'race', externalId: `x${i}`, tokens: { access_token: `race-at-${i}-0`, refresh_token: `race-rt-${i}-0`, expires_in: 86400 } });
+    const res = await d.api('POST', '/v1/connections', {
+      provider: 'race',
+      externalId: `x${i}`,
+      tokens: { access_token: `race-at-${i}-0`, refresh_token: `race-rt-${i}-0`, expires_in: 86400 },
+    });
     expect(res.status).toBe(201);
     raced.push(res.body.id);
   }
   // Tampered last, so the start-up check's sample (most recently updated rows) includes them.
   for (let i = 0; i < 2; i++) {
     const g = fake.issueGrant();
-    const res = await d.api('POST', '/v1/connections', { provider: 'idle', externalId: `t${i}`, tokens: { access_token: g.accessToken, refresh_token: g.refreshToken, expires_in: 86400 } });
+    const res = await d.api('POST', '/v1/connections', {
+      provider: 'idle',
+      externalId: `t${i}`,
+      tokens: { access_token: g.accessToken, refresh_token: g.refreshToken, expires_in: 86400 },
+    });
     expect(res.status).toBe(201);
     // Tamper: flip one byte of the ciphertext data; GCM authentication must catch it.
     const row = (await db.connection.findUnique({ where: { id: res.body.id } }))!;
@@ -124,20 +167,27 @@ describe('start-up key check', () => {
     const r = await tryStart({ ENCRYPTION_KEY: undefined, ENCRYPTION_KEYS: `k2:${NEW}` });
     expect(r.ok).toBe(false);
     expect(r.ok === false && r.error).toBeInstanceOf(KeyCheckError);
-    expect(r.ok === false && r.error.message).toMatch(/^ENCRYPTION_KEYS: key id "k1" encrypted 29 stored connection\(s\) but is not in ENCRYPTION_KEYS/);
+    expect(r.ok === false && r.error.message).toMatch(
+      /^ENCRYPTION_KEYS: key id "k1" encrypted 29 stored connection\(s\) but is not in ENCRYPTION_KEYS/,
+    );
   });
 
   it('refuses to start when the key material for an id is wrong', async () => {
     const r = await tryStart({ ENCRYPTION_KEY: undefined, ENCRYPTION_KEYS: `k2:${NEW},k1:${WRONG}` });
     expect(r.ok).toBe(false);
-    expect(r.ok === false && r.error.message).toMatch(/ENCRYPTION_KEYS: key "k1" in ENCRYPTION_KEYS does not decrypt stored tokens/);
+    expect(r.ok === false && r.error.message).toMatch(
+      /ENCRYPTION_KEYS: key "k1" in ENCRYPTION_KEYS does not decrypt stored tokens/,
+    );
     // The message never carries key material.
     expect(r.ok === false && r.error.message).not.toContain(WRONG);
   });
 
   it('starts with the right keys and reports tampered rows by id', async () => {
     // The check samples the most recently updated rows of each key id: make the tampered ones that.
-    await db.connection.updateMany({ where: { id: { in: tampered.map((t) => t.id) } }, data: { updatedAt: new Date(Date.now() + 1000) } });
+    await db.connection.updateMany({
+      where: { id: { in: tampered.map((t) => t.id) } },
+      data: { updatedAt: new Date(Date.now() + 1000) },
+    });
     const r = await tryStart({ ENCRYPTION_KEY: undefined, ENCRYPTION_KEYS: `k2:${NEW},k1:${OLD}` });
     expect(r.ok).toBe(true);
     const err = r.lines.map((l) => JSON.parse(l)).find((l) => /fails authentication/.test(l.msg));
@@ -161,11 +211,19 @@ describe('ops keys rotate', () => {
     expect(s1.keys.find((k: { keyId: string }) => k.keyId === 'k1').rows).toBeGreaterThanOrEqual(2);
 
     const dry = await runOps(keysCommand, ['rotate', '--dry-run', '--json'], env(keysEnv));
-    expect(JSON.parse(dry.out[0]).failed.map((f: { id: string }) => f.id).sort()).toEqual(tampered.map((t) => t.id).sort());
-    expect((await db.connection.count({ where: { encKeyId: 'k1' } }))).toBeGreaterThanOrEqual(2);
+    expect(
+      JSON.parse(dry.out[0])
+        .failed.map((f: { id: string }) => f.id)
+        .sort(),
+    ).toEqual(tampered.map((t) => t.id).sort());
+    expect(await db.connection.count({ where: { encKeyId: 'k1' } })).toBeGreaterThanOrEqual(2);
 
     // A first, partial run (as if interrupted): at most 2 rows.
-    const part = await runOps(keysCommand, ['rotate', '--batch', '1', '--limit', '2', '--provider', 'rot', '--json'], env(keysEnv));
+    const part = await runOps(
+      keysCommand,
+      ['rotate', '--batch', '1', '--limit', '2', '--provider', 'rot', '--json'],
+      env(keysEnv),
+    );
     expect(part.code).toBe(0);
     expect(JSON.parse(part.out[0]).rotated).toBeLessThanOrEqual(2);
 
@@ -177,7 +235,11 @@ describe('ops keys rotate', () => {
       for (let round = 1; !stop && round < 200; round++) {
         for (const [i, id] of raced.entries()) {
           if (stop) break;
-          const res = await d!.api('PUT', `/v1/connections/${id}/tokens`, { access_token: `race-at-${i}-${round}`, refresh_token: `race-rt-${i}-${round}`, expires_in: 86400 });
+          const res = await d!.api('PUT', `/v1/connections/${id}/tokens`, {
+            access_token: `race-at-${i}-${round}`,
+            refresh_token: `race-rt-${i}-${round}`,
+            expires_in: 86400,
+          });
           expect(res.status).toBe(200);
           lastPut.set(id, `race-rt-${i}-${round}`);
         }
@@ -193,10 +255,14 @@ describe('ops keys rotate', () => {
     expect(full.err.some((l) => /keys rotate: \[#*-*\]/.test(l))).toBe(true);
 
     // Rotated rows: on k2 and still the provider's current tokens; the daemon kept refreshing them.
-    await waitFor(async () => {
-      const rows = await db.connection.findMany({ where: { provider: 'rot' } });
-      return rows.every((r) => r.version > versionsBefore.get(r.id)! + 1);
-    }, 30_000, 'refreshes after the rotation');
+    await waitFor(
+      async () => {
+        const rows = await db.connection.findMany({ where: { provider: 'rot' } });
+        return rows.every((r) => r.version > versionsBefore.get(r.id)! + 1);
+      },
+      30_000,
+      'refreshes after the rotation',
+    );
     const rows = await db.connection.findMany({ where: { provider: 'rot' } });
     const k2 = new Keyring([{ id: 'k2', key: Buffer.from(NEW, 'base64') }]);
     for (const r of rows) {
@@ -222,10 +288,18 @@ describe('ops keys rotate', () => {
     expect(tried.body).toMatchObject({ outcome: 'misconfigured', code: 'decrypt_failed' });
     expect(JSON.stringify(tried.body)).toMatch(/authentication failed/);
     const after = (await db.connection.findUnique({ where: { id: tampered[0].id } }))!;
-    expect([after.accessTokenEnc, after.refreshTokenEnc, after.lastErrorCode]).toEqual([tampered[0].accessTokenEnc, tampered[0].refreshTokenEnc, 'decrypt_failed']);
+    expect([after.accessTokenEnc, after.refreshTokenEnc, after.lastErrorCode]).toEqual([
+      tampered[0].accessTokenEnc,
+      tampered[0].refreshTokenEnc,
+      'decrypt_failed',
+    ]);
     const verify = await runOps(keysCommand, ['verify', '--json'], env(keysEnv));
     expect(verify.code).toBe(1);
-    expect(JSON.parse(verify.out[0]).failed.map((f: { id: string }) => f.id).sort()).toEqual(tampered.map((t) => t.id).sort());
+    expect(
+      JSON.parse(verify.out[0])
+        .failed.map((f: { id: string }) => f.id)
+        .sort(),
+    ).toEqual(tampered.map((t) => t.id).sort());
     const status2 = await runOps(keysCommand, ['status', '--json'], env(keysEnv));
     expect(JSON.parse(status2.out[0]).keys).toEqual([
       { keyId: 'k1', rows: 2, state: 'configured (rotate away)' },
@@ -239,10 +313,21 @@ describe('ops keys rotate', () => {
 describe('rotation fence', () => {
   it('a row refreshed or replaced between the rotation reading and writing it is never overwritten; it is re-read on the next pass', async () => {
     const k1 = new Keyring([{ id: 'k1', key: Buffer.from(OLD, 'base64') }]);
-    const both = new Keyring([{ id: 'k2', key: Buffer.from(NEW, 'base64') }, { id: 'k1', key: Buffer.from(OLD, 'base64') }]);
+    const both = new Keyring([
+      { id: 'k2', key: Buffer.from(NEW, 'base64') },
+      { id: 'k1', key: Buffer.from(OLD, 'base64') },
+    ]);
     const ids: string[] = [];
     for (let i = 0; i < 5; i++) {
-      const row = await db.connection.create({ data: { provider: 'fence', externalId: `f${i}`, accessTokenEnc: k1.encrypt(`fence-at-${i}`), refreshTokenEnc: k1.encrypt(`fence-rt-${i}`), encKeyId: 'k1' } });
+      const row = await db.connection.create({
+        data: {
+          provider: 'fence',
+          externalId: `f${i}`,
+          accessTokenEnc: k1.encrypt(`fence-at-${i}`),
+          refreshTokenEnc: k1.encrypt(`fence-rt-${i}`),
+          encKeyId: 'k1',
+        },
+      });
       ids.push(row.id);
     }
     let fired = false;
@@ -254,9 +339,24 @@ describe('rotation fence', () => {
         fired = true;
         expect(batchIds.sort()).toEqual([...ids].sort());
         // A refresh by a process still on the old key list: new tokens, version+1, still k1.
-        await db.connection.update({ where: { id: ids[0] }, data: { refreshTokenEnc: k1.encrypt('refreshed-rt'), accessTokenEnc: k1.encrypt('refreshed-at'), version: { increment: 1 } } });
+        await db.connection.update({
+          where: { id: ids[0] },
+          data: {
+            refreshTokenEnc: k1.encrypt('refreshed-rt'),
+            accessTokenEnc: k1.encrypt('refreshed-at'),
+            version: { increment: 1 },
+          },
+        });
         // A token replacement by a process on the new key list.
-        await db.connection.update({ where: { id: ids[1] }, data: { refreshTokenEnc: both.encrypt('replaced-rt'), accessTokenEnc: both.encrypt('replaced-at'), encKeyId: 'k2', version: { increment: 1 } } });
+        await db.connection.update({
+          where: { id: ids[1] },
+          data: {
+            refreshTokenEnc: both.encrypt('replaced-rt'),
+            accessTokenEnc: both.encrypt('replaced-at'),
+            encKeyId: 'k2',
+            version: { increment: 1 },
+          },
+        });
       },
     });
     expect(r.changedConcurrently).toBe(2);

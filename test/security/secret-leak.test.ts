@@ -13,7 +13,15 @@ import { defaultExtensions } from '../../worker/extensions.ts';
 import { createNodeHttpClient, type HttpClient } from '../../worker/oauth/http.ts';
 import { createDb, type Db } from '../../worker/store/db.ts';
 import { FakeProvider } from '../fakes/fake-provider.ts';
-import { sleep, startDaemon, testEnv, testRedis, waitFor, writeProvidersFile, type TestDaemon } from '../helpers/harness.ts';
+import {
+  sleep,
+  startDaemon,
+  testEnv,
+  testRedis,
+  waitFor,
+  writeProvidersFile,
+  type TestDaemon,
+} from '../helpers/harness.ts';
 import { WebhookReceiver } from '../webhooks/receiver.ts';
 import { captureLogger, dumpNonTokenColumns, dumpRedis, findSecrets, isolatedDatabase } from './support.ts';
 
@@ -26,11 +34,29 @@ const READ_KEY = `readkey-${hex(12)}`;
 const ENC_KEY = randomBytes(32).toString('base64');
 const WEBHOOK_SECRET = `whsec_${randomBytes(24).toString('base64')}`;
 
-const fake = new FakeProvider({ rotation: 'always', reuseDetection: true, accessTtlSeconds: 3, clientSecret: CLIENT_SECRET });
-const fakeBody = new FakeProvider({ rotation: 'always', reuseDetection: true, accessTtlSeconds: 3, clientSecret: CLIENT_SECRET_BODY });
+const fake = new FakeProvider({
+  rotation: 'always',
+  reuseDetection: true,
+  accessTtlSeconds: 3,
+  clientSecret: CLIENT_SECRET,
+});
+const fakeBody = new FakeProvider({
+  rotation: 'always',
+  reuseDetection: true,
+  accessTtlSeconds: 3,
+  clientSecret: CLIENT_SECRET_BODY,
+});
 const receiver = new WebhookReceiver(WEBHOOK_SECRET);
-const secrets = new Set<string>([CLIENT_SECRET, CLIENT_SECRET_BODY, API_KEY, READ_KEY, ENC_KEY, WEBHOOK_SECRET,
-  Buffer.from(`client-id:${CLIENT_SECRET}`).toString('base64'), Buffer.from(ENC_KEY, 'base64').toString('hex')]);
+const secrets = new Set<string>([
+  CLIENT_SECRET,
+  CLIENT_SECRET_BODY,
+  API_KEY,
+  READ_KEY,
+  ENC_KEY,
+  WEBHOOK_SECRET,
+  Buffer.from(`client-id:${CLIENT_SECRET}`).toString('base64'),
+  Buffer.from(ENC_KEY, 'base64').toString('hex'),
+]);
 /** Secrets an API response may legitimately carry: access tokens returned by GET /token. */
 const accessTokens = new Set<string>();
 const apiBodies: { where: string; text: string }[] = [];
@@ -47,9 +73,12 @@ const recordingHttp: HttpClient = async (req, timeoutMs) => {
   if (answer.kind === 'response') {
     try {
       const body = JSON.parse(answer.bodyText) as Record<string, unknown>;
-      for (const f of ['access_token', 'refresh_token']) if (typeof body[f] === 'string') secrets.add(body[f] as string);
+      for (const f of ['access_token', 'refresh_token'])
+        if (typeof body[f] === 'string') secrets.add(body[f] as string);
       if (typeof body.access_token === 'string') accessTokens.add(body.access_token);
-    } catch { /* not JSON */ }
+    } catch {
+      /* not JSON */
+    }
   }
   return answer;
 };
@@ -57,8 +86,13 @@ const recordingHttp: HttpClient = async (req, timeoutMs) => {
 async function call(method: string, path: string, body?: unknown, key = API_KEY) {
   const res = await d.api(method, path, body, key);
   const text = typeof res.body === 'string' ? res.body : JSON.stringify(res.body ?? '');
-  if (method === 'GET' && /\/token/.test(path) && res.status === 200) tokenBodies.push({ where: `${method} ${path}`, text, allowed: res.body.access_token });
-  else apiBodies.push({ where: `${method} ${path} -> ${res.status}`, text: `${text} ${JSON.stringify(Object.fromEntries(res.headers))}` });
+  if (method === 'GET' && /\/token/.test(path) && res.status === 200)
+    tokenBodies.push({ where: `${method} ${path}`, text, allowed: res.body.access_token });
+  else
+    apiBodies.push({
+      where: `${method} ${path} -> ${res.status}`,
+      text: `${text} ${JSON.stringify(Object.fromEntries(res.headers))}`,
+    });
   return res;
 }
 
@@ -67,7 +101,11 @@ async function register(provider: string, f: FakeProvider, externalId: string, e
   secrets.add(g.accessToken);
   secrets.add(g.refreshToken);
   accessTokens.add(g.accessToken);
-  const res = await call('POST', '/v1/connections', { provider, externalId, tokens: { access_token: g.accessToken, refresh_token: g.refreshToken, expires_in: expiresIn, token_type: 'Bearer' } });
+  const res = await call('POST', '/v1/connections', {
+    provider,
+    externalId,
+    tokens: { access_token: g.accessToken, refresh_token: g.refreshToken, expires_in: expiresIn, token_type: 'Bearer' },
+  });
   expect(res.status, JSON.stringify(res.body)).toBe(201);
   return { id: res.body.id as string, grantId: g.grantId };
 }
@@ -90,8 +128,16 @@ beforeAll(async () => {
     leakbody: { tokenUrl: fakeBody.tokenUrl, clientAuth: 'body', rotation: 'always', refreshLeadSec: 1 },
   });
   const env = testEnv({
-    DATABASE_URL: iso.url, PROVIDERS_FILE: providersFile, API_KEY, API_READ_KEYS: READ_KEY, ENCRYPTION_KEY: undefined, ENCRYPTION_KEYS: `main:${ENC_KEY}`,
-    WEBHOOK_URL: receiver.url, WEBHOOK_SECRET, WEBHOOK_DISPATCH_INTERVAL_MS: '100', LOG_LEVEL: 'trace',
+    DATABASE_URL: iso.url,
+    PROVIDERS_FILE: providersFile,
+    API_KEY,
+    API_READ_KEYS: READ_KEY,
+    ENCRYPTION_KEY: undefined,
+    ENCRYPTION_KEYS: `main:${ENC_KEY}`,
+    WEBHOOK_URL: receiver.url,
+    WEBHOOK_SECRET,
+    WEBHOOK_DISPATCH_INTERVAL_MS: '100',
+    LOG_LEVEL: 'trace',
   });
   const config = loadConfig(env);
   // The production set of extensions: key check, webhooks, credential breaker, metrics, dashboard.
@@ -113,7 +159,13 @@ describe('secrets never leak', () => {
     const ok = await register('leakbasic', fake, 'ok-1', 2);
     const okBody = await register('leakbody', fakeBody, 'ok-body-1', 2);
     const revoked = await register('leakbasic', fake, 'revoked-1', 600);
-    await waitFor(async () => (await db.connection.findUnique({ where: { id: ok.id } }))!.version >= 3 && (await db.connection.findUnique({ where: { id: okBody.id } }))!.version >= 3, 30_000, 'rotations');
+    await waitFor(
+      async () =>
+        (await db.connection.findUnique({ where: { id: ok.id } }))!.version >= 3 &&
+        (await db.connection.findUnique({ where: { id: okBody.id } }))!.version >= 3,
+      30_000,
+      'rotations',
+    );
 
     // Token API: success (returns an access token), wrong scope, wrong key, no key.
     expect((await call('GET', `/v1/connections/${ok.id}/token?min_valid_seconds=0`)).status).toBe(200);
@@ -128,15 +180,50 @@ describe('secrets never leak', () => {
     const s3 = `badsecret${hex(6)}`;
     const s4 = `badsecret${hex(6)}`;
     [s1, s2, s3, s4].forEach((s) => secrets.add(s));
-    expect((await call('POST', '/v1/connections', { provider: 'leakbasic', externalId: 'bad-1', tokens: { access_token: s1, refresh_token: s2, expires_in: -5 } })).status).toBe(400);
-    expect((await call('POST', '/v1/connections', `{"provider":"leakbasic","externalId":"bad-2","tokens":{"access_token":"${s3}",`)).status).toBe(400);
-    expect((await call('PUT', `/v1/connections/${ok.id}/tokens`, { access_token: s4, refresh_token: 42 })).status).toBe(400);
-    expect((await call('PUT', `/v1/connections/${ok.id}/tokens`, { access_token: `${s4}\u0000`, refresh_token: s4 })).status).toBe(400);
-    expect((await call('POST', '/v1/connections', { provider: 'leakbasic', externalId: 'bad-3', tokens: { access_token: s1.repeat(1000), refresh_token: s2 } })).status).toBe(400);
+    expect(
+      (
+        await call('POST', '/v1/connections', {
+          provider: 'leakbasic',
+          externalId: 'bad-1',
+          tokens: { access_token: s1, refresh_token: s2, expires_in: -5 },
+        })
+      ).status,
+    ).toBe(400);
+    expect(
+      (
+        await call(
+          'POST',
+          '/v1/connections',
+          `{"provider":"leakbasic","externalId":"bad-2","tokens":{"access_token":"${s3}",`,
+        )
+      ).status,
+    ).toBe(400);
+    expect((await call('PUT', `/v1/connections/${ok.id}/tokens`, { access_token: s4, refresh_token: 42 })).status).toBe(
+      400,
+    );
+    expect(
+      (await call('PUT', `/v1/connections/${ok.id}/tokens`, { access_token: `${s4}\u0000`, refresh_token: s4 })).status,
+    ).toBe(400);
+    expect(
+      (
+        await call('POST', '/v1/connections', {
+          provider: 'leakbasic',
+          externalId: 'bad-3',
+          tokens: { access_token: s1.repeat(1000), refresh_token: s2 },
+        })
+      ).status,
+    ).toBe(400);
 
     // A provider that echoes the client secret and the presented refresh token in its error.
     const presented = fake.currentRefreshToken(revoked.grantId)!;
-    fake.setFaults({ status: 400, count: 2, body: { error: 'invalid_request', error_description: `client secret ${CLIENT_SECRET} and token ${presented} look odd` } });
+    fake.setFaults({
+      status: 400,
+      count: 2,
+      body: {
+        error: 'invalid_request',
+        error_description: `client secret ${CLIENT_SECRET} and token ${presented} look odd`,
+      },
+    });
     const echoed = await call('POST', `/v1/connections/${revoked.id}/refresh`);
     expect(echoed.status).toBe(200);
     // 5xx storm and invalid_client on the basic-auth provider.
@@ -146,31 +233,60 @@ describe('secrets never leak', () => {
     expect((await call('POST', `/v1/connections/${revoked.id}/refresh`)).status).toBe(200);
     // The forced refresh opens the credential breaker, after which only one probe per interval calls
     // the provider (whichever connection it picks): wait for a credential failure on either.
-    await waitFor(async () => (await db.refreshAttempt.count({ where: { connectionId: { in: [ok.id, revoked.id] }, outcome: 'misconfigured' } })) > 0, 20_000, 'invalid_client attempts');
+    await waitFor(
+      async () =>
+        (await db.refreshAttempt.count({
+          where: { connectionId: { in: [ok.id, revoked.id] }, outcome: 'misconfigured' },
+        })) > 0,
+      20_000,
+      'invalid_client attempts',
+    );
     fake.clearFaults();
     fakeBody.setFaults({ invalidClient: true, count: 1 });
     await call('POST', `/v1/connections/${okBody.id}/refresh`);
     // invalid_grant: the user revoked the grant.
     fake.revokeGrant(revoked.grantId);
     // (The credential breaker may hold refreshes back until its probe succeeds: ask again until marked.)
-    await waitFor(async () => {
-      if ((await db.connection.findUnique({ where: { id: revoked.id } }))?.status === 'needs_reauth') return true;
-      expect([200, 409]).toContain((await call('POST', `/v1/connections/${revoked.id}/refresh`)).status);
-      return false;
-    }, 30_000, 'needs_reauth', 300);
+    await waitFor(
+      async () => {
+        if ((await db.connection.findUnique({ where: { id: revoked.id } }))?.status === 'needs_reauth') return true;
+        expect([200, 409]).toContain((await call('POST', `/v1/connections/${revoked.id}/refresh`)).status);
+        return false;
+      },
+      30_000,
+      'needs_reauth',
+      300,
+    );
     expect((await call('GET', `/v1/connections/${revoked.id}/token`)).status).toBe(409);
     // The credential faults are gone: wait for the breaker's probe to close it, as an operator would.
-    await waitFor(async () => {
-      const r = await call('GET', '/v1/providers/leakbasic');
-      return r.status === 200 && r.body.breaker?.state === 'closed';
-    }, 30_000, 'leakbasic breaker closed', 300);
+    await waitFor(
+      async () => {
+        const r = await call('GET', '/v1/providers/leakbasic');
+        return r.status === 200 && r.body.breaker?.state === 'closed';
+      },
+      30_000,
+      'leakbasic breaker closed',
+      300,
+    );
     // Reconnect with a new grant (PUT) and an on-demand refresh through the token endpoint.
     const g2 = fake.issueGrant();
     secrets.add(g2.accessToken);
     secrets.add(g2.refreshToken);
-    expect((await call('PUT', `/v1/connections/${revoked.id}/tokens`, { access_token: g2.accessToken, refresh_token: g2.refreshToken, expires_in: 1 })).status).toBe(200);
+    expect(
+      (
+        await call('PUT', `/v1/connections/${revoked.id}/tokens`, {
+          access_token: g2.accessToken,
+          refresh_token: g2.refreshToken,
+          expires_in: 1,
+        })
+      ).status,
+    ).toBe(200);
     expect((await call('GET', `/v1/connections/${revoked.id}/token?min_valid_seconds=2`)).status).toBe(200);
-    await waitFor(async () => (await db.outboxEvent.count({ where: { deliveredAt: null } })) === 0 && receiver.requests.length >= 2, 20_000, 'webhooks delivered');
+    await waitFor(
+      async () => (await db.outboxEvent.count({ where: { deliveredAt: null } })) === 0 && receiver.requests.length >= 2,
+      20_000,
+      'webhooks delivered',
+    );
     // Metric labels, provider status and the queue dashboard's API are answers too.
     for (const path of ['/metrics', '/v1/providers', '/admin/queues/api/queues']) {
       const r = await call('GET', path);
@@ -191,7 +307,10 @@ describe('secrets never leak', () => {
     // 1. Logs.
     expect(lines.length).toBeGreaterThan(5);
     expect(lines.some((l) => l.includes('connection needs re-authorization'))).toBe(true);
-    const logHits = findSecrets(secrets, lines.map((l, i) => ({ where: `log line ${i}`, text: l })));
+    const logHits = findSecrets(
+      secrets,
+      lines.map((l, i) => ({ where: `log line ${i}`, text: l })),
+    );
     // 2. Redis: every key and value under the daemon's prefix (positive control: a planted canary).
     const redis = testRedis();
     const canary = `canary${hex(8)}`;
@@ -200,14 +319,27 @@ describe('secrets never leak', () => {
     await redis.del(`${d.config.queuePrefix}:canary`);
     await redis.quit();
     expect(dump.keys).toBeGreaterThan(3);
-    expect(findSecrets([canary], dump.text.map((t) => ({ where: 'redis', text: t })))).not.toEqual({});
-    const redisHits = findSecrets(secrets, dump.text.map((t, i) => ({ where: `redis item ${i}`, text: t })));
+    expect(
+      findSecrets(
+        [canary],
+        dump.text.map((t) => ({ where: 'redis', text: t })),
+      ),
+    ).not.toEqual({});
+    const redisHits = findSecrets(
+      secrets,
+      dump.text.map((t, i) => ({ where: `redis item ${i}`, text: t })),
+    );
     // 3. Every non-token column of every table (positive control: the enc column does hold a value we can find).
     const rows = await dumpNonTokenColumns(db);
     expect(rows.rows).toBeGreaterThan(10);
-    const dbHits = findSecrets(secrets, rows.text.map((t) => ({ where: 'db row', text: t })));
+    const dbHits = findSecrets(
+      secrets,
+      rows.text.map((t) => ({ where: 'db row', text: t })),
+    );
     const encRows = await db.connection.findMany({ select: { accessTokenEnc: true, refreshTokenEnc: true } });
-    expect(findSecrets([encRows[0].refreshTokenEnc.slice(0, 20)], [{ where: 'control', text: JSON.stringify(encRows) }])).not.toEqual({});
+    expect(
+      findSecrets([encRows[0].refreshTokenEnc.slice(0, 20)], [{ where: 'control', text: JSON.stringify(encRows) }]),
+    ).not.toEqual({});
     const encHits = findSecrets(secrets, [{ where: 'token columns', text: JSON.stringify(encRows) }]);
     // 4. API answers (errors and everything but the token itself); token answers carry only their own access token.
     expect(apiBodies.length).toBeGreaterThan(10);
@@ -222,10 +354,22 @@ describe('secrets never leak', () => {
     // 5. Webhooks on the wire.
     expect(receiver.requests.length).toBeGreaterThan(1);
     const types = new Set(receiver.requests.map((r) => JSON.parse(r.body).type));
-    for (const t of ['connection.needs_reauth', 'connection.recovered', 'provider.credentials_invalid']) expect(types).toContain(t);
+    for (const t of ['connection.needs_reauth', 'connection.recovered', 'provider.credentials_invalid'])
+      expect(types).toContain(t);
     expect(receiver.requests.every((r) => r.verified)).toBe(true);
-    const hookHits = findSecrets(secrets, receiver.requests.map((r) => ({ where: `webhook ${r.id}`, text: `${r.body} ${r.signature}` })));
+    const hookHits = findSecrets(
+      secrets,
+      receiver.requests.map((r) => ({ where: `webhook ${r.id}`, text: `${r.body} ${r.signature}` })),
+    );
 
-    expect({ logHits, redisHits, dbHits, encHits, apiHits, tokenHits, hookHits }).toEqual({ logHits: {}, redisHits: {}, dbHits: {}, encHits: {}, apiHits: {}, tokenHits: [], hookHits: {} });
+    expect({ logHits, redisHits, dbHits, encHits, apiHits, tokenHits, hookHits }).toEqual({
+      logHits: {},
+      redisHits: {},
+      dbHits: {},
+      encHits: {},
+      apiHits: {},
+      tokenHits: [],
+      hookHits: {},
+    });
   });
 });

@@ -12,7 +12,8 @@ function adminUrl(url: string): string {
 }
 
 export default async function setup({ provide }: { provide: (key: string, value: string) => void }) {
-  const base = process.env.TEST_DATABASE_URL ?? process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/oauth_refresher';
+  const base =
+    process.env.TEST_DATABASE_URL ?? process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/oauth_refresher';
   const url = new URL(base);
   url.pathname = `/ort_test_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
   const databaseUrl = url.toString();
@@ -24,7 +25,9 @@ export default async function setup({ provide }: { provide: (key: string, value:
     const admin = new pg.Client({ connectionString: adminUrl(databaseUrl) });
     await admin.connect();
     const name = new URL(databaseUrl).pathname.slice(1);
-    const { rows } = await admin.query<{ datname: string }>('SELECT datname FROM pg_database WHERE datname LIKE $1', [`${name}%`]);
+    const { rows } = await admin.query<{ datname: string }>('SELECT datname FROM pg_database WHERE datname LIKE $1', [
+      `${name}%`,
+    ]);
     await admin.end();
     for (const r of rows) {
       const u = new URL(databaseUrl);

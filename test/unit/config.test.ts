@@ -17,7 +17,13 @@ describe('loadConfig fails fast naming the variable', () => {
     [{ ENCRYPTION_KEY: undefined }, 'ENCRYPTION_KEY'],
     [{ ENCRYPTION_KEY: Buffer.alloc(16).toString('base64') }, 'ENCRYPTION_KEY'],
     [{ ENCRYPTION_KEY: 'short-passphrase' }, 'ENCRYPTION_KEY'],
-    [{ ENCRYPTION_KEY: undefined, ENCRYPTION_KEYS: 'a:' + Buffer.alloc(32).toString('base64') + ',a:' + Buffer.alloc(32).toString('base64') }, 'ENCRYPTION_KEYS'],
+    [
+      {
+        ENCRYPTION_KEY: undefined,
+        ENCRYPTION_KEYS: 'a:' + Buffer.alloc(32).toString('base64') + ',a:' + Buffer.alloc(32).toString('base64'),
+      },
+      'ENCRYPTION_KEYS',
+    ],
     [{ PORT: 'eighty' }, 'PORT'],
     [{ REQUEST_TIMEOUT_MS: '10000', LOCK_TTL_MS: '5000' }, 'LOCK_TTL_MS'],
     [{ ROLES: 'api,cook' }, 'ROLES'],
@@ -61,8 +67,16 @@ describe('providers file validation names provider and field', () => {
   it.each([
     [{ acme: { tokenUrl: 'http://auth.acme.com/t', clientId: 'a', clientSecret: 'b' } }, 'acme', 'tokenUrl'],
     [{ acme: { clientId: 'a', clientSecret: 'b' } }, 'acme', 'tokenUrl'],
-    [{ acme: { tokenUrl: 'https://a/t', clientAuth: 'magic', clientId: 'a', clientSecret: 'b' } }, 'acme', 'clientAuth'],
-    [{ acme: { tokenUrl: 'https://a/t', rotation: 'sometimes', clientId: 'a', clientSecret: 'b' } }, 'acme', 'rotation'],
+    [
+      { acme: { tokenUrl: 'https://a/t', clientAuth: 'magic', clientId: 'a', clientSecret: 'b' } },
+      'acme',
+      'clientAuth',
+    ],
+    [
+      { acme: { tokenUrl: 'https://a/t', rotation: 'sometimes', clientId: 'a', clientSecret: 'b' } },
+      'acme',
+      'rotation',
+    ],
     [{ acme: { tokenUrl: 'https://a/t', clientId: '${NOPE_NOT_SET_ID}', clientSecret: 'b' } }, 'acme', 'clientId'],
     [{ 'Bad Key': { tokenUrl: 'https://a/t' } }, 'Bad Key', 'key'],
   ])('%j', (providers, provider, field) => {
@@ -77,9 +91,21 @@ describe('providers file validation names provider and field', () => {
     }
   });
   it('substitutes ${ENV} and lets a file override a built-in field', () => {
-    const file = writeProvidersFile({ gong: { tokenUrl: 'http://127.0.0.1:9/t' }, acme: { tokenUrl: 'https://a/t', clientId: '${ACME_ID}', clientSecret: '${ACME_SECRET}' } });
-    const reg = ProviderRegistry.load({ providersFile: file, allowInsecure: true, env: { ACME_ID: 'id1', ACME_SECRET: 's1', GONG_CLIENT_ID: 'g', GONG_CLIENT_SECRET: 'gs' } });
+    const file = writeProvidersFile({
+      gong: { tokenUrl: 'http://127.0.0.1:9/t' },
+      acme: { tokenUrl: 'https://a/t', clientId: '${ACME_ID}', clientSecret: '${ACME_SECRET}' },
+    });
+    const reg = ProviderRegistry.load({
+      providersFile: file,
+      allowInsecure: true,
+      env: { ACME_ID: 'id1', ACME_SECRET: 's1', GONG_CLIENT_ID: 'g', GONG_CLIENT_SECRET: 'gs' },
+    });
     expect(reg.get('acme')).toMatchObject({ clientId: 'id1', clientSecret: 's1', configured: true });
-    expect(reg.get('gong')).toMatchObject({ tokenUrl: 'http://127.0.0.1:9/t', paramsIn: 'query', clientAuth: 'basic', configured: true });
+    expect(reg.get('gong')).toMatchObject({
+      tokenUrl: 'http://127.0.0.1:9/t',
+      paramsIn: 'query',
+      clientAuth: 'basic',
+      configured: true,
+    });
   });
 });

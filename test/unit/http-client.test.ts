@@ -29,17 +29,29 @@ async function httpServer(handler: Handler) {
   server.on('connection', (s) => {
     state.connections++;
     sockets.add(s);
-    s.on('close', () => { sockets.delete(s); state.closedSockets++; });
+    s.on('close', () => {
+      sockets.delete(s);
+      state.closedSockets++;
+    });
   });
   const port = await listen(server);
   return {
     url: `http://127.0.0.1:${port}`,
     state,
-    close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
   };
 }
 
-const post = (url: string, body?: string, headers: Record<string, string> = {}): TokenRequest => ({ url, method: 'POST', headers, body });
+const post = (url: string, body?: string, headers: Record<string, string> = {}): TokenRequest => ({
+  url,
+  method: 'POST',
+  headers,
+  body,
+});
 
 const json = (res: ServerResponse, status: number, value: unknown, extra: Record<string, string | string[]> = {}) => {
   res.writeHead(status, { 'Content-Type': 'application/json', ...extra });
@@ -49,7 +61,8 @@ const json = (res: ServerResponse, status: number, value: unknown, extra: Record
 const routes: Record<string, Handler> = {
   '/token': (_q, _b, res) => json(res, 200, { access_token: 'at1', expires_in: 3600 }, { 'X-Request-Id': 'Abc-1' }),
   '/echo': (q, body, res) => json(res, 200, { method: q.method, url: q.url, headers: q.headers, body }),
-  '/bad-grant': (_q, _b, res) => json(res, 400, { error: 'invalid_grant', error_description: 'Token has been revoked' }),
+  '/bad-grant': (_q, _b, res) =>
+    json(res, 400, { error: 'invalid_grant', error_description: 'Token has been revoked' }),
   '/bad-gateway': (_q, _b, res) => {
     res.writeHead(502, { 'content-type': 'text/html' });
     res.end('<html><body><h1>502 Bad Gateway</h1></body></html>');
@@ -58,7 +71,9 @@ const routes: Record<string, Handler> = {
     res.writeHead(302, { location: '/token' });
     res.end('moved');
   },
-  '/slow-head': (_q, _b, res) => { setTimeout(() => json(res, 200, { late: true }), 1500); },
+  '/slow-head': (_q, _b, res) => {
+    setTimeout(() => json(res, 200, { late: true }), 1500);
+  },
   '/slow-body': (_q, _b, res) => {
     res.writeHead(200, { 'content-type': 'application/json' });
     res.write('{"access_token":');
@@ -91,7 +106,9 @@ let rawUrl: string;
 let refusedUrl: string;
 
 beforeAll(async () => {
-  main = await httpServer((q, b, res) => (routes[new URL(q.url ?? '/', 'http://x').pathname] ?? ((_q, _b, r) => json(r, 404, {})))(q, b, res));
+  main = await httpServer((q, b, res) =>
+    (routes[new URL(q.url ?? '/', 'http://x').pathname] ?? ((_q, _b, r) => json(r, 404, {})))(q, b, res),
+  );
   // Raw server: announces 100 bytes, sends 3, then drops the connection.
   raw = createNetServer((s) => {
     s.on('error', () => undefined);
@@ -125,7 +142,12 @@ describe.each([
 
   it.each([
     { path: '/token', status: 200, body: { access_token: 'at1', expires_in: 3600 }, header: ['x-request-id', 'Abc-1'] },
-    { path: '/bad-grant', status: 400, body: { error: 'invalid_grant', error_description: 'Token has been revoked' }, header: ['content-type', 'application/json'] },
+    {
+      path: '/bad-grant',
+      status: 400,
+      body: { error: 'invalid_grant', error_description: 'Token has been revoked' },
+      header: ['content-type', 'application/json'],
+    },
     { path: '/gzip', status: 200, body: { access_token: 'gz' }, header: ['content-encoding', 'gzip'] },
   ])('JSON answer $path -> $status', async ({ path, status, body, header }) => {
     const a = await call(path, 'x=1');
@@ -139,13 +161,22 @@ describe.each([
   });
 
   it.each([
-    { kind: 'form', body: 'grant_type=refresh_token&refresh_token=rt%2Fx%3D&client_id=my+id', type: 'application/x-www-form-urlencoded' },
+    {
+      kind: 'form',
+      body: 'grant_type=refresh_token&refresh_token=rt%2Fx%3D&client_id=my+id',
+      type: 'application/x-www-form-urlencoded',
+    },
     { kind: 'json (multi-byte)', body: JSON.stringify({ refresh_token: 'rt-é-€' }), type: 'application/json' },
   ])('POST $kind body arrives intact with its headers', async ({ body, type }) => {
     const headers = { accept: 'application/json', 'content-type': type, authorization: 'Basic bXk6c2VjcmV0' };
     const a = await call('/echo?tenant=t1', body, headers);
     expect(a.kind).toBe('response');
-    const seen = JSON.parse(a.kind === 'response' ? a.bodyText : '{}') as { method: string; url: string; headers: Record<string, string>; body: string };
+    const seen = JSON.parse(a.kind === 'response' ? a.bodyText : '{}') as {
+      method: string;
+      url: string;
+      headers: Record<string, string>;
+      body: string;
+    };
     expect(seen.method).toBe('POST');
     expect(seen.url).toBe('/echo?tenant=t1');
     expect(seen.body).toBe(body);
@@ -164,7 +195,11 @@ describe.each([
 
   it('HTML 502 page is a response, not an error', async () => {
     const a = await call('/bad-gateway');
-    expect(a).toMatchObject({ kind: 'response', status: 502, bodyText: '<html><body><h1>502 Bad Gateway</h1></body></html>' });
+    expect(a).toMatchObject({
+      kind: 'response',
+      status: 502,
+      bodyText: '<html><body><h1>502 Bad Gateway</h1></body></html>',
+    });
     expect(a.kind === 'response' && a.headers['content-type']).toBe('text/html');
   });
 
@@ -209,7 +244,11 @@ describe.each([
 
   it('repeated headers are joined with ", " (set-cookie: last one, as fetch does)', async () => {
     const a = await call('/repeated');
-    expect(a.kind === 'response' && a.headers).toMatchObject({ 'x-multi': 'a, b', 'retry-after': '3, 4', 'set-cookie': 't=2' });
+    expect(a.kind === 'response' && a.headers).toMatchObject({
+      'x-multi': 'a, b',
+      'retry-after': '3, 4',
+      'set-cookie': 't=2',
+    });
   });
 
   it('an invalid URL is a network error, not a throw; message never carries the URL', async () => {
@@ -220,9 +259,18 @@ describe.each([
 
 describe('createNodeHttpClient only', () => {
   it('adds no headers beyond host, connection and content-length', async () => {
-    const a = await node.client(post(`${main.url}/echo`, 'a=1', { 'content-type': 'application/x-www-form-urlencoded', 'x-custom': 'v' }), 2000);
+    const a = await node.client(
+      post(`${main.url}/echo`, 'a=1', { 'content-type': 'application/x-www-form-urlencoded', 'x-custom': 'v' }),
+      2000,
+    );
     const seen = JSON.parse(a.kind === 'response' ? a.bodyText : '{}') as { headers: Record<string, string> };
-    expect(Object.keys(seen.headers).sort()).toEqual(['connection', 'content-length', 'content-type', 'host', 'x-custom']);
+    expect(Object.keys(seen.headers).sort()).toEqual([
+      'connection',
+      'content-length',
+      'content-type',
+      'host',
+      'x-custom',
+    ]);
     expect(seen.headers.connection).toBe('keep-alive');
   });
 
@@ -230,7 +278,8 @@ describe('createNodeHttpClient only', () => {
     const s = await httpServer((_q, _b, res) => json(res, 200, { ok: true }));
     const c = createNodeHttpClient();
     try {
-      for (let i = 0; i < 5; i++) expect(await c.client(post(`${s.url}/t`, 'x=1'), 2000)).toMatchObject({ kind: 'response', status: 200 });
+      for (let i = 0; i < 5; i++)
+        expect(await c.client(post(`${s.url}/t`, 'x=1'), 2000)).toMatchObject({ kind: 'response', status: 200 });
       expect(s.state.requests).toBe(5);
       expect(s.state.connections).toBe(1);
     } finally {
@@ -280,7 +329,10 @@ describe('createNodeHttpClient only', () => {
       sock.on('error', () => undefined);
       sock.on('data', () => {
         requests++;
-        if (n++ === 0) sock.write('HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: keep-alive\r\n\r\n{}');
+        if (n++ === 0)
+          sock.write(
+            'HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: keep-alive\r\n\r\n{}',
+          );
         else sock.resetAndDestroy();
       });
     });

@@ -63,7 +63,17 @@ describe('spreadKeyOf', () => {
 describe('nextRunAt (what the job does after an outcome)', () => {
   const at = new Date(NOW + 60_000);
   it.each([
-    [{ outcome: 'rotated', versionBefore: 1, versionAfter: 2, expiresAt: null, nextRefreshAt: at, rotatedRefreshToken: true }, at.getTime()],
+    [
+      {
+        outcome: 'rotated',
+        versionBefore: 1,
+        versionAfter: 2,
+        expiresAt: null,
+        nextRefreshAt: at,
+        rotatedRefreshToken: true,
+      },
+      at.getTime(),
+    ],
     [{ outcome: 'transient', code: 'x', description: '', retryAt: at, uncertain: false }, at.getTime()],
     [{ outcome: 'needs_reauth', reason: 'revoked', code: 'invalid_grant', description: '' }, null],
     [{ outcome: 'skipped', why: 'busy', nextRefreshAt: null }, NOW + 1000],

@@ -3,14 +3,25 @@ import { buildRefreshRequest } from '../../worker/oauth/request.ts';
 import { fillTokenUrl, resolveProvider } from '../../worker/providers/registry.ts';
 import type { ProviderInput } from '../../worker/providers/types.ts';
 
-const def = (input: ProviderInput) => resolveProvider('x', { tokenUrl: 'https://auth.example.com/token', clientId: 'my id', clientSecret: 's:cr&t', ...input }, {}, { allowInsecure: false });
+const def = (input: ProviderInput) =>
+  resolveProvider(
+    'x',
+    { tokenUrl: 'https://auth.example.com/token', clientId: 'my id', clientSecret: 's:cr&t', ...input },
+    {},
+    { allowInsecure: false },
+  );
 
 describe('buildRefreshRequest', () => {
   it('form body with client credentials in the body', () => {
     const r = buildRefreshRequest(def({ clientAuth: 'body', paramsIn: 'form' }), 'rt1', {});
     expect(r.kind === 'request' && r.request.headers['content-type']).toBe('application/x-www-form-urlencoded');
     const body = new URLSearchParams(r.kind === 'request' ? r.request.body : '');
-    expect(Object.fromEntries(body)).toEqual({ grant_type: 'refresh_token', refresh_token: 'rt1', client_id: 'my id', client_secret: 's:cr&t' });
+    expect(Object.fromEntries(body)).toEqual({
+      grant_type: 'refresh_token',
+      refresh_token: 'rt1',
+      client_id: 'my id',
+      client_secret: 's:cr&t',
+    });
     expect(r.kind === 'request' && r.request.headers.authorization).toBeUndefined();
   });
   it('basic auth form-encodes id and secret (RFC 6749 2.3.1)', () => {
@@ -27,12 +38,26 @@ describe('buildRefreshRequest', () => {
     expect(u.searchParams.get('refresh_token')).toBe('rt1');
   });
   it('JSON body with extra params and headers', () => {
-    const r = buildRefreshRequest(def({ paramsIn: 'json', extraParams: { scope: 'offline_access' }, headers: { 'Accept': 'application/json', 'X-Api': '1' } }), 'rt1', {});
-    expect(r.kind === 'request' && JSON.parse(r.request.body!)).toMatchObject({ grant_type: 'refresh_token', refresh_token: 'rt1', scope: 'offline_access' });
+    const r = buildRefreshRequest(
+      def({
+        paramsIn: 'json',
+        extraParams: { scope: 'offline_access' },
+        headers: { Accept: 'application/json', 'X-Api': '1' },
+      }),
+      'rt1',
+      {},
+    );
+    expect(r.kind === 'request' && JSON.parse(r.request.body!)).toMatchObject({
+      grant_type: 'refresh_token',
+      refresh_token: 'rt1',
+      scope: 'offline_access',
+    });
     expect(r.kind === 'request' && r.request.headers['x-api']).toBe('1');
   });
   it('fills the token URL from metadata', () => {
-    const r = buildRefreshRequest(def({ tokenUrl: 'https://{subdomain}.zendesk.com/oauth/tokens' }), 'rt', { subdomain: 'acme' });
+    const r = buildRefreshRequest(def({ tokenUrl: 'https://{subdomain}.zendesk.com/oauth/tokens' }), 'rt', {
+      subdomain: 'acme',
+    });
     expect(r.kind === 'request' && r.request.url).toBe('https://acme.zendesk.com/oauth/tokens');
   });
   it('refuses a URL when metadata is missing', () => {
@@ -44,9 +69,21 @@ describe('buildRefreshRequest', () => {
 describe('fillTokenUrl', () => {
   it.each([
     ['https://{shop}.myshopify.com/t', { shop: 'acme' }, 'https://acme.myshopify.com/t'],
-    ['{instance_url}/services/oauth2/token', { instance_url: 'https://na1.salesforce.com/some/path' }, 'https://na1.salesforce.com/services/oauth2/token'],
-    ['{instance_url|https://login.salesforce.com}/services/oauth2/token', {}, 'https://login.salesforce.com/services/oauth2/token'],
-    ['https://login.microsoftonline.com/{tenant|common}/oauth2/v2.0/token', { tenant: 'contoso.onmicrosoft.com' }, 'https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/token'],
+    [
+      '{instance_url}/services/oauth2/token',
+      { instance_url: 'https://na1.salesforce.com/some/path' },
+      'https://na1.salesforce.com/services/oauth2/token',
+    ],
+    [
+      '{instance_url|https://login.salesforce.com}/services/oauth2/token',
+      {},
+      'https://login.salesforce.com/services/oauth2/token',
+    ],
+    [
+      'https://login.microsoftonline.com/{tenant|common}/oauth2/v2.0/token',
+      { tenant: 'contoso.onmicrosoft.com' },
+      'https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/token',
+    ],
   ])('%s', (tpl, md, expected) => {
     expect(fillTokenUrl(tpl, md)).toEqual({ ok: true, url: expected });
   });

@@ -6,9 +6,15 @@ import { defaultExtensions } from '../../worker/extensions.ts';
 import { createLogger } from '../../worker/log/logger.ts';
 
 const config = loadConfig();
-const daemon = new Daemon(config, { extensions: defaultExtensions(config), log: createLogger({ level: process.env.LOG_LEVEL ?? 'warn', destination: process.stderr }) });
+const daemon = new Daemon(config, {
+  extensions: defaultExtensions(config),
+  log: createLogger({ level: process.env.LOG_LEVEL ?? 'warn', destination: process.stderr }),
+});
 process.on('SIGTERM', () => {
-  daemon.close().then(() => process.exit(0), () => process.exit(1));
+  daemon.close().then(
+    () => process.exit(0),
+    () => process.exit(1),
+  );
 });
 daemon.start().then(
   () => process.stdout.write('ready\n'),

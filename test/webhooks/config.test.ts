@@ -36,7 +36,12 @@ describe('webhook secrets', () => {
     ['base64url characters', { WEBHOOK_SECRET: `whsec_${'_-'.repeat(16)}` }, 'WEBHOOK_SECRET', HOW],
     ['missing padding', { WEBHOOK_SECRET: whsec(32).replace(/=+$/, '') }, 'WEBHOOK_SECRET', HOW],
     ['two in WEBHOOK_SECRET', { WEBHOOK_SECRET: `${whsec()} ${whsec()}` }, 'WEBHOOK_SECRET', 'WEBHOOK_SECRETS'],
-    ['a bad one among WEBHOOK_SECRETS', { WEBHOOK_SECRETS: `${whsec()} plain-old-secret-xxxxxxxxxxxxxxxx` }, 'WEBHOOK_SECRETS', HOW],
+    [
+      'a bad one among WEBHOOK_SECRETS',
+      { WEBHOOK_SECRETS: `${whsec()} plain-old-secret-xxxxxxxxxxxxxxxx` },
+      'WEBHOOK_SECRETS',
+      HOW,
+    ],
     ['none with WEBHOOK_URL', {}, 'WEBHOOK_SECRET', HOW],
   ])('%s fails at start naming the variable (and what to do)', (_what, env, variable, hint) => {
     const e = configError(env);
@@ -75,9 +80,14 @@ describe('webhook secrets', () => {
     const run = async (argv: string[]) => {
       const out: string[] = [];
       const err: string[] = [];
-      const code = await runCli(argv, { out: (l) => out.push(l), err: (l) => err.push(l), tty: false }, () => {
-        throw new ConfigError('ENCRYPTION_KEY', 'is required but not set');
-      }, [webhooksCommand]);
+      const code = await runCli(
+        argv,
+        { out: (l) => out.push(l), err: (l) => err.push(l), tty: false },
+        () => {
+          throw new ConfigError('ENCRYPTION_KEY', 'is required but not set');
+        },
+        [webhooksCommand],
+      );
       return { code, out, err };
     };
     const text = await run(['webhooks', 'secret']);

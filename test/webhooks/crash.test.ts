@@ -39,7 +39,8 @@ function startChild(env: Record<string, string>): Promise<{ child: ChildProcess;
 }
 
 function exited(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
+  if (child.exitCode !== null || child.signalCode !== null)
+    return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
   return new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
 }
 
@@ -60,13 +61,26 @@ describe('dispatch across a crash', () => {
     await receiver.start();
     const conns = Array.from({ length: 5 }, () => randomUUID());
     for (let i = 0; i < 20; i++) {
-      await db.$transaction((tx) => enqueueEvent(tx, 'connection.refresh_failing', { connectionId: conns[i % 5], provider: 'acme', payload: { provider: 'acme', externalId: `e${i % 5}`, seq: i } }));
+      await db.$transaction((tx) =>
+        enqueueEvent(tx, 'connection.refresh_failing', {
+          connectionId: conns[i % 5],
+          provider: 'acme',
+          payload: { provider: 'acme', externalId: `e${i % 5}`, seq: i },
+        }),
+      );
     }
     const ids = (await db.outboxEvent.findMany({ select: { id: true } })).map((r) => r.id);
     expect(ids).toHaveLength(20);
     const env = {
-      DATABASE_URL: iso.url, ROLES: 'worker', WEBHOOK_URL: receiver.url, WEBHOOK_SECRET: SECRET,
-      WEBHOOK_DISPATCH_INTERVAL_MS: '100', WEBHOOK_RETRY_BASE_MS: '200', WEBHOOK_RETRY_MAX_MS: '1000', WEBHOOK_BATCH_SIZE: '5', LOG_LEVEL: 'warn',
+      DATABASE_URL: iso.url,
+      ROLES: 'worker',
+      WEBHOOK_URL: receiver.url,
+      WEBHOOK_SECRET: SECRET,
+      WEBHOOK_DISPATCH_INTERVAL_MS: '100',
+      WEBHOOK_RETRY_BASE_MS: '200',
+      WEBHOOK_RETRY_MAX_MS: '1000',
+      WEBHOOK_BATCH_SIZE: '5',
+      LOG_LEVEL: 'warn',
     };
 
     // First process: the receiver never answers, so its deliveries hang in flight.
@@ -85,7 +99,11 @@ describe('dispatch across a crash', () => {
 
     // Second process: picks everything up once the dead process's lease runs out.
     const b = await startChild({ ...env, WEBHOOK_TIMEOUT_MS: '2000' });
-    await waitFor(async () => (await db.outboxEvent.count({ where: { deliveredAt: null } })) === 0, 60_000, 'all delivered by the second process');
+    await waitFor(
+      async () => (await db.outboxEvent.count({ where: { deliveredAt: null } })) === 0,
+      60_000,
+      'all delivered by the second process',
+    );
     b.child.kill('SIGTERM');
     expect((await exited(b.child)).code).toBe(0);
     await receiver.close();

@@ -11,7 +11,12 @@ import { createLogger } from '../../worker/log/logger.ts';
 import { webhooksCommand } from '../../worker/ops/commands/webhooks.ts';
 import { createDb, type Db } from '../../worker/store/db.ts';
 import { enqueueEvent, type EventType } from '../../worker/store/outbox.ts';
-import { attemptsWithin, eventBody, WebhookDispatcher, type DispatcherOptions } from '../../worker/webhooks/dispatcher.ts';
+import {
+  attemptsWithin,
+  eventBody,
+  WebhookDispatcher,
+  type DispatcherOptions,
+} from '../../worker/webhooks/dispatcher.ts';
 import { backoffMs } from '../../worker/util/backoff.ts';
 import { deliveryHeaders, sign, signatureHeader, signingKeys } from '../../worker/webhooks/signing.ts';
 import { waitFor } from '../helpers/harness.ts';
@@ -24,22 +29,46 @@ let iso: { url: string; drop: () => Promise<void> };
 let db: Db;
 const silent = createLogger({ level: 'silent' });
 
-async function addEvents(n: number, connections: string[], type: EventType = 'connection.refresh_failing'): Promise<string[]> {
+async function addEvents(
+  n: number,
+  connections: string[],
+  type: EventType = 'connection.refresh_failing',
+): Promise<string[]> {
   const ids: string[] = [];
   for (let i = 0; i < n; i++) {
     const connectionId = connections[i % connections.length];
     // One transaction per event, like the state changes that cause them.
     await db.$transaction(async (tx) => {
-      await enqueueEvent(tx, type, { connectionId, provider: 'acme', payload: { provider: 'acme', externalId: `ext-${connectionId.slice(0, 8)}`, seq: i } });
+      await enqueueEvent(tx, type, {
+        connectionId,
+        provider: 'acme',
+        payload: { provider: 'acme', externalId: `ext-${connectionId.slice(0, 8)}`, seq: i },
+      });
     });
   }
-  const rows = await db.outboxEvent.findMany({ where: { connectionId: { in: connections } }, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }] });
+  const rows = await db.outboxEvent.findMany({
+    where: { connectionId: { in: connections } },
+    orderBy: [{ createdAt: 'asc' }, { id: 'asc' }],
+  });
   ids.push(...rows.map((r) => r.id));
   return ids;
 }
 
 function dispatcher(url: string, over: Partial<DispatcherOptions> = {}): WebhookDispatcher {
-  return new WebhookDispatcher({ db, log: silent, url, secret: SECRET, maxAgeMs: 48 * 3600_000, intervalMs: 50, retryBaseMs: 100, retryMaxMs: 400, timeoutMs: 2000, batchSize: 10, concurrency: 4, ...over });
+  return new WebhookDispatcher({
+    db,
+    log: silent,
+    url,
+    secret: SECRET,
+    maxAgeMs: 48 * 3600_000,
+    intervalMs: 50,
+    retryBaseMs: 100,
+    retryMaxMs: 400,
+    timeoutMs: 2000,
+    batchSize: 10,
+    concurrency: 4,
+    ...over,
+  });
 }
 
 beforeAll(async () => {
@@ -55,14 +84,25 @@ afterAll(async () => {
 describe('signing', () => {
   it('signs "${id}.${timestamp}.${body}" as the spec says: the reference library computes the same header and verifies only the untampered, fresh delivery', () => {
     const id = randomUUID();
-    const body = eventBody({ type: 'connection.recovered', connectionId: null, provider: 'acme', payload: { a: 1 }, createdAt: new Date() });
+    const body = eventBody({
+      type: 'connection.recovered',
+      connectionId: null,
+      provider: 'acme',
+      payload: { a: 1 },
+      createdAt: new Date(),
+    });
     const ts = Math.floor(Date.now() / 1000);
     const header = signatureHeader(KEYS, id, ts, body);
     expect(header).toMatch(/^v1,[A-Za-z0-9+/]{43}=$/);
     expect(header).toBe(`v1,${sign(KEYS[0], id, ts, body)}`);
     // The reference implementation signs the same content with the same key (the decoded whsec_ part).
     expect(new Webhook(SECRET).sign(id, new Date(ts * 1000), body)).toBe(header);
-    const h = (over: Record<string, string> = {}) => ({ 'webhook-id': id, 'webhook-timestamp': String(ts), 'webhook-signature': header, ...over });
+    const h = (over: Record<string, string> = {}) => ({
+      'webhook-id': id,
+      'webhook-timestamp': String(ts),
+      'webhook-signature': header,
+      ...over,
+    });
     expect(standardVerify(SECRET, body, h())).toBe(true);
     expect(standardVerify(SECRET, `${body} `, h())).toBe(false);
     expect(standardVerify(`whsec_${randomBytes(32).toString('base64')}`, body, h())).toBe(false);
@@ -70,19 +110,33 @@ describe('signing', () => {
     expect(standardVerify(SECRET, body, h({ 'webhook-id': randomUUID() }))).toBe(false);
     // Replay protection: a correct signature with an old timestamp is refused.
     const old = ts - 3600;
-    expect(standardVerify(SECRET, body, h({ 'webhook-timestamp': String(old), 'webhook-signature': signatureHeader(KEYS, id, old, body) }))).toBe(false);
+    expect(
+      standardVerify(
+        SECRET,
+        body,
+        h({ 'webhook-timestamp': String(old), 'webhook-signature': signatureHeader(KEYS, id, old, body) }),
+      ),
+    ).toBe(false);
     expect(standardVerify(SECRET, body, { 'webhook-id': id, 'webhook-timestamp': String(ts) })).toBe(false);
   });
 
   it('signs with every secret of a rotation, current first, space-separated; a receiver knowing either one verifies', () => {
     const next = `whsec_${randomBytes(24).toString('base64')}`;
     const keys = signingKeys([next, SECRET]);
-    const body = eventBody({ type: 'connection.needs_reauth', connectionId: randomUUID(), provider: 'acme', payload: { reason: 'revoked' }, createdAt: new Date() });
+    const body = eventBody({
+      type: 'connection.needs_reauth',
+      connectionId: randomUUID(),
+      provider: 'acme',
+      payload: { reason: 'revoked' },
+      createdAt: new Date(),
+    });
     const headers = deliveryHeaders(keys, randomUUID(), body, Date.now());
     const sigs = headers['webhook-signature'].split(' ');
     expect(sigs).toHaveLength(2);
     expect(sigs.every((x) => /^v1,[A-Za-z0-9+/]+=*$/.test(x))).toBe(true);
-    expect(sigs[0]).toBe(deliveryHeaders(signingKeys(next), headers['webhook-id'], body, Date.now())['webhook-signature']);
+    expect(sigs[0]).toBe(
+      deliveryHeaders(signingKeys(next), headers['webhook-id'], body, Date.now())['webhook-signature'],
+    );
     expect(standardVerify(next, body, headers)).toBe(true);
     expect(standardVerify(SECRET, body, headers)).toBe(true);
     expect(standardVerify(`whsec_${randomBytes(24).toString('base64')}`, body, headers)).toBe(false);
@@ -99,15 +153,34 @@ describe('signing', () => {
     expect(source).toContain(lib);
     const file = join(mkdtempSync(join(tmpdir(), 'ort-docs-')), 'verify-webhook.mjs');
     writeFileSync(file, source);
-    type Verify = (s: string, h: Record<string, string>, b: string) => { type: string; timestamp: string; data: Record<string, unknown> } | null;
+    type Verify = (
+      s: string,
+      h: Record<string, string>,
+      b: string,
+    ) => { type: string; timestamp: string; data: Record<string, unknown> } | null;
     const { verifyWebhook } = (await import(pathToFileURL(file).href)) as { verifyWebhook: Verify };
     const createdAt = new Date();
-    const body = eventBody({ type: 'connection.needs_reauth', connectionId: randomUUID(), provider: 'acme', payload: { reason: 'revoked' }, createdAt });
+    const body = eventBody({
+      type: 'connection.needs_reauth',
+      connectionId: randomUUID(),
+      provider: 'acme',
+      payload: { reason: 'revoked' },
+      createdAt,
+    });
     const headers = deliveryHeaders(KEYS, randomUUID(), body, Date.now());
-    expect(verifyWebhook(SECRET, headers, body)).toEqual({ type: 'connection.needs_reauth', timestamp: createdAt.toISOString(), data: JSON.parse(body).data });
+    expect(verifyWebhook(SECRET, headers, body)).toEqual({
+      type: 'connection.needs_reauth',
+      timestamp: createdAt.toISOString(),
+      data: JSON.parse(body).data,
+    });
     expect(verifyWebhook(SECRET, headers, body.replace('revoked', 'expired'))).toBeNull();
     expect(verifyWebhook(`whsec_${randomBytes(32).toString('base64')}`, headers, body)).toBeNull();
-    const rotated = deliveryHeaders(signingKeys([`whsec_${randomBytes(32).toString('base64')}`, SECRET]), headers['webhook-id'], body, Date.now());
+    const rotated = deliveryHeaders(
+      signingKeys([`whsec_${randomBytes(32).toString('base64')}`, SECRET]),
+      headers['webhook-id'],
+      body,
+      Date.now(),
+    );
     expect(verifyWebhook(SECRET, rotated, body)).not.toBeNull();
     expect(verifyWebhook(SECRET, { ...headers, 'webhook-signature': 'v1,é' }, body)).toBeNull();
     const old = deliveryHeaders(KEYS, headers['webhook-id'], body, Date.now() - 3600_000);
@@ -138,7 +211,11 @@ describe('dispatcher', () => {
     a.start();
     b.start();
     try {
-      await waitFor(async () => (await db.outboxEvent.count({ where: { id: { in: ids }, deliveredAt: null } })) === 0, 30_000, 'all delivered');
+      await waitFor(
+        async () => (await db.outboxEvent.count({ where: { id: { in: ids }, deliveredAt: null } })) === 0,
+        30_000,
+        'all delivered',
+      );
     } finally {
       await Promise.all([a.stop(), b.stop()]);
       await receiver.close();
@@ -174,8 +251,15 @@ describe('dispatcher', () => {
       // Wait until the failures happened and some retries are scheduled, then take the receiver down.
       await waitFor(() => receiver.requests.filter((r) => ids.includes(r.id!)).length >= 7, 20_000, 'first failures');
       await receiver.down();
-      await waitFor(async () => (await db.outboxEvent.count({ where: { id: { in: ids }, attempts: { gte: 2 }, deliveredAt: null } })) >= 1, 20_000, 'attempts while down');
-      const failing = await db.outboxEvent.findMany({ where: { id: { in: ids }, deliveredAt: null, attempts: { gt: 0 } } });
+      await waitFor(
+        async () =>
+          (await db.outboxEvent.count({ where: { id: { in: ids }, attempts: { gte: 2 }, deliveredAt: null } })) >= 1,
+        20_000,
+        'attempts while down',
+      );
+      const failing = await db.outboxEvent.findMany({
+        where: { id: { in: ids }, deliveredAt: null, attempts: { gt: 0 } },
+      });
       expect(failing.length).toBeGreaterThan(0);
       expect(failing.every((e) => e.lastError && e.deadAt === null)).toBe(true);
       // Visible with the ops command while failing.
@@ -184,7 +268,11 @@ describe('dispatcher', () => {
       const failedIds = new Set(JSON.parse(listed.out[0]).events.map((e: { id: string }) => e.id));
       for (const f of failing) expect(failedIds.has(f.id)).toBe(true);
       await receiver.up();
-      await waitFor(async () => (await db.outboxEvent.count({ where: { id: { in: ids }, deliveredAt: null } })) === 0, 30_000, 'all delivered after the receiver came back');
+      await waitFor(
+        async () => (await db.outboxEvent.count({ where: { id: { in: ids }, deliveredAt: null } })) === 0,
+        30_000,
+        'all delivered after the receiver came back',
+      );
     } finally {
       await d.stop();
       await receiver.close();
@@ -218,10 +306,14 @@ describe('dispatcher', () => {
     d.start();
     let dead;
     try {
-      dead = await waitFor(async () => {
-        const e = await db.outboxEvent.findUnique({ where: { id } });
-        return e?.deadAt ? e : null;
-      }, 30_000, 'dead');
+      dead = await waitFor(
+        async () => {
+          const e = await db.outboxEvent.findUnique({ where: { id } });
+          return e?.deadAt ? e : null;
+        },
+        30_000,
+        'dead',
+      );
     } finally {
       await d.stop();
     }
@@ -233,7 +325,10 @@ describe('dispatcher', () => {
     const attemptsWhenDead = receiver.requests.filter((r) => r.id === id).length;
 
     const listed = await runOps(webhooksCommand, ['list', '--dead', '--json'], { DATABASE_URL: iso.url });
-    expect(JSON.parse(listed.out[0]).events.map((e: { id: string; state: string }) => [e.id, e.state])).toContainEqual([id, 'dead']);
+    expect(JSON.parse(listed.out[0]).events.map((e: { id: string; state: string }) => [e.id, e.state])).toContainEqual([
+      id,
+      'dead',
+    ]);
     const text = await runOps(webhooksCommand, ['list', '--dead'], { DATABASE_URL: iso.url });
     expect(text.out.join('\n')).toContain(id);
 
@@ -251,7 +346,11 @@ describe('dispatcher', () => {
     const d2 = dispatcher(receiver.url, { maxAgeMs: 1500, retryBaseMs: 50, retryMaxMs: 200 });
     d2.start();
     try {
-      await waitFor(async () => (await db.outboxEvent.findUnique({ where: { id } }))?.deliveredAt, 20_000, 'replayed delivery');
+      await waitFor(
+        async () => (await db.outboxEvent.findUnique({ where: { id } }))?.deliveredAt,
+        20_000,
+        'replayed delivery',
+      );
     } finally {
       await d2.stop();
       await receiver.close();
@@ -303,12 +402,21 @@ describe('dispatcher', () => {
       const resumed = await runOps(webhooksCommand, ['resume'], { DATABASE_URL: iso.url });
       expect(resumed.code).toBe(0);
       expect(resumed.out.join('\n')).toContain(receiver.url);
-      await waitFor(async () => (await db.outboxEvent.count({ where: { id: { in: ids }, deliveredAt: null } })) === 0, 20_000, 'delivered after resume');
+      await waitFor(
+        async () => (await db.outboxEvent.count({ where: { id: { in: ids }, deliveredAt: null } })) === 0,
+        20_000,
+        'delivered after resume',
+      );
     } finally {
       await Promise.all([a.stop(), b.stop()]);
       await receiver.close();
     }
-    expect(receiver.firstDeliveries().filter((r) => ids.includes(r.id!)).map((r) => r.id)).toEqual(ids);
+    expect(
+      receiver
+        .firstDeliveries()
+        .filter((r) => ids.includes(r.id!))
+        .map((r) => r.id),
+    ).toEqual(ids);
     expect(receiver.requests.every((r) => r.verified)).toBe(true);
     const after = await runOps(webhooksCommand, ['list', '--json'], { DATABASE_URL: iso.url });
     expect(JSON.parse(after.out[0]).gone).toEqual([]);
@@ -323,7 +431,11 @@ describe('dispatcher', () => {
     const d = dispatcher(oldSide.url, { secret: [next, SECRET] });
     d.start();
     try {
-      await waitFor(async () => (await db.outboxEvent.count({ where: { id: { in: ids }, deliveredAt: null } })) === 0, 20_000, 'delivered');
+      await waitFor(
+        async () => (await db.outboxEvent.count({ where: { id: { in: ids }, deliveredAt: null } })) === 0,
+        20_000,
+        'delivered',
+      );
     } finally {
       await d.stop();
       await oldSide.close();
@@ -339,7 +451,17 @@ describe('dispatcher', () => {
   });
 
   it('the event body never contains more than the payload written with the state change', () => {
-    const e = { type: 'connection.recovered', connectionId: randomUUID(), provider: 'acme', payload: { provider: 'acme', externalId: 'x', after: 'reconnect' }, createdAt: new Date(0) };
-    expect(JSON.parse(eventBody(e))).toEqual({ type: e.type, timestamp: '1970-01-01T00:00:00.000Z', data: { connectionId: e.connectionId, provider: 'acme', externalId: 'x', after: 'reconnect' } });
+    const e = {
+      type: 'connection.recovered',
+      connectionId: randomUUID(),
+      provider: 'acme',
+      payload: { provider: 'acme', externalId: 'x', after: 'reconnect' },
+      createdAt: new Date(0),
+    };
+    expect(JSON.parse(eventBody(e))).toEqual({
+      type: e.type,
+      timestamp: '1970-01-01T00:00:00.000Z',
+      data: { connectionId: e.connectionId, provider: 'acme', externalId: 'x', after: 'reconnect' },
+    });
   });
 });

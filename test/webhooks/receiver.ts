@@ -9,7 +9,10 @@ import { Webhook } from 'standardwebhooks';
 /** True when the library accepts the delivery (signature, id, fresh timestamp) under secret. */
 export function standardVerify(secret: string, body: string, headers: Record<string, string | undefined>): boolean {
   try {
-    new Webhook(secret).verify(body, Object.fromEntries(Object.entries(headers).filter(([, v]) => v !== undefined)) as Record<string, string>);
+    new Webhook(secret).verify(
+      body,
+      Object.fromEntries(Object.entries(headers).filter(([, v]) => v !== undefined)) as Record<string, string>,
+    );
     return true;
   } catch {
     return false;
@@ -59,7 +62,10 @@ export class WebhookReceiver {
     if (!s) return;
     for (const r of this.held) r.destroy();
     this.held.clear();
-    await new Promise<void>((resolve) => { s.close(() => resolve()); s.closeAllConnections(); });
+    await new Promise<void>((resolve) => {
+      s.close(() => resolve());
+      s.closeAllConnections();
+    });
   }
 
   async up(): Promise<void> {
@@ -102,9 +108,17 @@ export class WebhookReceiver {
     const body = Buffer.concat(chunks).toString('utf8');
     const h = (n: string) => (typeof req.headers[n] === 'string' ? (req.headers[n] as string) : undefined);
     const rec: Received = {
-      id: h('webhook-id'), timestamp: h('webhook-timestamp'), signature: h('webhook-signature'), body,
-      verified: standardVerify(this.secret, body, { 'webhook-id': h('webhook-id'), 'webhook-timestamp': h('webhook-timestamp'), 'webhook-signature': h('webhook-signature') }),
-      status: 0, at: Date.now(),
+      id: h('webhook-id'),
+      timestamp: h('webhook-timestamp'),
+      signature: h('webhook-signature'),
+      body,
+      verified: standardVerify(this.secret, body, {
+        'webhook-id': h('webhook-id'),
+        'webhook-timestamp': h('webhook-timestamp'),
+        'webhook-signature': h('webhook-signature'),
+      }),
+      status: 0,
+      at: Date.now(),
     };
     this.requests.push(rec);
     if (this.holding) {

@@ -18,7 +18,9 @@ export class ApiKeys {
   /** The scope of the presented key, or null. */
   check(header: string | undefined): Scope | null {
     const m = /^Bearer\s+(.+)$/i.exec(header ?? '');
-    const presented = createHash('sha256').update(m ? m[1].trim() : '\u0000invalid').digest();
+    const presented = createHash('sha256')
+      .update(m ? m[1].trim() : '\u0000invalid')
+      .digest();
     let found: Scope | null = null;
     for (const k of this.digests) {
       if (timingSafeEqual(k.d, presented) && found !== 'token') found = k.scope;

@@ -5,7 +5,13 @@ import { isUuid } from '../util/ids.ts';
 
 export type Valid<T> = { ok: true; value: T } | { ok: false; field: string; message: string };
 
-export const LIMITS = { tokenChars: 8192, externalIdChars: 255, scopeChars: 4096, metadataBytes: 16 * 1024, tokenTypeChars: 64 };
+export const LIMITS = {
+  tokenChars: 8192,
+  externalIdChars: 255,
+  scopeChars: 4096,
+  metadataBytes: 16 * 1024,
+  tokenTypeChars: 64,
+};
 
 export interface CreateConnectionInput {
   provider: string;
@@ -61,7 +67,8 @@ function tokenString(v: unknown, field: string, required: boolean): Valid<string
 export function validateTokens(v: unknown, prefix = 'tokens'): Valid<TokenSetInput> {
   if (!isObject(v)) return fail(prefix, 'must be an object with access_token and refresh_token');
   const unstorable = unstorablePath(v, prefix);
-  if (unstorable) return fail(unstorable, 'must not contain NUL characters, unpaired surrogates or nest deeper than 20 levels');
+  if (unstorable)
+    return fail(unstorable, 'must not contain NUL characters, unpaired surrogates or nest deeper than 20 levels');
   const at = tokenString(v.access_token, `${prefix}.access_token`, true);
   if (!at.ok) return at;
   const rt = tokenString(v.refresh_token, `${prefix}.refresh_token`, true);
@@ -69,27 +76,36 @@ export function validateTokens(v: unknown, prefix = 'tokens'): Valid<TokenSetInp
   let expiresInSec: number | undefined;
   if (v.expires_in !== undefined && v.expires_in !== null) {
     const n = typeof v.expires_in === 'string' && /^\d+$/.test(v.expires_in) ? Number(v.expires_in) : v.expires_in;
-    if (typeof n !== 'number' || !Number.isFinite(n) || n <= 0 || n > 10 * 365 * 86400) return fail(`${prefix}.expires_in`, 'must be a positive number of seconds (at most 10 years)');
+    if (typeof n !== 'number' || !Number.isFinite(n) || n <= 0 || n > 10 * 365 * 86400)
+      return fail(`${prefix}.expires_in`, 'must be a positive number of seconds (at most 10 years)');
     expiresInSec = n;
   }
   let expiresAt: Date | undefined;
   if (v.expires_at !== undefined && v.expires_at !== null) {
     const raw = v.expires_at;
-    const ms = typeof raw === 'number' ? (raw > 1e12 ? raw : raw * 1000) : typeof raw === 'string' ? Date.parse(raw) : NaN;
-    if (!Number.isFinite(ms) || ms <= 0 || ms > MAX_DATE_MS) return fail(`${prefix}.expires_at`, 'must be an ISO date or epoch seconds (after 1970, before year 10000)');
+    const ms =
+      typeof raw === 'number' ? (raw > 1e12 ? raw : raw * 1000) : typeof raw === 'string' ? Date.parse(raw) : NaN;
+    if (!Number.isFinite(ms) || ms <= 0 || ms > MAX_DATE_MS)
+      return fail(`${prefix}.expires_at`, 'must be an ISO date or epoch seconds (after 1970, before year 10000)');
     expiresAt = new Date(ms);
   }
   for (const f of ['token_type', 'scope'] as const) {
     const x = v[f];
     if (x !== undefined && x !== null && typeof x !== 'string') return fail(`${prefix}.${f}`, 'must be a string');
-    if (typeof x === 'string' && /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/.test(x)) return fail(`${prefix}.${f}`, 'must not contain control characters');
+    if (typeof x === 'string' && /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/.test(x))
+      return fail(`${prefix}.${f}`, 'must not contain control characters');
   }
-  if (typeof v.token_type === 'string' && v.token_type.length > LIMITS.tokenTypeChars) return fail(`${prefix}.token_type`, `must be at most ${LIMITS.tokenTypeChars} characters`);
-  if (typeof v.scope === 'string' && v.scope.length > LIMITS.scopeChars) return fail(`${prefix}.scope`, `must be at most ${LIMITS.scopeChars} characters`);
+  if (typeof v.token_type === 'string' && v.token_type.length > LIMITS.tokenTypeChars)
+    return fail(`${prefix}.token_type`, `must be at most ${LIMITS.tokenTypeChars} characters`);
+  if (typeof v.scope === 'string' && v.scope.length > LIMITS.scopeChars)
+    return fail(`${prefix}.scope`, `must be at most ${LIMITS.scopeChars} characters`);
   return {
     ok: true,
     value: {
-      accessToken: at.value!, refreshToken: rt.value!, expiresInSec, expiresAt,
+      accessToken: at.value!,
+      refreshToken: rt.value!,
+      expiresInSec,
+      expiresAt,
       tokenType: typeof v.token_type === 'string' ? v.token_type : undefined,
       scope: typeof v.scope === 'string' ? v.scope : undefined,
       raw: v,
@@ -101,8 +117,10 @@ export function validateMetadata(v: unknown): Valid<Record<string, unknown>> {
   if (v === undefined || v === null) return { ok: true, value: {} };
   if (!isObject(v)) return fail('metadata', 'must be an object');
   const unstorable = unstorablePath(v, 'metadata');
-  if (unstorable) return fail(unstorable, 'must not contain NUL characters, unpaired surrogates or nest deeper than 20 levels');
-  if (Buffer.byteLength(JSON.stringify(v)) > LIMITS.metadataBytes) return fail('metadata', `must be at most ${LIMITS.metadataBytes} bytes as JSON`);
+  if (unstorable)
+    return fail(unstorable, 'must not contain NUL characters, unpaired surrogates or nest deeper than 20 levels');
+  if (Buffer.byteLength(JSON.stringify(v)) > LIMITS.metadataBytes)
+    return fail('metadata', `must be at most ${LIMITS.metadataBytes} bytes as JSON`);
   return { ok: true, value: v };
 }
 
@@ -110,39 +128,55 @@ export function validateCreate(body: unknown, providerExists: (key: string) => b
   if (!isObject(body)) return fail('body', 'must be a JSON object');
   if (typeof body.provider !== 'string' || body.provider === '') return fail('provider', 'is required');
   if (!providerExists(body.provider)) return fail('provider', `unknown provider "${body.provider.slice(0, 64)}"`);
-  if (typeof body.externalId !== 'string' || body.externalId.length === 0) return fail('externalId', 'is required (a non-empty string)');
-  if (body.externalId.length > LIMITS.externalIdChars) return fail('externalId', `must be at most ${LIMITS.externalIdChars} characters`);
+  if (typeof body.externalId !== 'string' || body.externalId.length === 0)
+    return fail('externalId', 'is required (a non-empty string)');
+  if (body.externalId.length > LIMITS.externalIdChars)
+    return fail('externalId', `must be at most ${LIMITS.externalIdChars} characters`);
   if (/[\u0000-\u001f\u007f]/.test(body.externalId)) return fail('externalId', 'must not contain control characters');
-  if (unstorablePath(body.externalId, 'externalId')) return fail('externalId', 'must be valid Unicode text (no unpaired surrogates)');
+  if (unstorablePath(body.externalId, 'externalId'))
+    return fail('externalId', 'must be valid Unicode text (no unpaired surrogates)');
   const tokens = validateTokens(body.tokens);
   if (!tokens.ok) return tokens;
   const md = validateMetadata(body.metadata);
   if (!md.ok) return md;
-  return { ok: true, value: { provider: body.provider, externalId: body.externalId, tokens: tokens.value, metadata: md.value } };
+  return {
+    ok: true,
+    value: { provider: body.provider, externalId: body.externalId, tokens: tokens.value, metadata: md.value },
+  };
 }
 
 export function parseMinValidSeconds(raw: unknown): Valid<number> {
   if (raw === undefined) return { ok: true, value: 60 };
-  if (typeof raw !== 'string' || !/^\d{1,7}$/.test(raw)) return fail('min_valid_seconds', 'must be a whole number of seconds (0 to 9999999)');
+  if (typeof raw !== 'string' || !/^\d{1,7}$/.test(raw))
+    return fail('min_valid_seconds', 'must be a whole number of seconds (0 to 9999999)');
   return { ok: true, value: Number(raw) };
 }
 
 /** The query of GET /v1/connections, checked in this order (the first bad parameter is named). */
-export function parseConnectionPage(q: Record<string, unknown>, providerExists: (key: string) => boolean): Valid<ConnectionPageQuery> {
+export function parseConnectionPage(
+  q: Record<string, unknown>,
+  providerExists: (key: string) => boolean,
+): Valid<ConnectionPageQuery> {
   // A repeated parameter arrives as an array: one value per parameter.
-  for (const [k, v] of Object.entries(q)) if (v !== undefined && typeof v !== 'string') return fail(k.slice(0, 64), 'must be given once');
+  for (const [k, v] of Object.entries(q))
+    if (v !== undefined && typeof v !== 'string') return fail(k.slice(0, 64), 'must be given once');
   const { externalId, status, provider, after } = q as Record<string, string | undefined>;
-  if (externalId !== undefined && (externalId.length > LIMITS.externalIdChars || /\u0000/.test(externalId))) return fail('externalId', 'must be at most 255 characters, without NUL');
-  if (status !== undefined && status !== 'active' && status !== 'needs_reauth') return fail('status', 'must be active or needs_reauth');
+  if (externalId !== undefined && (externalId.length > LIMITS.externalIdChars || /\u0000/.test(externalId)))
+    return fail('externalId', 'must be at most 255 characters, without NUL');
+  if (status !== undefined && status !== 'active' && status !== 'needs_reauth')
+    return fail('status', 'must be active or needs_reauth');
   if (provider !== undefined && !providerExists(provider)) return fail('provider', 'unknown provider');
   const limit = q.limit === undefined ? 100 : Number(q.limit);
-  if (!Number.isInteger(limit) || limit < 1 || limit > 1000) return fail('limit', 'must be a whole number from 1 to 1000');
+  if (!Number.isInteger(limit) || limit < 1 || limit > 1000)
+    return fail('limit', 'must be a whole number from 1 to 1000');
   if (after !== undefined && !isUuid(after)) return fail('after', 'must be a connection id');
   return { ok: true, value: { status, provider, externalId, after, limit } };
 }
 
 /** The body of PUT /v1/connections/:id/tokens: the token body itself, or { tokens, metadata }. */
-export function validateReplaceTokens(body: unknown): Valid<{ tokens: TokenSetInput; metadata: Record<string, unknown> }> {
+export function validateReplaceTokens(
+  body: unknown,
+): Valid<{ tokens: TokenSetInput; metadata: Record<string, unknown> }> {
   const wrapped = isObject(body) && 'tokens' in body ? body : undefined;
   const t = validateTokens(wrapped ? wrapped.tokens : body, wrapped ? 'tokens' : 'body');
   if (!t.ok) return t;

@@ -18,7 +18,9 @@ export function connectionView(c: Connection) {
     version: c.version,
     consecutiveFailures: c.consecutiveFailures,
     ...(c.reauthReason ? { reauthReason: c.reauthReason, reauthAt: iso(c.reauthAt) } : {}),
-    ...(c.lastErrorCode ? { lastError: { code: c.lastErrorCode, description: c.lastErrorDescription, at: iso(c.lastErrorAt) } } : {}),
+    ...(c.lastErrorCode
+      ? { lastError: { code: c.lastErrorCode, description: c.lastErrorDescription, at: iso(c.lastErrorAt) } }
+      : {}),
     metadata: c.metadata,
     parentId: c.parentId,
     createdAt: c.createdAt.toISOString(),
@@ -40,11 +42,28 @@ export function createdView(c: Connection, linked: { id: string; externalId: str
 export function outcomeView(o: RefreshOutcome) {
   switch (o.outcome) {
     case 'rotated':
-      return { outcome: o.outcome, version: o.versionAfter, expiresAt: iso(o.expiresAt), nextRefreshAt: o.nextRefreshAt.toISOString() };
+      return {
+        outcome: o.outcome,
+        version: o.versionAfter,
+        expiresAt: iso(o.expiresAt),
+        nextRefreshAt: o.nextRefreshAt.toISOString(),
+      };
     case 'transient':
-      return { outcome: o.outcome, code: o.code, description: o.description, httpStatus: o.httpStatus ?? null, retryAt: o.retryAt.toISOString() };
+      return {
+        outcome: o.outcome,
+        code: o.code,
+        description: o.description,
+        httpStatus: o.httpStatus ?? null,
+        retryAt: o.retryAt.toISOString(),
+      };
     case 'misconfigured':
-      return { outcome: o.outcome, code: o.code, description: o.description, httpStatus: o.httpStatus ?? null, retryAt: o.retryAt.toISOString() };
+      return {
+        outcome: o.outcome,
+        code: o.code,
+        description: o.description,
+        httpStatus: o.httpStatus ?? null,
+        retryAt: o.retryAt.toISOString(),
+      };
     case 'needs_reauth':
       return { outcome: o.outcome, reauthReason: o.reason, code: o.code, description: o.description };
     case 'lost_race':
@@ -55,7 +74,12 @@ export function outcomeView(o: RefreshOutcome) {
 }
 
 /** A token for the app: the only view that carries a secret (sent with cache-control: no-store). */
-export function tokenView(t: { accessToken: string; expiresAt: Date | null; tokenType: string | null; refreshed: boolean }) {
+export function tokenView(t: {
+  accessToken: string;
+  expiresAt: Date | null;
+  tokenType: string | null;
+  refreshed: boolean;
+}) {
   return { access_token: t.accessToken, expires_at: iso(t.expiresAt), token_type: t.tokenType, refreshed: t.refreshed };
 }
 

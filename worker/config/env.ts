@@ -4,7 +4,10 @@ import { createHash } from 'node:crypto';
 import { cronOverrideFromEnv } from '../providers/env.ts';
 
 export class ConfigError extends Error {
-  constructor(public readonly variable: string, message: string) {
+  constructor(
+    public readonly variable: string,
+    message: string,
+  ) {
     super(`${variable}: ${message}`);
     this.name = 'ConfigError';
   }
@@ -135,22 +138,38 @@ export function parseEncryptionKeys(env: Env): { id: string; key: Buffer }[] {
   const one = secretFromEnv(env, 'ENCRYPTION_KEY');
   const name = many ? 'ENCRYPTION_KEYS' : 'ENCRYPTION_KEY';
   const raw = many ?? one;
-  if (!raw) throw new ConfigError('ENCRYPTION_KEY', 'is required: 32 random bytes in base64 (openssl rand -base64 32), or ENCRYPTION_KEYS=id:base64,id2:base64');
-  const entries = many ? raw.split(',').map((s) => s.trim()).filter(Boolean) : [`k1:${raw.trim()}`];
+  if (!raw)
+    throw new ConfigError(
+      'ENCRYPTION_KEY',
+      'is required: 32 random bytes in base64 (openssl rand -base64 32), or ENCRYPTION_KEYS=id:base64,id2:base64',
+    );
+  const entries = many
+    ? raw
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)
+    : [`k1:${raw.trim()}`];
   const seen = new Set<string>();
   return entries.map((entry, i) => {
     const idx = entry.indexOf(':');
     if (idx <= 0) throw new ConfigError(name, `entry ${i + 1} must look like id:base64key`);
     const id = entry.slice(0, idx);
-    if (!/^[A-Za-z0-9_-]{1,32}$/.test(id)) throw new ConfigError(name, `entry ${i + 1}: key id must be 1-32 letters, digits, _ or -`);
+    if (!/^[A-Za-z0-9_-]{1,32}$/.test(id))
+      throw new ConfigError(name, `entry ${i + 1}: key id must be 1-32 letters, digits, _ or -`);
     if (seen.has(id)) throw new ConfigError(name, `key id "${id}" appears twice`);
     seen.add(id);
     const material = entry.slice(idx + 1);
     const key = decodeKey(material);
     if (!key) {
-      throw new ConfigError(name, `key "${id}" must be 32 bytes in base64 (openssl rand -base64 32) or 64 hex characters, or a passphrase of at least 32 characters`);
+      throw new ConfigError(
+        name,
+        `key "${id}" must be 32 bytes in base64 (openssl rand -base64 32) or 64 hex characters, or a passphrase of at least 32 characters`,
+      );
     }
-    if (key.derived) configWarnings.push(`${name}: key "${id}" is a passphrase, not 32 random bytes; a key was derived from it with SHA-256. Prefer: openssl rand -base64 32`);
+    if (key.derived)
+      configWarnings.push(
+        `${name}: key "${id}" is a passphrase, not 32 random bytes; a key was derived from it with SHA-256. Prefer: openssl rand -base64 32`,
+      );
     return { id, key: key.bytes };
   });
 }
@@ -163,7 +182,8 @@ export function decodeWebhookSecret(secret: string): { ok: true; key: Buffer } |
   const b64 = secret.slice('whsec_'.length);
   const key = Buffer.from(b64, 'base64');
   // Node's decoder skips bad characters; re-encoding catches them (and a missing padding).
-  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(b64) || key.toString('base64') !== b64) return { ok: false, problem: 'is not standard base64 after whsec_' };
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(b64) || key.toString('base64') !== b64)
+    return { ok: false, problem: 'is not standard base64 after whsec_' };
   if (key.length < 24 || key.length > 64) return { ok: false, problem: `decodes to ${key.length} bytes, not 24-64` };
   return { ok: true, key };
 }
@@ -173,12 +193,18 @@ function parseWebhookSecrets(env: Env): string[] {
   const many = secretFromEnv(env, 'WEBHOOK_SECRETS');
   const one = secretFromEnv(env, 'WEBHOOK_SECRET');
   const name = many ? 'WEBHOOK_SECRETS' : 'WEBHOOK_SECRET';
-  if (many && one) configWarnings.push('WEBHOOK_SECRET is ignored: WEBHOOK_SECRETS is set (its first secret signs as current)');
+  if (many && one)
+    configWarnings.push('WEBHOOK_SECRET is ignored: WEBHOOK_SECRETS is set (its first secret signs as current)');
   const secrets = (many ?? one ?? '').split(/[\s,]+/).filter(Boolean);
-  if (!many && secrets.length > 1) throw new ConfigError(name, 'holds one secret; several (for a rotation) go in WEBHOOK_SECRETS');
+  if (!many && secrets.length > 1)
+    throw new ConfigError(name, 'holds one secret; several (for a rotation) go in WEBHOOK_SECRETS');
   secrets.forEach((s, i) => {
     const d = decodeWebhookSecret(s);
-    if (!d.ok) throw new ConfigError(name, `must be whsec_ followed by the base64 of 24-64 random bytes (${many ? `secret ${i + 1}` : 'this one'} ${d.problem}); ${MAKE_WEBHOOK_SECRET}`);
+    if (!d.ok)
+      throw new ConfigError(
+        name,
+        `must be whsec_ followed by the base64 of 24-64 random bytes (${many ? `secret ${i + 1}` : 'this one'} ${d.problem}); ${MAKE_WEBHOOK_SECRET}`,
+      );
   });
   if (new Set(secrets).size !== secrets.length) throw new ConfigError(name, 'lists the same secret twice');
   return secrets;
@@ -189,23 +215,34 @@ function parseApiKeys(env: Env): Config['apiKeys'] {
   const add = (name: string, scope: 'read' | 'token') => {
     const raw = secretFromEnv(env, name);
     if (!raw) return;
-    for (const k of raw.split(',').map((s) => s.trim()).filter(Boolean)) {
-      if (k.length < 16) configWarnings.push(`${name}: an API key is shorter than 16 characters; use a long random key in production (openssl rand -hex 24)`);
+    for (const k of raw
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean)) {
+      if (k.length < 16)
+        configWarnings.push(
+          `${name}: an API key is shorter than 16 characters; use a long random key in production (openssl rand -hex 24)`,
+        );
       keys.push({ key: k, scope });
     }
   };
   add('API_KEY', 'token');
   add('API_KEYS', 'token');
   add('API_READ_KEYS', 'read');
-  if (keys.length === 0) throw new ConfigError('API_KEY', 'is required: the bearer key for the /v1 API (a long random string)');
+  if (keys.length === 0)
+    throw new ConfigError('API_KEY', 'is required: the bearer key for the /v1 API (a long random string)');
   return keys;
 }
 
 function parseRoles(env: Env): Set<Role> {
   const raw = str(env, 'ROLES', 'api,worker,scheduler');
   const roles = new Set<Role>();
-  for (const r of raw.split(',').map((s) => s.trim()).filter(Boolean)) {
-    if (r !== 'api' && r !== 'worker' && r !== 'scheduler') throw new ConfigError('ROLES', `unknown role "${r}" (use api, worker, scheduler)`);
+  for (const r of raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
+    if (r !== 'api' && r !== 'worker' && r !== 'scheduler')
+      throw new ConfigError('ROLES', `unknown role "${r}" (use api, worker, scheduler)`);
     roles.add(r);
   }
   if (roles.size === 0) throw new ConfigError('ROLES', 'must name at least one role');
@@ -216,15 +253,23 @@ export function loadConfig(env: Env = process.env): Config {
   configWarnings.length = 0;
   const webhookUrl = env.WEBHOOK_URL ? url(env, 'WEBHOOK_URL', undefined, ['http:', 'https:']) : undefined;
   const webhookSecrets = parseWebhookSecrets(env);
-  if (webhookUrl && webhookSecrets.length === 0) throw new ConfigError('WEBHOOK_SECRET', `is required when WEBHOOK_URL is set (it signs every delivery); ${MAKE_WEBHOOK_SECRET}`);
+  if (webhookUrl && webhookSecrets.length === 0)
+    throw new ConfigError(
+      'WEBHOOK_SECRET',
+      `is required when WEBHOOK_URL is set (it signs every delivery); ${MAKE_WEBHOOK_SECRET}`,
+    );
   const requestTimeoutMs = int(env, 'REQUEST_TIMEOUT_MS', 10_000, 100, 300_000);
   const lockTtlMs = int(env, 'LOCK_TTL_MS', Math.max(30_000, requestTimeoutMs * 3), 1000);
-  if (lockTtlMs <= requestTimeoutMs) throw new ConfigError('LOCK_TTL_MS', `must be longer than REQUEST_TIMEOUT_MS (${requestTimeoutMs})`);
+  if (lockTtlMs <= requestTimeoutMs)
+    throw new ConfigError('LOCK_TTL_MS', `must be longer than REQUEST_TIMEOUT_MS (${requestTimeoutMs})`);
   const nodeEnv = env.NODE_ENV ?? 'development';
   return {
     nodeEnv,
     // Same default as `npm run db:migrate`, so the two agree on a fresh machine.
-    databaseUrl: url(env, 'DATABASE_URL', 'postgresql://postgres@127.0.0.1:5432/oauth_refresher', ['postgres:', 'postgresql:']),
+    databaseUrl: url(env, 'DATABASE_URL', 'postgresql://postgres@127.0.0.1:5432/oauth_refresher', [
+      'postgres:',
+      'postgresql:',
+    ]),
     redisUrl: url(env, 'REDIS_URL', 'redis://127.0.0.1:6379', ['redis:', 'rediss:']),
     port: int(env, 'PORT', 3000, 0, 65535),
     host: str(env, 'HOST', '0.0.0.0'),

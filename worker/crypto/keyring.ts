@@ -3,7 +3,10 @@
 import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
 
 export class DecryptError extends Error {
-  constructor(public readonly keyId: string, reason: string) {
+  constructor(
+    public readonly keyId: string,
+    reason: string,
+  ) {
     super(`token ciphertext cannot be decrypted (key ${keyId}): ${reason}`);
     this.name = 'DecryptError';
   }
@@ -20,7 +23,9 @@ export class Keyring {
     this.currentId = keys[0].id;
     // Fingerprints must be stable across key rotation, so derive them from the oldest key material
     // that is stable: a fixed label over every key would change on rotation; use the last key (the oldest).
-    this.fingerprintKey = createHmac('sha256', keys[keys.length - 1].key).update('oauth-refresher/fingerprint').digest();
+    this.fingerprintKey = createHmac('sha256', keys[keys.length - 1].key)
+      .update('oauth-refresher/fingerprint')
+      .digest();
   }
 
   get ids(): string[] {
@@ -33,7 +38,9 @@ export class Keyring {
     const cipher = createCipheriv('aes-256-gcm', key, iv);
     const data = Buffer.concat([cipher.update(plain, 'utf8'), cipher.final()]);
     const tag = cipher.getAuthTag();
-    return ['v1', this.currentId, iv.toString('base64url'), tag.toString('base64url'), data.toString('base64url')].join('.');
+    return ['v1', this.currentId, iv.toString('base64url'), tag.toString('base64url'), data.toString('base64url')].join(
+      '.',
+    );
   }
 
   keyIdOf(ciphertext: string): string {

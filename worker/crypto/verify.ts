@@ -9,7 +9,10 @@ import { countConnectionsByKey, sampleCiphertexts } from '../store/keys.ts';
 import { DecryptError, type Keyring } from './keyring.ts';
 
 export class KeyCheckError extends ConfigError {
-  constructor(message: string, readonly keyId: string) {
+  constructor(
+    message: string,
+    readonly keyId: string,
+  ) {
     super('ENCRYPTION_KEYS', message);
     this.name = 'KeyCheckError';
   }
@@ -27,7 +30,11 @@ export interface KeyCheckResult {
  * decrypt at least one of a few sample rows. A key that decrypts none of them is wrong key
  * material; a single failing row next to good ones is reported (corruptSamples), not fatal.
  */
-export async function verifyKeysAgainstDb(db: Db, keyring: Keyring, opts: { samples?: number; log?: Logger } = {}): Promise<KeyCheckResult> {
+export async function verifyKeysAgainstDb(
+  db: Db,
+  keyring: Keyring,
+  opts: { samples?: number; log?: Logger } = {},
+): Promise<KeyCheckResult> {
   const samples = opts.samples ?? 5;
   const groups = await countConnectionsByKey(db);
   const rowsByKey: Record<string, number> = {};
@@ -63,7 +70,10 @@ export async function verifyKeysAgainstDb(db: Db, keyring: Keyring, opts: { samp
     }
     if (bad.length > 0) {
       corruptSamples.push(...bad);
-      opts.log?.error({ keyId: g.encKeyId, connectionIds: bad }, 'stored token ciphertext fails authentication (tampered or corrupt rows); `npm run ops -- keys verify` lists all of them');
+      opts.log?.error(
+        { keyId: g.encKeyId, connectionIds: bad },
+        'stored token ciphertext fails authentication (tampered or corrupt rows); `npm run ops -- keys verify` lists all of them',
+      );
     }
   }
   return { rowsByKey, corruptSamples };
@@ -75,8 +85,14 @@ export function keyCheckExtension(): DaemonExtension {
     name: 'key-check',
     async start(d: Pick<ExtensionHost, 'db' | 'keyring' | 'log'>) {
       const r = await verifyKeysAgainstDb(d.db, d.keyring, { log: d.log });
-      const stale = Object.entries(r.rowsByKey).filter(([k]) => k !== d.keyring.currentId).reduce((s, [, n]) => s + n, 0);
-      if (stale > 0) d.log.info({ rowsByKey: r.rowsByKey, currentKeyId: d.keyring.currentId }, `${stale} connection(s) are encrypted under older keys; \`npm run ops -- keys rotate\` re-encrypts them`);
+      const stale = Object.entries(r.rowsByKey)
+        .filter(([k]) => k !== d.keyring.currentId)
+        .reduce((s, [, n]) => s + n, 0);
+      if (stale > 0)
+        d.log.info(
+          { rowsByKey: r.rowsByKey, currentKeyId: d.keyring.currentId },
+          `${stale} connection(s) are encrypted under older keys; \`npm run ops -- keys rotate\` re-encrypts them`,
+        );
     },
   };
 }

@@ -29,7 +29,11 @@ export class DashboardExtension implements DaemonExtension {
 
   constructor(private readonly opts: { writable?: boolean } = {}) {}
 
-  async routes(app: FastifyInstance, _auth: unknown, d: Pick<ExtensionHost, 'config' | 'queues' | 'providers'>): Promise<void> {
+  async routes(
+    app: FastifyInstance,
+    _auth: unknown,
+    d: Pick<ExtensionHost, 'config' | 'queues' | 'providers'>,
+  ): Promise<void> {
     const writable = this.opts.writable ?? d.config.adminQueuesWritable;
     const keys = new ApiKeys(d.config.apiKeys);
     const queues = [d.queues.maintenance, ...d.providers.all().map((p) => d.queues.refreshQueue(p.key))];
@@ -44,10 +48,16 @@ export class DashboardExtension implements DaemonExtension {
     const guard = async (req: FastifyRequest, reply: FastifyReply) => {
       const scope = keys.check(bearerFrom(req.headers.authorization));
       if (!scope) {
-        return reply.code(401).header('www-authenticate', 'Basic realm="oauth-refresher queues", charset="UTF-8"').send({ error: 'unauthorized' });
+        return reply
+          .code(401)
+          .header('www-authenticate', 'Basic realm="oauth-refresher queues", charset="UTF-8"')
+          .send({ error: 'unauthorized' });
       }
       const mutating = req.method !== 'GET' && req.method !== 'HEAD';
-      if (mutating && !writable) return reply.code(405).send({ error: 'read_only', message: 'the queue dashboard is read-only (ADMIN_QUEUES_WRITABLE=false)' });
+      if (mutating && !writable)
+        return reply
+          .code(405)
+          .send({ error: 'read_only', message: 'the queue dashboard is read-only (ADMIN_QUEUES_WRITABLE=false)' });
       if (mutating && scope !== 'token') return reply.code(403).send({ error: 'forbidden' });
     };
     await app.register(async (scope) => {

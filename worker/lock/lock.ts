@@ -37,7 +37,11 @@ type LockRedis = Redis & {
 export class ConnectionLocks {
   private readonly redis: LockRedis;
 
-  constructor(redis: Redis, private readonly prefix: string, private readonly ttlMs: number) {
+  constructor(
+    redis: Redis,
+    private readonly prefix: string,
+    private readonly ttlMs: number,
+  ) {
     const r = redis as LockRedis;
     if (typeof r.ortLockRelease !== 'function') {
       r.defineCommand('ortLockRelease', { numberOfKeys: 1, lua: RELEASE });
@@ -63,16 +67,21 @@ export class ConnectionLocks {
     let alive = true;
     let validUntil = sentAt + this.ttlMs;
     // Heartbeat: a refresh that waits on a slow commit keeps its lease instead of letting another process in.
-    const timer = setInterval(() => {
-      const extendSentAt = Date.now();
-      this.redis.ortLockExtend(key, owner, String(this.ttlMs)).then(
-        (r) => {
-          if (Number(r) !== 1) alive = false;
-          else validUntil = Math.max(validUntil, extendSentAt + this.ttlMs);
-        },
-        () => { /* Redis blip: the TTL still covers us; the fence guards the rest */ },
-      );
-    }, Math.max(200, Math.floor(this.ttlMs / 3)));
+    const timer = setInterval(
+      () => {
+        const extendSentAt = Date.now();
+        this.redis.ortLockExtend(key, owner, String(this.ttlMs)).then(
+          (r) => {
+            if (Number(r) !== 1) alive = false;
+            else validUntil = Math.max(validUntil, extendSentAt + this.ttlMs);
+          },
+          () => {
+            /* Redis blip: the TTL still covers us; the fence guards the rest */
+          },
+        );
+      },
+      Math.max(200, Math.floor(this.ttlMs / 3)),
+    );
     timer.unref();
     return {
       key,

@@ -35,19 +35,86 @@ export class MetricsExtension implements DaemonExtension {
   private collected?: { at: number; p: Promise<void> };
   private readonly cacheMs: number;
 
-  readonly refreshes = new Counter({ name: 'oauth_refresher_refreshes_total', help: 'Refresh attempts by provider, trigger and outcome (rotated, transient, misconfigured, lost_race, needs_reauth).', labelNames: ['provider', 'trigger', 'outcome'] as const, registers: [this.registry] });
-  readonly failures = new Counter({ name: 'oauth_refresher_refresh_failures_total', help: 'Failed refresh attempts by provider, outcome and error code.', labelNames: ['provider', 'outcome', 'code'] as const, registers: [this.registry] });
-  readonly needsReauth = new Counter({ name: 'oauth_refresher_needs_reauth_total', help: 'Connections marked needs_reauth, by provider and reason.', labelNames: ['provider', 'reason'] as const, registers: [this.registry] });
-  readonly duration = new Histogram({ name: 'oauth_refresher_refresh_duration_seconds', help: 'Duration of a refresh attempt (provider call plus commit).', labelNames: ['provider', 'outcome'] as const, buckets: [0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers: [this.registry] });
-  readonly lateness = new Histogram({ name: 'oauth_refresher_refresh_lateness_seconds', help: 'Actual start minus planned start of scheduled refreshes.', labelNames: ['provider'] as const, buckets: [0.1, 0.5, 1, 2, 5, 15, 30, 60, 300, 900, 3600], registers: [this.registry] });
-  readonly commitWindow = new Histogram({ name: 'oauth_refresher_commit_window_seconds', help: 'Time between the provider answer and the commit of rotated tokens (the crash window).', labelNames: ['provider'] as const, buckets: [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5], registers: [this.registry] });
-  readonly connections = new Gauge({ name: 'oauth_refresher_connections', help: 'Connections by provider and status.', labelNames: ['provider', 'status'] as const, registers: [this.registry] });
-  readonly failing = new Gauge({ name: 'oauth_refresher_connections_failing', help: 'Active connections whose latest refresh failed.', labelNames: ['provider'] as const, registers: [this.registry] });
-  readonly queueJobs = new Gauge({ name: 'oauth_refresher_queue_jobs', help: 'BullMQ jobs by queue and state.', labelNames: ['queue', 'state'] as const, registers: [this.registry] });
-  readonly breaker = new Gauge({ name: 'oauth_refresher_breaker_state', help: 'Credential breaker state per provider (1 for the current state).', labelNames: ['provider', 'state'] as const, registers: [this.registry] });
-  readonly outbox = new Gauge({ name: 'oauth_refresher_outbox_events', help: 'Outbox events not delivered: pending (will be retried) and dead (gave up).', labelNames: ['state'] as const, registers: [this.registry] });
-  readonly outboxAge = new Gauge({ name: 'oauth_refresher_outbox_oldest_pending_seconds', help: 'Age of the oldest undelivered outbox event (0 when none).', registers: [this.registry] });
-  readonly scrapeErrors = new Counter({ name: 'oauth_refresher_metrics_collect_errors_total', help: 'Gauge collections that failed (PostgreSQL or Redis unreachable).', labelNames: ['source'] as const, registers: [this.registry] });
+  readonly refreshes = new Counter({
+    name: 'oauth_refresher_refreshes_total',
+    help: 'Refresh attempts by provider, trigger and outcome (rotated, transient, misconfigured, lost_race, needs_reauth).',
+    labelNames: ['provider', 'trigger', 'outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly failures = new Counter({
+    name: 'oauth_refresher_refresh_failures_total',
+    help: 'Failed refresh attempts by provider, outcome and error code.',
+    labelNames: ['provider', 'outcome', 'code'] as const,
+    registers: [this.registry],
+  });
+  readonly needsReauth = new Counter({
+    name: 'oauth_refresher_needs_reauth_total',
+    help: 'Connections marked needs_reauth, by provider and reason.',
+    labelNames: ['provider', 'reason'] as const,
+    registers: [this.registry],
+  });
+  readonly duration = new Histogram({
+    name: 'oauth_refresher_refresh_duration_seconds',
+    help: 'Duration of a refresh attempt (provider call plus commit).',
+    labelNames: ['provider', 'outcome'] as const,
+    buckets: [0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+  readonly lateness = new Histogram({
+    name: 'oauth_refresher_refresh_lateness_seconds',
+    help: 'Actual start minus planned start of scheduled refreshes.',
+    labelNames: ['provider'] as const,
+    buckets: [0.1, 0.5, 1, 2, 5, 15, 30, 60, 300, 900, 3600],
+    registers: [this.registry],
+  });
+  readonly commitWindow = new Histogram({
+    name: 'oauth_refresher_commit_window_seconds',
+    help: 'Time between the provider answer and the commit of rotated tokens (the crash window).',
+    labelNames: ['provider'] as const,
+    buckets: [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
+    registers: [this.registry],
+  });
+  readonly connections = new Gauge({
+    name: 'oauth_refresher_connections',
+    help: 'Connections by provider and status.',
+    labelNames: ['provider', 'status'] as const,
+    registers: [this.registry],
+  });
+  readonly failing = new Gauge({
+    name: 'oauth_refresher_connections_failing',
+    help: 'Active connections whose latest refresh failed.',
+    labelNames: ['provider'] as const,
+    registers: [this.registry],
+  });
+  readonly queueJobs = new Gauge({
+    name: 'oauth_refresher_queue_jobs',
+    help: 'BullMQ jobs by queue and state.',
+    labelNames: ['queue', 'state'] as const,
+    registers: [this.registry],
+  });
+  readonly breaker = new Gauge({
+    name: 'oauth_refresher_breaker_state',
+    help: 'Credential breaker state per provider (1 for the current state).',
+    labelNames: ['provider', 'state'] as const,
+    registers: [this.registry],
+  });
+  readonly outbox = new Gauge({
+    name: 'oauth_refresher_outbox_events',
+    help: 'Outbox events not delivered: pending (will be retried) and dead (gave up).',
+    labelNames: ['state'] as const,
+    registers: [this.registry],
+  });
+  readonly outboxAge = new Gauge({
+    name: 'oauth_refresher_outbox_oldest_pending_seconds',
+    help: 'Age of the oldest undelivered outbox event (0 when none).',
+    registers: [this.registry],
+  });
+  readonly scrapeErrors = new Counter({
+    name: 'oauth_refresher_metrics_collect_errors_total',
+    help: 'Gauge collections that failed (PostgreSQL or Redis unreachable).',
+    labelNames: ['source'] as const,
+    registers: [this.registry],
+  });
 
   constructor(opts: MetricsOptions = {}) {
     this.cacheMs = opts.cacheMs ?? 5000;
@@ -59,7 +126,8 @@ export class MetricsExtension implements DaemonExtension {
     this.refreshes.inc({ provider: e.provider, trigger: e.trigger, outcome: o.outcome });
     this.duration.observe({ provider: e.provider, outcome: o.outcome }, Math.max(0, e.durationMs) / 1000);
     if (e.lateMs !== undefined) this.lateness.observe({ provider: e.provider }, Math.max(0, e.lateMs) / 1000);
-    if (e.commitWindowUs !== undefined && o.outcome === 'rotated') this.commitWindow.observe({ provider: e.provider }, e.commitWindowUs / 1e6);
+    if (e.commitWindowUs !== undefined && o.outcome === 'rotated')
+      this.commitWindow.observe({ provider: e.provider }, e.commitWindowUs / 1e6);
     if (o.outcome === 'transient' || o.outcome === 'misconfigured' || o.outcome === 'needs_reauth') {
       this.failures.inc({ provider: e.provider, outcome: o.outcome, code: codeLabel(o.code) });
     }
@@ -96,23 +164,33 @@ export class MetricsExtension implements DaemonExtension {
       (async () => {
         const [byStatus, failing] = await Promise.all([
           d.db.connection.groupBy({ by: ['provider', 'status'], _count: { _all: true } }),
-          d.db.connection.groupBy({ by: ['provider'], where: { status: 'active', lastErrorCode: { not: null } }, _count: { _all: true } }),
+          d.db.connection.groupBy({
+            by: ['provider'],
+            where: { status: 'active', lastErrorCode: { not: null } },
+            _count: { _all: true },
+          }),
         ]);
         this.connections.reset();
         this.failing.reset();
         for (const p of new Set([...providers, ...byStatus.map((r) => r.provider)])) {
           for (const status of ['active', 'needs_reauth']) {
-            this.connections.set({ provider: p, status }, byStatus.find((r) => r.provider === p && r.status === status)?._count._all ?? 0);
+            this.connections.set(
+              { provider: p, status },
+              byStatus.find((r) => r.provider === p && r.status === status)?._count._all ?? 0,
+            );
           }
           this.failing.set({ provider: p }, failing.find((r) => r.provider === p)?._count._all ?? 0);
         }
       })().catch(() => this.scrapeErrors.inc({ source: 'connections' })),
       (async () => {
         const queues = [d.queues.maintenance, ...providers.map((p) => d.queues.refreshQueue(p))];
-        const counts = await Promise.all(queues.map((q) => q.getJobCounts('wait', 'active', 'delayed', 'prioritized', 'failed')));
+        const counts = await Promise.all(
+          queues.map((q) => q.getJobCounts('wait', 'active', 'delayed', 'prioritized', 'failed')),
+        );
         this.queueJobs.reset();
         queues.forEach((q, i) => {
-          for (const [state, n] of Object.entries(counts[i])) this.queueJobs.set({ queue: q.name, state: state === 'wait' ? 'waiting' : state }, n);
+          for (const [state, n] of Object.entries(counts[i]))
+            this.queueJobs.set({ queue: q.name, state: state === 'wait' ? 'waiting' : state }, n);
         });
       })().catch(() => this.scrapeErrors.inc({ source: 'queues' })),
       (async () => {
@@ -120,14 +198,19 @@ export class MetricsExtension implements DaemonExtension {
         this.breaker.reset();
         for (const p of new Set([...providers, ...states.map((s) => s.provider)])) {
           const cur = states.find((s) => s.provider === p)?.breakerState ?? 'closed';
-          for (const st of ['closed', 'open', 'half_open']) this.breaker.set({ provider: p, state: st }, st === cur ? 1 : 0);
+          for (const st of ['closed', 'open', 'half_open'])
+            this.breaker.set({ provider: p, state: st }, st === cur ? 1 : 0);
         }
       })().catch(() => this.scrapeErrors.inc({ source: 'breakers' })),
       (async () => {
         const [pending, dead, oldest] = await Promise.all([
           d.db.outboxEvent.count({ where: { deliveredAt: null, deadAt: null } }),
           d.db.outboxEvent.count({ where: { deliveredAt: null, deadAt: { not: null } } }),
-          d.db.outboxEvent.findFirst({ where: { deliveredAt: null, deadAt: null }, orderBy: { createdAt: 'asc' }, select: { createdAt: true } }),
+          d.db.outboxEvent.findFirst({
+            where: { deliveredAt: null, deadAt: null },
+            orderBy: { createdAt: 'asc' },
+            select: { createdAt: true },
+          }),
         ]);
         this.outbox.set({ state: 'pending' }, pending);
         this.outbox.set({ state: 'dead' }, dead);

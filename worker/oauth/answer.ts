@@ -44,7 +44,11 @@ export type Classified =
 
 const MAX_DESC = 300;
 
-export function parseBody(text: string, contentType: string | undefined, format: ProviderDefinition['responseFormat']): Record<string, unknown> | null {
+export function parseBody(
+  text: string,
+  contentType: string | undefined,
+  format: ProviderDefinition['responseFormat'],
+): Record<string, unknown> | null {
   const t = text.trim();
   const looksJson = t.startsWith('{');
   const isForm = format === 'form' || (format === 'auto' && !looksJson && /(^|&)[a-z_]+=/.test(t) && !/[<>\s]/.test(t));
@@ -82,7 +86,8 @@ function pick(body: Record<string, unknown>, fields: string[]): string | undefin
 
 function bodySaysError(def: ProviderDefinition, body: Record<string, unknown>): boolean {
   return (def.errors.bodyErrorWhen ?? []).some((p) => {
-    if (p.present !== undefined) return (body[p.field] !== undefined && body[p.field] !== null && body[p.field] !== '') === p.present;
+    if (p.present !== undefined)
+      return (body[p.field] !== undefined && body[p.field] !== null && body[p.field] !== '') === p.present;
     return body[p.field] === p.equals;
   });
 }
@@ -93,11 +98,16 @@ function toNumber(v: unknown): number | undefined {
   return undefined;
 }
 
-export function parseTokens(def: ProviderDefinition, rawBody: Record<string, unknown>, nowMs: number): ParsedTokens | { missing: string } {
+export function parseTokens(
+  def: ProviderDefinition,
+  rawBody: Record<string, unknown>,
+  nowMs: number,
+): ParsedTokens | { missing: string } {
   const body = def.hooks?.normalizeAnswer ? def.hooks.normalizeAnswer(rawBody) : rawBody;
   const accessToken = body.access_token;
   if (typeof accessToken !== 'string' || accessToken === '') return { missing: 'access_token' };
-  const refreshToken = typeof body.refresh_token === 'string' && body.refresh_token !== '' ? body.refresh_token : undefined;
+  const refreshToken =
+    typeof body.refresh_token === 'string' && body.refresh_token !== '' ? body.refresh_token : undefined;
   let expiresAt: Date | null = null;
   const e = def.expiry;
   if (e.source === 'expires_in' || e.source === 'expires_in_ms') {
@@ -149,50 +159,97 @@ function deadGrantReason(def: ProviderDefinition, descLower: string): ReauthReas
   return /expired|inactiv/.test(descLower) && !/revoked/.test(descLower) ? 'expired' : 'revoked';
 }
 
-function classifyError(def: ProviderDefinition, body: Record<string, unknown>, status: number, retryAfterMs: number | undefined): Classified {
+function classifyError(
+  def: ProviderDefinition,
+  body: Record<string, unknown>,
+  status: number,
+  retryAfterMs: number | undefined,
+): Classified {
   const code = pick(body, def.errors.codeFields) ?? (status >= 400 ? `http_${status}` : 'unknown_error');
   const description = scrubSecrets(pick(body, def.errors.descriptionFields) ?? '').slice(0, MAX_DESC);
   const codes = [code, ...numericCodes(def, body), ...codesInDescription(def, description)];
   const has = (list: string[]) => codes.some((c) => list.includes(c));
   const httpStatus = status;
   if (has(def.errors.credential)) return { kind: 'credentials', code, description, httpStatus };
-  if (has(def.errors.transient) || status === 429 || status >= 500) return { kind: 'transient', code, description, httpStatus, retryAfterMs, uncertain: false };
-  if (has(def.errors.interactionRequired)) return { kind: 'terminal', code, description, reason: 'interaction_required', httpStatus };
+  if (has(def.errors.transient) || status === 429 || status >= 500)
+    return { kind: 'transient', code, description, httpStatus, retryAfterMs, uncertain: false };
+  if (has(def.errors.interactionRequired))
+    return { kind: 'terminal', code, description, reason: 'interaction_required', httpStatus };
   const descLower = description.toLowerCase();
   const descHit = def.errors.terminalDescriptions.some((d) => descLower.includes(d.toLowerCase()));
   if (has(def.errors.terminal) || descHit) {
     return { kind: 'terminal', code, description, reason: deadGrantReason(def, descLower), httpStatus };
   }
   // 401 with no recognised code: the client was not authenticated, an operator problem.
-  if (status === 401 && !pick(body, def.errors.codeFields)) return { kind: 'credentials', code, description, httpStatus };
+  if (status === 401 && !pick(body, def.errors.codeFields))
+    return { kind: 'credentials', code, description, httpStatus };
   // Unknown error: never terminal. Retried with backoff and visible in the attempt history.
   return { kind: 'transient', code, description, httpStatus, retryAfterMs, uncertain: false };
 }
 
 export function classifyAnswer(def: ProviderDefinition, answer: HttpAnswer, nowMs: number): Classified {
   if (answer.kind === 'network') {
-    return { kind: 'transient', code: answer.code, description: scrubSecrets(answer.message).slice(0, MAX_DESC), uncertain: answer.sent };
+    return {
+      kind: 'transient',
+      code: answer.code,
+      description: scrubSecrets(answer.message).slice(0, MAX_DESC),
+      uncertain: answer.sent,
+    };
   }
   const { status, headers } = answer;
   const retryAfterMs = parseRetryAfter(headers['retry-after'], nowMs);
   const body = parseBody(answer.bodyText, headers['content-type'], def.responseFormat);
-  if (status === 429) return { kind: 'transient', code: body ? pick(body, def.errors.codeFields) ?? 'rate_limited' : 'rate_limited', description: 'rate limited by provider', httpStatus: status, retryAfterMs, uncertain: false };
+  if (status === 429)
+    return {
+      kind: 'transient',
+      code: body ? (pick(body, def.errors.codeFields) ?? 'rate_limited') : 'rate_limited',
+      description: 'rate limited by provider',
+      httpStatus: status,
+      retryAfterMs,
+      uncertain: false,
+    };
   if (status >= 500) {
-    const code = body ? pick(body, def.errors.codeFields) ?? `http_${status}` : `http_${status}`;
-    return { kind: 'transient', code, description: `provider answered ${status}`, httpStatus: status, retryAfterMs, uncertain: false };
+    const code = body ? (pick(body, def.errors.codeFields) ?? `http_${status}`) : `http_${status}`;
+    return {
+      kind: 'transient',
+      code,
+      description: `provider answered ${status}`,
+      httpStatus: status,
+      retryAfterMs,
+      uncertain: false,
+    };
   }
   if (!body) {
     const html = /<\s*(html|!doctype)/i.test(answer.bodyText);
-    return { kind: 'transient', code: html ? 'html_answer' : 'unparseable_answer', description: `provider answered ${status} with ${html ? 'an HTML page' : 'a body we cannot parse'}`, httpStatus: status, retryAfterMs, uncertain: status >= 200 && status < 300 };
+    return {
+      kind: 'transient',
+      code: html ? 'html_answer' : 'unparseable_answer',
+      description: `provider answered ${status} with ${html ? 'an HTML page' : 'a body we cannot parse'}`,
+      httpStatus: status,
+      retryAfterMs,
+      uncertain: status >= 200 && status < 300,
+    };
   }
   if (status >= 300 || bodySaysError(def, body)) return classifyError(def, body, status, retryAfterMs);
   const tokens = parseTokens(def, body, nowMs);
   if ('missing' in tokens) {
     // A 200 without a usable token set: the provider may or may not have rotated.
-    return { kind: 'transient', code: `missing_${tokens.missing}`, description: `answer has no ${tokens.missing}`, httpStatus: status, uncertain: true };
+    return {
+      kind: 'transient',
+      code: `missing_${tokens.missing}`,
+      description: `answer has no ${tokens.missing}`,
+      httpStatus: status,
+      uncertain: true,
+    };
   }
   if (def.rotation === 'always' && !tokens.refreshToken) {
-    return { kind: 'transient', code: 'missing_refresh_token', description: 'rotating provider answered without a refresh_token', httpStatus: status, uncertain: true };
+    return {
+      kind: 'transient',
+      code: 'missing_refresh_token',
+      description: 'rotating provider answered without a refresh_token',
+      httpStatus: status,
+      uncertain: true,
+    };
   }
   return { kind: 'tokens', tokens, httpStatus: status };
 }

@@ -31,7 +31,10 @@ function errorCode(e: unknown): string {
 // Lenient flush like undici (truncated gzip yields what it has); the cap applies to decoded bytes.
 function decodeBody(body: Buffer, contentEncoding: string | undefined): Buffer {
   if (!contentEncoding || body.length === 0) return body;
-  const codings = contentEncoding.toLowerCase().split(',').map((c) => c.trim());
+  const codings = contentEncoding
+    .toLowerCase()
+    .split(',')
+    .map((c) => c.trim());
   if (codings.length > 5) throw new Error('too many content-encodings');
   if (!codings.every((c) => c === 'gzip' || c === 'x-gzip' || c === 'deflate' || c === 'br')) return body;
   const z = { finishFlush: zlib.constants.Z_SYNC_FLUSH, maxOutputLength: MAX_BODY };
@@ -39,7 +42,11 @@ function decodeBody(body: Buffer, contentEncoding: string | undefined): Buffer {
   for (let i = codings.length - 1; i >= 0; i--) {
     const c = codings[i];
     if (out.length === 0) break;
-    if (c === 'br') out = zlib.brotliDecompressSync(out, { finishFlush: zlib.constants.BROTLI_OPERATION_FLUSH, maxOutputLength: MAX_BODY });
+    if (c === 'br')
+      out = zlib.brotliDecompressSync(out, {
+        finishFlush: zlib.constants.BROTLI_OPERATION_FLUSH,
+        maxOutputLength: MAX_BODY,
+      });
     // Some servers send raw deflate without the zlib wrapper.
     else if (c === 'deflate') out = (out[0] & 0x0f) === 0x08 ? zlib.inflateSync(out, z) : zlib.inflateRawSync(out, z);
     else out = zlib.gunzipSync(out, z);
@@ -47,7 +54,10 @@ function decodeBody(body: Buffer, contentEncoding: string | undefined): Buffer {
   return out;
 }
 
-export function createNodeHttpClient(opts: { maxSockets?: number; keepAliveMsecs?: number } = {}): { client: HttpClient; close(): void } {
+export function createNodeHttpClient(opts: { maxSockets?: number; keepAliveMsecs?: number } = {}): {
+  client: HttpClient;
+  close(): void;
+} {
   const agentOpts: http.AgentOptions = {
     keepAlive: true,
     keepAliveMsecs: opts.keepAliveMsecs ?? 1000,
@@ -86,12 +96,21 @@ export function createNodeHttpClient(opts: { maxSockets?: number; keepAliveMsecs
         const headers: Record<string, string | number> = { ...req.headers };
         // fetch sends Content-Length for a string body, and 0 for a body-less POST/PUT.
         const hasLength = Object.keys(req.headers).some((k) => k.toLowerCase() === 'content-length');
-        if (!hasLength && (req.body !== undefined || req.method === 'POST')) headers['content-length'] = req.body === undefined ? 0 : Buffer.byteLength(req.body);
-        cr = (isHttps ? https : http).request(url, { method: req.method, headers, agent: isHttps ? httpsAgent : httpAgent });
+        if (!hasLength && (req.body !== undefined || req.method === 'POST'))
+          headers['content-length'] = req.body === undefined ? 0 : Buffer.byteLength(req.body);
+        cr = (isHttps ? https : http).request(url, {
+          method: req.method,
+          headers,
+          agent: isHttps ? httpsAgent : httpAgent,
+        });
         const creq = cr;
         creq.on('socket', (s) => {
-          if (!s.connecting) connected = true; // reused keep-alive socket
-          else s.once('connect', () => { connected = true; });
+          if (!s.connecting)
+            connected = true; // reused keep-alive socket
+          else
+            s.once('connect', () => {
+              connected = true;
+            });
         });
         // No retry, ever: a reset on a reused socket (keep-alive race) may still have consumed a
         // single-use refresh token, so it is reported as sent (ECONNRESET/EPIPE are not in NEVER_SENT).
@@ -125,14 +144,17 @@ export function createNodeHttpClient(opts: { maxSockets?: number; keepAliveMsecs
             try {
               body = decodeBody(Buffer.concat(chunks, size), out['content-encoding']);
             } catch (e) {
-              if (errorCode(e) === 'ERR_BUFFER_TOO_LARGE') return finish({ kind: 'response', status, headers: {}, bodyText: OVERSIZED });
+              if (errorCode(e) === 'ERR_BUFFER_TOO_LARGE')
+                return finish({ kind: 'response', status, headers: {}, bodyText: OVERSIZED });
               return fail(e);
             }
             finish({ kind: 'response', status, headers: out, bodyText: body.toString('utf8') });
           });
           // Socket closed mid-body: the provider may have rotated, so this is an uncertain network error.
           res.on('error', fail);
-          res.on('close', () => { if (!res.complete) fail(res.errored ?? { code: 'ECONNRESET' }); });
+          res.on('close', () => {
+            if (!res.complete) fail(res.errored ?? { code: 'ECONNRESET' });
+          });
         });
         creq.end(req.body);
       } catch (e) {

@@ -10,12 +10,25 @@ export interface TokenRequest {
 }
 
 /** The request, or why it cannot be built (the kind doubles as the attempt's error code). */
-export type BuildResult = { kind: 'request'; request: TokenRequest } | { kind: 'missing_metadata'; description: string };
+export type BuildResult =
+  { kind: 'request'; request: TokenRequest } | { kind: 'missing_metadata'; description: string };
 
-export function buildRefreshRequest(def: ProviderDefinition, refreshToken: string, metadata: Record<string, unknown>): BuildResult {
+export function buildRefreshRequest(
+  def: ProviderDefinition,
+  refreshToken: string,
+  metadata: Record<string, unknown>,
+): BuildResult {
   const filled = fillTokenUrl(def.tokenUrl, metadata);
-  if (!filled.ok) return { kind: 'missing_metadata', description: `token URL needs metadata "${filled.missing}" (a host-safe value)` };
-  const params: Record<string, string> = { grant_type: 'refresh_token', refresh_token: refreshToken, ...def.extraParams };
+  if (!filled.ok)
+    return {
+      kind: 'missing_metadata',
+      description: `token URL needs metadata "${filled.missing}" (a host-safe value)`,
+    };
+  const params: Record<string, string> = {
+    grant_type: 'refresh_token',
+    refresh_token: refreshToken,
+    ...def.extraParams,
+  };
   const headers: Record<string, string> = { accept: 'application/json', ...lowerKeys(def.headers) };
   if (def.clientAuth === 'basic' || def.clientAuth === 'both') {
     // RFC 6749 2.3.1: form-urlencode id and secret before base64.

@@ -13,7 +13,10 @@ export class UsageError extends Error {
 
 export type FlagSpec = Record<string, { type: 'string' | 'boolean'; short?: string }>;
 
-export function parseFlags(argv: string[], spec: FlagSpec): { flags: Record<string, string | boolean | undefined>; positionals: string[] } {
+export function parseFlags(
+  argv: string[],
+  spec: FlagSpec,
+): { flags: Record<string, string | boolean | undefined>; positionals: string[] } {
   try {
     const { values, positionals } = parseArgs({
       args: argv,
@@ -49,15 +52,20 @@ export function stringFlag(v: string | boolean | undefined): string | undefined 
 }
 
 /** Runs `<command> <sub> ...` against a table of subcommands (cli.ts handles --help before this). */
-export function subcommands(command: string, subs: Record<string, (argv: string[], ctx: OpsContext) => Promise<number>>): (argv: string[], ctx: OpsContext) => Promise<number> {
+export function subcommands(
+  command: string,
+  subs: Record<string, (argv: string[], ctx: OpsContext) => Promise<number>>,
+): (argv: string[], ctx: OpsContext) => Promise<number> {
   const names = Object.keys(subs);
   return (argv, ctx) => {
     const [sub, ...rest] = argv;
     const run = sub !== undefined && Object.prototype.hasOwnProperty.call(subs, sub) ? subs[sub] : undefined;
     if (!run) {
-      throw new UsageError(sub !== undefined
-        ? `unknown subcommand "${command} ${sub}" (use ${names.join(', ')})`
-        : `missing subcommand: ${names.map((n) => `${command} ${n}`).join(' | ')}`);
+      throw new UsageError(
+        sub !== undefined
+          ? `unknown subcommand "${command} ${sub}" (use ${names.join(', ')})`
+          : `missing subcommand: ${names.map((n) => `${command} ${n}`).join(' | ')}`,
+      );
     }
     return run(rest, ctx);
   };

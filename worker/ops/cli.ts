@@ -25,7 +25,10 @@ export function usage(commands: OpsCommand[] = COMMANDS): string {
 function firstLine(e: unknown): string {
   const msg = e instanceof Error ? e.message : String(e);
   // Prisma puts "Invalid `prisma.x()` invocation:" first; the cause is on a later line.
-  const lines = msg.split('\n').map((l) => l.trim()).filter((l) => l && !/^Invalid `.*` invocation:?$/.test(l));
+  const lines = msg
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !/^Invalid `.*` invocation:?$/.test(l));
   return (lines[0] ?? 'unknown error').slice(0, 300);
 }
 
@@ -34,7 +37,16 @@ function bareContext(io: OpsIo, json: boolean): OpsContext {
   const none = (): never => {
     throw new Error('this command runs without configuration');
   };
-  return { get daemon() { return none(); }, connect: none, json, tty: io.tty && !json, out: io.out, err: io.err };
+  return {
+    get daemon() {
+      return none();
+    },
+    connect: none,
+    json,
+    tty: io.tty && !json,
+    out: io.out,
+    err: io.err,
+  };
 }
 
 export async function runCli(

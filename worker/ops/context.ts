@@ -18,9 +18,18 @@ export const processIo = (): OpsIo => ({
   tty: Boolean(process.stdout.isTTY),
 });
 
-export function createOpsContext(config: Config, io: OpsIo, json: boolean, daemon?: Daemon): OpsContext & { close(): Promise<void> } {
+export function createOpsContext(
+  config: Config,
+  io: OpsIo,
+  json: boolean,
+  daemon?: Daemon,
+): OpsContext & { close(): Promise<void> } {
   // The daemon's own log lines (warnings only) go to stderr so stdout stays the command's output.
-  const d = daemon ?? new Daemon(config, { log: createLogger({ level: process.env.OPS_LOG_LEVEL ?? 'warn', destination: pino.destination(2) }) });
+  const d =
+    daemon ??
+    new Daemon(config, {
+      log: createLogger({ level: process.env.OPS_LOG_LEVEL ?? 'warn', destination: pino.destination(2) }),
+    });
   let connected: Promise<void> | undefined;
   return {
     daemon: d,

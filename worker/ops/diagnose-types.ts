@@ -3,7 +3,9 @@ import type { ProviderDefinition } from '../providers/types.ts';
 
 /** What the diagnosis knows of the provider: its name and the facts of its definition. */
 export type DiagProvider = Pick<ProviderDefinition, 'key' | 'displayName'> &
-  Partial<Pick<ProviderDefinition, 'idleLifetimeSec' | 'tokenCapPerUser' | 'org' | 'fixedGrantLifetimes'>> & { configured: boolean };
+  Partial<Pick<ProviderDefinition, 'idleLifetimeSec' | 'tokenCapPerUser' | 'org' | 'fixedGrantLifetimes'>> & {
+    configured: boolean;
+  };
 
 export type DiagnosisCode =
   | 'healthy'

@@ -46,7 +46,10 @@ export function relative(at: Date | null | undefined, nowMs: number): string {
 /** ISO time without milliseconds, UTC: 2026-11-22 00:41:07Z. */
 export function isoShort(at: Date | null | undefined): string {
   if (!at) return '-';
-  return at.toISOString().replace('T', ' ').replace(/\.\d{3}Z$/, 'Z');
+  return at
+    .toISOString()
+    .replace('T', ' ')
+    .replace(/\.\d{3}Z$/, 'Z');
 }
 
 /** Cuts a string to n characters with an ellipsis. */
@@ -61,8 +64,14 @@ export function truncate(s: string, n: number): string {
 export function table(headers: string[], rows: (string | number | null | undefined)[][]): string[] {
   const cells = rows.map((r) => headers.map((_h, i) => (r[i] === null || r[i] === undefined ? '-' : String(r[i]))));
   const widths = headers.map((h, i) => Math.max(h.length, ...cells.map((r) => r[i].length)));
-  const numeric = headers.map((_h, i) => cells.length > 0 && cells.every((r) => /^-?\d+(\.\d+)?%?$/.test(r[i]) || r[i] === '-'));
-  const line = (r: string[]) => r.map((c, i) => (numeric[i] ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ').trimEnd();
+  const numeric = headers.map(
+    (_h, i) => cells.length > 0 && cells.every((r) => /^-?\d+(\.\d+)?%?$/.test(r[i]) || r[i] === '-'),
+  );
+  const line = (r: string[]) =>
+    r
+      .map((c, i) => (numeric[i] ? c.padStart(widths[i]) : c.padEnd(widths[i])))
+      .join('  ')
+      .trimEnd();
   return [line(headers), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.map(line)];
 }
 

@@ -14,9 +14,15 @@ export async function findConnection(db: Db, ref: string | undefined, provider?:
     const row = await db.connection.findUnique({ where: { id: ref } });
     if (row) return row;
   }
-  const rows = await db.connection.findMany({ where: { externalId: ref, ...(provider ? { provider } : {}) }, take: 10 });
+  const rows = await db.connection.findMany({
+    where: { externalId: ref, ...(provider ? { provider } : {}) },
+    take: 10,
+  });
   if (rows.length === 1) return rows[0];
-  if (rows.length > 1) throw new UsageError(`externalId "${ref}" exists for several providers (${rows.map((r) => r.provider).join(', ')}): add --provider`);
+  if (rows.length > 1)
+    throw new UsageError(
+      `externalId "${ref}" exists for several providers (${rows.map((r) => r.provider).join(', ')}): add --provider`,
+    );
   throw new NotFound(`no connection with id or externalId "${ref}"`);
 }
 

@@ -18,7 +18,11 @@ export interface Spike {
   factor: number;
 }
 
-export function detectSpikes(current: Map<string, number>, previous: Map<string, number>, opts: SpikeOptions = DEFAULT_SPIKE): Spike[] {
+export function detectSpikes(
+  current: Map<string, number>,
+  previous: Map<string, number>,
+  opts: SpikeOptions = DEFAULT_SPIKE,
+): Spike[] {
   const out: Spike[] = [];
   for (const [group, n] of current) {
     const prev = previous.get(group) ?? 0;

@@ -86,7 +86,11 @@ export function takeStaleMark(marks: readonly number[], nowMs: number): { hit: b
  * Does a credential error leave the breaker alone? Yes when it answered a request sent with
  * replaced credentials (a stale mark), or came just after a credentials change.
  */
-export function ignoresCredentialError(staleMark: boolean, credentialsChangedAt: number | undefined, nowMs: number): boolean {
+export function ignoresCredentialError(
+  staleMark: boolean,
+  credentialsChangedAt: number | undefined,
+  nowMs: number,
+): boolean {
   return staleMark || (credentialsChangedAt !== undefined && nowMs - credentialsChangedAt < STALE_AFTER_CHANGE_MS);
 }
 

@@ -19,11 +19,23 @@ import type { DaemonExtension, ExtensionHost, GatedProvider, ProviderGate } from
 import { scrubSecrets } from '../log/logger.ts';
 import type { Db } from '../store/db.ts';
 import {
-  claimProbe, openBreakerStates, providerStates, readProviderState, recordBreakerClose, recordBreakerOpen,
+  claimProbe,
+  openBreakerStates,
+  providerStates,
+  readProviderState,
+  recordBreakerClose,
+  recordBreakerOpen,
 } from '../store/provider-state.ts';
 import {
-  admission, closesOnSuccess, defaultCacheMs, ignoresCredentialError, snapshotOf, takeStaleMark,
-  type BreakerSnapshot, type BreakerState, type ProviderGateView,
+  admission,
+  closesOnSuccess,
+  defaultCacheMs,
+  ignoresCredentialError,
+  snapshotOf,
+  takeStaleMark,
+  type BreakerSnapshot,
+  type BreakerState,
+  type ProviderGateView,
 } from './breaker-policy.ts';
 import { ProviderLimiter } from './limiter.ts';
 import type { ProviderRegistry, ReloadResult } from './registry.ts';
@@ -100,13 +112,20 @@ export class BreakerGate implements ProviderGate {
     }
   }
 
-  async report(p: GatedProvider, result: 'ok' | 'credentials' | 'other', detail?: { code: string; description: string }): Promise<void> {
+  async report(
+    p: GatedProvider,
+    result: 'ok' | 'credentials' | 'other',
+    detail?: { code: string; description: string },
+  ): Promise<void> {
     if (!this.db) return;
     try {
       if (result === 'credentials') {
         // Requests built just before a credentials change may still answer for the old ones.
         if (ignoresCredentialError(this.takeStale(p.key), this.credentialsChangedAt.get(p.key), this.now())) {
-          this.log?.info({ provider: p.key }, 'credential error from a request sent with the previous credentials; ignored');
+          this.log?.info(
+            { provider: p.key },
+            'credential error from a request sent with the previous credentials; ignored',
+          );
           return;
         }
         await this.open(p, detail ?? { code: 'credentials', description: '' });
@@ -114,7 +133,10 @@ export class BreakerGate implements ProviderGate {
         if (closesOnSuccess(this.cache.get(p.key))) await this.close(p, 'probe_succeeded');
       }
     } catch (err) {
-      this.log?.warn({ provider: p.key, err }, 'could not record the credential breaker state; will retry on the next answer');
+      this.log?.warn(
+        { provider: p.key, err },
+        'could not record the credential breaker state; will retry on the next answer',
+      );
     }
   }
 
@@ -124,7 +146,10 @@ export class BreakerGate implements ProviderGate {
   private async tryProbe(p: GatedProvider, st: BreakerSnapshot, nowMs: number, connectionId: string): Promise<boolean> {
     if (await claimProbe(this.db!, p.key, nowMs, this.opts.probeIntervalMs)) {
       this.cache.set(p.key, { ...st, state: 'half_open', lastProbeAt: nowMs, loadedAt: nowMs });
-      this.log?.info({ provider: p.key, connectionId }, 'credential breaker open: probing the provider with one connection');
+      this.log?.info(
+        { provider: p.key, connectionId },
+        'credential breaker open: probing the provider with one connection',
+      );
       return true;
     }
     // Someone else probed (or the breaker closed meanwhile): look again.
@@ -174,14 +199,28 @@ export class BreakerGate implements ProviderGate {
     const code = detail.code.slice(0, 100);
     const description = scrubSecrets(detail.description).slice(0, MAX_DESC);
     const { probeIntervalMs } = this.opts;
-    const opened = await recordBreakerOpen(this.db!, { provider: p.key, fingerprint: p.credentialsFingerprint, code, description, nowMs, probeIntervalMs });
+    const opened = await recordBreakerOpen(this.db!, {
+      provider: p.key,
+      fingerprint: p.credentialsFingerprint,
+      code,
+      description,
+      nowMs,
+      probeIntervalMs,
+    });
     this.cache.set(p.key, {
-      state: 'open', openedAt: opened.openedAt.getTime(), lastProbeAt: nowMs, lastErrorCode: code, lastErrorDescription: description,
-      fingerprint: p.credentialsFingerprint, loadedAt: nowMs,
+      state: 'open',
+      openedAt: opened.openedAt.getTime(),
+      lastProbeAt: nowMs,
+      lastErrorCode: code,
+      lastErrorDescription: description,
+      fingerprint: p.credentialsFingerprint,
+      loadedAt: nowMs,
     });
     if (opened.wasClosed) {
-      this.log?.error({ provider: p.key, code, description, probeIntervalMs },
-        'provider rejected our client credentials: credential breaker OPEN, refreshes for this provider wait (no connection is marked needs_reauth); fix the client id/secret and reload (SIGHUP) or restart');
+      this.log?.error(
+        { provider: p.key, code, description, probeIntervalMs },
+        'provider rejected our client credentials: credential breaker OPEN, refreshes for this provider wait (no connection is marked needs_reauth); fix the client id/secret and reload (SIGHUP) or restart',
+      );
     }
   }
 
@@ -189,13 +228,24 @@ export class BreakerGate implements ProviderGate {
   async close(p: GatedProvider, reason: 'probe_succeeded' | 'credentials_changed'): Promise<boolean> {
     if (!this.db) return false;
     const nowMs = this.now();
-    const closed = await recordBreakerClose(this.db, { provider: p.key, fingerprint: p.credentialsFingerprint, reason, nowMs });
+    const closed = await recordBreakerClose(this.db, {
+      provider: p.key,
+      fingerprint: p.credentialsFingerprint,
+      reason,
+      nowMs,
+    });
     const prev = this.cache.get(p.key);
     this.cache.set(p.key, {
-      state: 'closed', openedAt: null, lastProbeAt: prev?.lastProbeAt ?? null, lastErrorCode: prev?.lastErrorCode ?? null,
-      lastErrorDescription: prev?.lastErrorDescription ?? null, fingerprint: p.credentialsFingerprint, loadedAt: nowMs,
+      state: 'closed',
+      openedAt: null,
+      lastProbeAt: prev?.lastProbeAt ?? null,
+      lastErrorCode: prev?.lastErrorCode ?? null,
+      lastErrorDescription: prev?.lastErrorDescription ?? null,
+      fingerprint: p.credentialsFingerprint,
+      loadedAt: nowMs,
     });
-    if (closed) this.log?.warn({ provider: p.key, reason }, 'credential breaker CLOSED: refreshes for this provider resume');
+    if (closed)
+      this.log?.warn({ provider: p.key, reason }, 'credential breaker CLOSED: refreshes for this provider resume');
     return closed;
   }
 
@@ -209,7 +259,10 @@ export class BreakerGate implements ProviderGate {
       try {
         await this.close(p, 'credentials_changed');
       } catch (err) {
-        this.log?.warn({ provider: key, err }, 'could not close the credential breaker after a reload; the next refresh will');
+        this.log?.warn(
+          { provider: key, err },
+          'could not close the credential breaker after a reload; the next refresh will',
+        );
       }
     }
   }
@@ -250,8 +303,13 @@ export function providerGateExtension(opts: BreakerGateOptions): DaemonExtension
       // Restart with new credentials: close breakers whose recorded credentials are not ours.
       for (const row of await openBreakerStates(d.db)) {
         const p = d.providers.get(row.provider);
-        if (p && row.credentialsFingerprint && row.credentialsFingerprint !== p.credentialsFingerprint) await gate.close(p, 'credentials_changed');
-        else if (p) d.log.warn({ provider: p.key, code: row.lastErrorCode }, 'credential breaker is open for this provider (from an earlier run): refreshes wait for a successful probe');
+        if (p && row.credentialsFingerprint && row.credentialsFingerprint !== p.credentialsFingerprint)
+          await gate.close(p, 'credentials_changed');
+        else if (p)
+          d.log.warn(
+            { provider: p.key, code: row.lastErrorCode },
+            'credential breaker is open for this provider (from an earlier run): refreshes wait for a successful probe',
+          );
       }
     },
     routes(app, auth, d: Pick<ExtensionHost, 'providers'>) {

@@ -28,7 +28,8 @@ export const BUILTIN_PROVIDERS: Record<string, ProviderInput> = {
     oldTokenGrace: 'none',
     metadataFields: ['api_base_url_for_customer'],
     errors: { terminalDescriptions: ['Refresh token code is invalid', 'Token has been expired or revoked'] },
-    notes: 'Basic auth; grant_type and refresh_token in the query string; single-use refresh tokens; api_base_url_for_customer kept.',
+    notes:
+      'Basic auth; grant_type and refresh_token in the query string; single-use refresh tokens; api_base_url_for_customer kept.',
   },
   salesforce: {
     displayName: 'Salesforce',
@@ -54,13 +55,18 @@ export const BUILTIN_PROVIDERS: Record<string, ProviderInput> = {
     tokenCapPerUser: 5,
     userKeys: [{ path: 'id', pattern: `/id/(${SF_ID}/${SF_ID})/?$` }, ...DEFAULT_USER_KEYS],
     org: {
-      keys: [{ path: 'id', pattern: `/id/(${SF_ID})/${SF_ID}/?$` }, { path: 'instance_url', host: true }],
+      keys: [
+        { path: 'id', pattern: `/id/(${SF_ID})/${SF_ID}/?$` },
+        { path: 'instance_url', host: true },
+      ],
       name: 'Salesforce org',
       together: 'admin_policy',
       hint: 'That pattern matches the connected app\'s Refresh Token Policy set to "Immediately expire refresh token" (or "Expire refresh token after" a period), or an admin revoking the app for the whole org.',
-      advice: 'Ask the Salesforce admin of org {org} to check Setup > Connected Apps > Manage > Edit Policies > Refresh Token Policy ("Refresh token is valid until revoked"); then the org\'s users reconnect. A replay will not help.',
+      advice:
+        'Ask the Salesforce admin of org {org} to check Setup > Connected Apps > Manage > Edit Policies > Refresh Token Policy ("Refresh token is valid until revoked"); then the org\'s users reconnect. A replay will not help.',
     },
-    notes: 'No expires_in (issued_at in ms); daily cron refresh; optional rotation; instance_url re-stored on every refresh.',
+    notes:
+      'No expires_in (issued_at in ms); daily cron refresh; optional rotation; instance_url re-stored on every refresh.',
   },
   'salesforce-sandbox': {
     extends: 'salesforce',
@@ -82,15 +88,29 @@ export const BUILTIN_PROVIDERS: Record<string, ProviderInput> = {
       name: 'Slack workspace',
       label: 'slack team',
       together: 'app_removed',
-      advice: 'Ask a workspace admin of {org} whether the app was uninstalled; reinstalling it reconnects the workspace.',
+      advice:
+        'Ask a workspace admin of {org} whether the app was uninstalled; reinstalling it reconnects the workspace.',
     },
     errors: {
       // Slack answers errors as HTTP 200 {"ok":false,"error":"..."} [V].
       bodyErrorWhen: [{ field: 'ok', equals: false }],
       codeFields: ['error'],
       // invalid_refresh_token is [M] (likely); the others are Slack's documented dead-grant errors.
-      terminal: ['invalid_refresh_token', 'invalid_grant', 'token_revoked', 'token_expired', 'account_inactive', 'app_uninstalled'],
-      credential: ['invalid_client_id', 'bad_client_secret', 'invalid_client', 'unauthorized_client', 'invalid_grant_type'],
+      terminal: [
+        'invalid_refresh_token',
+        'invalid_grant',
+        'token_revoked',
+        'token_expired',
+        'account_inactive',
+        'app_uninstalled',
+      ],
+      credential: [
+        'invalid_client_id',
+        'bad_client_secret',
+        'invalid_client',
+        'unauthorized_client',
+        'invalid_grant_type',
+      ],
       transient: ['internal_error', 'fatal_error', 'ratelimited', 'request_timeout', 'service_unavailable'],
     },
     hooks: {
@@ -101,7 +121,8 @@ export const BUILTIN_PROVIDERS: Record<string, ProviderInput> = {
         return [];
       },
     },
-    notes: 'oauth.v2.access; errors arrive as HTTP 200 {"ok":false}; bot and user (authed_user) tokens refresh separately.',
+    notes:
+      'oauth.v2.access; errors arrive as HTTP 200 {"ok":false}; bot and user (authed_user) tokens refresh separately.',
   },
   google: {
     displayName: 'Google',
@@ -115,13 +136,20 @@ export const BUILTIN_PROVIDERS: Record<string, ProviderInput> = {
     idleLifetimeSec: 180 * DAY,
     // 100 refresh tokens per account per client: a newer grant silently revokes the oldest.
     tokenCapPerUser: 100,
-    fixedGrantLifetimes: [{ afterSec: 7 * DAY, cause: 'Google expires refresh tokens after 7 days for apps in "Testing" status with external users. Publish the app.' }],
+    fixedGrantLifetimes: [
+      {
+        afterSec: 7 * DAY,
+        cause:
+          'Google expires refresh tokens after 7 days for apps in "Testing" status with external users. Publish the app.',
+      },
+    ],
     errors: {
       // error_subtype invalid_rapt: a re-authentication proof is required (user interaction) [2].
       codeFields: ['error_subtype', 'error'],
       interactionRequired: ['invalid_rapt', 'interaction_required', 'consent_required', 'login_required'],
     },
-    notes: 'Refresh tokens die after 6 months unused (keep-alive refresh); 7 days for apps in Testing; 100 per account per client.',
+    notes:
+      'Refresh tokens die after 6 months unused (keep-alive refresh); 7 days for apps in Testing; 100 per account per client.',
   },
   microsoft: {
     displayName: 'Microsoft Entra ID (v2)',
@@ -141,11 +169,21 @@ export const BUILTIN_PROVIDERS: Record<string, ProviderInput> = {
       // invalid_grant alone is NOT terminal here: an unknown AADSTS code is retried (safe side).
       terminal: ['70008', '700082', '700084', '50173', '70043', '700081'],
       // 50076 / 50079 MFA, 50078 MFA expired, 65001 consent: the user must interact [M].
-      interactionRequired: ['50076', '50079', '50078', '50158', '65001', 'interaction_required', 'consent_required', 'login_required'],
+      interactionRequired: [
+        '50076',
+        '50079',
+        '50078',
+        '50158',
+        '65001',
+        'interaction_required',
+        'consent_required',
+        'login_required',
+      ],
       // 7000215 bad secret, 7000222 expired secret, 700016 unknown app, 7000218 secret missing.
       credential: ['invalid_client', 'unauthorized_client', '7000215', '7000222', '700016', '7000218'],
     },
-    notes: 'Tenant from metadata {tenant} (default common); AADSTS codes decide; old refresh token stays valid but the new one is stored; 90-day idle limit.',
+    notes:
+      'Tenant from metadata {tenant} (default common); AADSTS codes decide; old refresh token stays valid but the new one is stored; 90-day idle limit.',
   },
   hubspot: {
     displayName: 'HubSpot',
@@ -162,7 +200,8 @@ export const BUILTIN_PROVIDERS: Record<string, ProviderInput> = {
       terminal: ['BAD_REFRESH_TOKEN', 'invalid_grant'],
       credential: ['BAD_CLIENT_ID', 'BAD_CLIENT_SECRET', 'invalid_client', 'unauthorized_client'],
     },
-    notes: 'Dead token answers {"status":"BAD_REFRESH_TOKEN"}; v1 endpoint deprecated 2027-02-16 (override tokenUrl for /oauth/2026-03/token).',
+    notes:
+      'Dead token answers {"status":"BAD_REFRESH_TOKEN"}; v1 endpoint deprecated 2027-02-16 (override tokenUrl for /oauth/2026-03/token).',
   },
   xero: {
     displayName: 'Xero',
@@ -263,7 +302,8 @@ export const BUILTIN_PROVIDERS: Record<string, ProviderInput> = {
     oldTokenGrace: 'none',
     idleLifetimeSec: 30 * DAY,
     tokenCapPerUser: 5,
-    notes: 'New refresh token each time; 30-day idle limit; 5 grants per user. Developer accounts: override tokenUrl to account-d.docusign.com.',
+    notes:
+      'New refresh token each time; 30-day idle limit; 5 grants per user. Developer accounts: override tokenUrl to account-d.docusign.com.',
   },
   asana: {
     displayName: 'Asana',
@@ -292,7 +332,8 @@ export const BUILTIN_PROVIDERS: Record<string, ProviderInput> = {
       terminal: ['bad_refresh_token', 'invalid_grant'],
       credential: ['incorrect_client_credentials', 'invalid_client', 'unauthorized_client'],
     },
-    notes: 'HTTP 200 with error=bad_refresh_token; form-encoded answers unless Accept: application/json; refresh tokens live 6 months.',
+    notes:
+      'HTTP 200 with error=bad_refresh_token; form-encoded answers unless Accept: application/json; refresh tokens live 6 months.',
   },
   shopify: {
     displayName: 'Shopify (expiring offline tokens)',

@@ -35,7 +35,13 @@ export function cronEnvName(key: string): string {
 }
 
 /** Fills ${VAR} from the environment (or the file named by VAR_FILE); a missing variable is a config error naming it. */
-export function substituteEnv(value: string, env: Env, provider: string, field: string, optional: boolean): string | undefined {
+export function substituteEnv(
+  value: string,
+  env: Env,
+  provider: string,
+  field: string,
+  optional: boolean,
+): string | undefined {
   let missing: string | undefined;
   const out = value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_m, name: string) => {
     const fileVar = env[`${name}_FILE`];

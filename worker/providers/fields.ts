@@ -2,7 +2,15 @@
 // ProviderConfigError naming the provider and the field.
 import { CronExpressionParser } from 'cron-parser';
 import { ProviderConfigError } from './config-error.ts';
-import type { DescriptionReason, ErrorSpec, GrantLifetime, MetadataRef, OldTokenGrace, OrgSpec, ProviderInput } from './types.ts';
+import type {
+  DescriptionReason,
+  ErrorSpec,
+  GrantLifetime,
+  MetadataRef,
+  OldTokenGrace,
+  OrgSpec,
+  ProviderInput,
+} from './types.ts';
 
 const FIELD_NAME_RE = /^[A-Za-z0-9_.$-]{1,64}$/;
 const METADATA_PATH_RE = /^[A-Za-z0-9_$-]{1,64}(\.[A-Za-z0-9_$-]{1,64}){0,7}$/;
@@ -13,13 +21,15 @@ export function isPlainObject(v: unknown): v is Record<string, unknown> {
 
 export function oneOf<T extends string>(provider: string, field: string, v: unknown, allowed: readonly T[], def: T): T {
   if (v === undefined) return def;
-  if (typeof v !== 'string' || !allowed.includes(v as T)) throw new ProviderConfigError(provider, field, `must be one of ${allowed.join(', ')}; got ${JSON.stringify(v)}`);
+  if (typeof v !== 'string' || !allowed.includes(v as T))
+    throw new ProviderConfigError(provider, field, `must be one of ${allowed.join(', ')}; got ${JSON.stringify(v)}`);
   return v as T;
 }
 
 export function strList(provider: string, field: string, v: unknown, def: string[]): string[] {
   if (v === undefined) return def;
-  if (!Array.isArray(v) || v.some((x) => typeof x !== 'string' && typeof x !== 'number')) throw new ProviderConfigError(provider, field, 'must be an array of strings');
+  if (!Array.isArray(v) || v.some((x) => typeof x !== 'string' && typeof x !== 'number'))
+    throw new ProviderConfigError(provider, field, 'must be an array of strings');
   return v.map(String);
 }
 
@@ -31,19 +41,22 @@ export function optString(provider: string, field: string, v: unknown): string |
 
 export function fieldName(provider: string, field: string, v: unknown): string | undefined {
   if (v === undefined) return undefined;
-  if (typeof v !== 'string' || !FIELD_NAME_RE.test(v)) throw new ProviderConfigError(provider, field, 'must be an answer field name (letters, digits, _ . $ -)');
+  if (typeof v !== 'string' || !FIELD_NAME_RE.test(v))
+    throw new ProviderConfigError(provider, field, 'must be an answer field name (letters, digits, _ . $ -)');
   return v;
 }
 
 export function num(provider: string, field: string, v: unknown, def: number | undefined, min = 0): number | undefined {
   if (v === undefined) return def;
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < min) throw new ProviderConfigError(provider, field, `must be a number >= ${min}`);
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < min)
+    throw new ProviderConfigError(provider, field, `must be a number >= ${min}`);
   return v;
 }
 
 export function strMap(provider: string, field: string, v: unknown): Record<string, string> {
   if (v === undefined) return {};
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new ProviderConfigError(provider, field, 'must be an object of strings');
+  if (typeof v !== 'object' || v === null || Array.isArray(v))
+    throw new ProviderConfigError(provider, field, 'must be an object of strings');
   for (const [k, x] of Object.entries(v)) {
     if (typeof x !== 'string') throw new ProviderConfigError(provider, `${field}.${k}`, 'must be a string');
     if (/[\r\n\0]/.test(x)) throw new ProviderConfigError(provider, `${field}.${k}`, 'must not contain line breaks');
@@ -56,44 +69,67 @@ export function normalizeGrace(g: ProviderInput['oldTokenGrace'], provider: stri
   if (g === 'until_used') return { kind: 'until_used' };
   if (g === 'not_revoked') return { kind: 'not_revoked' };
   if (typeof g === 'number') {
-    if (!Number.isFinite(g) || g < 0) throw new ProviderConfigError(provider, 'oldTokenGrace', 'must be none, until_used, not_revoked or a number of seconds >= 0');
+    if (!Number.isFinite(g) || g < 0)
+      throw new ProviderConfigError(
+        provider,
+        'oldTokenGrace',
+        'must be none, until_used, not_revoked or a number of seconds >= 0',
+      );
     return { kind: 'seconds', seconds: g };
   }
   if (typeof g === 'object' && g && 'kind' in g) {
     if (g.kind === 'seconds') {
-      if (typeof g.seconds !== 'number' || !Number.isFinite(g.seconds) || g.seconds < 0) throw new ProviderConfigError(provider, 'oldTokenGrace.seconds', 'must be a number of seconds >= 0');
+      if (typeof g.seconds !== 'number' || !Number.isFinite(g.seconds) || g.seconds < 0)
+        throw new ProviderConfigError(provider, 'oldTokenGrace.seconds', 'must be a number of seconds >= 0');
       return { kind: 'seconds', seconds: g.seconds };
     }
     if (g.kind === 'none' || g.kind === 'until_used' || g.kind === 'not_revoked') return { kind: g.kind };
     throw new ProviderConfigError(provider, 'oldTokenGrace.kind', 'must be none, seconds, until_used or not_revoked');
   }
-  throw new ProviderConfigError(provider, 'oldTokenGrace', 'must be none, until_used, not_revoked or a number of seconds');
+  throw new ProviderConfigError(
+    provider,
+    'oldTokenGrace',
+    'must be none, until_used, not_revoked or a number of seconds',
+  );
 }
 
 export function bodyPredicates(provider: string, v: unknown): ErrorSpec['bodyErrorWhen'] {
   if (v === undefined) return undefined;
   const field = 'errors.bodyErrorWhen';
-  if (!Array.isArray(v)) throw new ProviderConfigError(provider, field, 'must be an array of {field, equals} or {field, present}');
+  if (!Array.isArray(v))
+    throw new ProviderConfigError(provider, field, 'must be an array of {field, equals} or {field, present}');
   return v.map((p, i) => {
-    if (!isPlainObject(p) || typeof p.field !== 'string' || p.field === '') throw new ProviderConfigError(provider, `${field}[${i}].field`, 'is required (the answer field to test)');
+    if (!isPlainObject(p) || typeof p.field !== 'string' || p.field === '')
+      throw new ProviderConfigError(provider, `${field}[${i}].field`, 'is required (the answer field to test)');
     const hasEquals = 'equals' in p;
     const hasPresent = 'present' in p;
-    if (hasEquals === hasPresent) throw new ProviderConfigError(provider, `${field}[${i}]`, 'needs exactly one of equals or present');
-    if (hasPresent && typeof p.present !== 'boolean') throw new ProviderConfigError(provider, `${field}[${i}].present`, 'must be true or false');
-    if (hasEquals && p.equals !== null && !['string', 'number', 'boolean'].includes(typeof p.equals)) throw new ProviderConfigError(provider, `${field}[${i}].equals`, 'must be a string, number, boolean or null');
-    return hasPresent ? { field: p.field, present: p.present as boolean } : { field: p.field, equals: p.equals as string | number | boolean | null };
+    if (hasEquals === hasPresent)
+      throw new ProviderConfigError(provider, `${field}[${i}]`, 'needs exactly one of equals or present');
+    if (hasPresent && typeof p.present !== 'boolean')
+      throw new ProviderConfigError(provider, `${field}[${i}].present`, 'must be true or false');
+    if (hasEquals && p.equals !== null && !['string', 'number', 'boolean'].includes(typeof p.equals))
+      throw new ProviderConfigError(provider, `${field}[${i}].equals`, 'must be a string, number, boolean or null');
+    return hasPresent
+      ? { field: p.field, present: p.present as boolean }
+      : { field: p.field, equals: p.equals as string | number | boolean | null };
   });
 }
 
 export function cronOf(provider: string, v: unknown): string | undefined {
   if (v === undefined || v === null || v === '') return undefined;
-  if (typeof v !== 'string') throw new ProviderConfigError(provider, 'expiry.cron', 'must be a cron string such as "0 3 * * *"');
+  if (typeof v !== 'string')
+    throw new ProviderConfigError(provider, 'expiry.cron', 'must be a cron string such as "0 3 * * *"');
   const fields = v.trim().split(/\s+/).length;
-  if (fields < 5 || fields > 6) throw new ProviderConfigError(provider, 'expiry.cron', `must have 5 or 6 fields; got ${JSON.stringify(v)}`);
+  if (fields < 5 || fields > 6)
+    throw new ProviderConfigError(provider, 'expiry.cron', `must have 5 or 6 fields; got ${JSON.stringify(v)}`);
   try {
     CronExpressionParser.parse(v, { tz: 'UTC' }).next();
   } catch (e) {
-    throw new ProviderConfigError(provider, 'expiry.cron', `is not a valid cron pattern (${JSON.stringify(v)}): ${(e as Error).message}`);
+    throw new ProviderConfigError(
+      provider,
+      'expiry.cron',
+      `is not a valid cron pattern (${JSON.stringify(v)}): ${(e as Error).message}`,
+    );
   }
   return v;
 }
@@ -101,7 +137,8 @@ export function cronOf(provider: string, v: unknown): string | undefined {
 /** A regex source with at least one capture group (its first group is the value taken). */
 export function patternWithGroup(provider: string, field: string, v: unknown): string | undefined {
   if (v === undefined) return undefined;
-  if (typeof v !== 'string' || v === '') throw new ProviderConfigError(provider, field, 'must be a regular expression (a string)');
+  if (typeof v !== 'string' || v === '')
+    throw new ProviderConfigError(provider, field, 'must be a regular expression (a string)');
   let re: RegExp;
   try {
     re = new RegExp(v);
@@ -116,13 +153,22 @@ export function patternWithGroup(provider: string, field: string, v: unknown): s
 
 export function metadataRefs(provider: string, field: string, v: unknown, def: MetadataRef[]): MetadataRef[] {
   if (v === undefined) return def;
-  if (!Array.isArray(v)) throw new ProviderConfigError(provider, field, 'must be an array of metadata paths ("team.id") or {path, pattern, host}');
+  if (!Array.isArray(v))
+    throw new ProviderConfigError(
+      provider,
+      field,
+      'must be an array of metadata paths ("team.id") or {path, pattern, host}',
+    );
   return v.map((r, i) => {
     const at = `${field}[${i}]`;
     const ref = typeof r === 'string' ? { path: r } : r;
-    if (!isPlainObject(ref) || typeof ref.path !== 'string' || !METADATA_PATH_RE.test(ref.path)) throw new ProviderConfigError(provider, `${at}.path`, 'must be a dotted metadata path such as "team.id"');
-    for (const k of Object.keys(ref)) if (!['path', 'pattern', 'host'].includes(k)) throw new ProviderConfigError(provider, `${at}.${k}`, 'unknown field (known: path, pattern, host)');
-    if (ref.host !== undefined && typeof ref.host !== 'boolean') throw new ProviderConfigError(provider, `${at}.host`, 'must be true or false');
+    if (!isPlainObject(ref) || typeof ref.path !== 'string' || !METADATA_PATH_RE.test(ref.path))
+      throw new ProviderConfigError(provider, `${at}.path`, 'must be a dotted metadata path such as "team.id"');
+    for (const k of Object.keys(ref))
+      if (!['path', 'pattern', 'host'].includes(k))
+        throw new ProviderConfigError(provider, `${at}.${k}`, 'unknown field (known: path, pattern, host)');
+    if (ref.host !== undefined && typeof ref.host !== 'boolean')
+      throw new ProviderConfigError(provider, `${at}.host`, 'must be true or false');
     const pattern = patternWithGroup(provider, `${at}.pattern`, ref.pattern);
     return { path: ref.path, ...(pattern ? { pattern } : {}), ...(ref.host ? { host: true } : {}) };
   });
@@ -133,11 +179,19 @@ const ORG_FIELDS = ['keys', 'name', 'label', 'together', 'hint', 'advice'];
 export function orgSpec(provider: string, v: unknown): OrgSpec | undefined {
   if (v === undefined) return undefined;
   if (!isPlainObject(v)) throw new ProviderConfigError(provider, 'org', 'must be an object');
-  for (const k of Object.keys(v)) if (!ORG_FIELDS.includes(k)) throw new ProviderConfigError(provider, `org.${k}`, `unknown field (known: ${ORG_FIELDS.join(', ')})`);
+  for (const k of Object.keys(v))
+    if (!ORG_FIELDS.includes(k))
+      throw new ProviderConfigError(provider, `org.${k}`, `unknown field (known: ${ORG_FIELDS.join(', ')})`);
   const keys = metadataRefs(provider, 'org.keys', v.keys, []);
-  if (keys.length === 0) throw new ProviderConfigError(provider, 'org.keys', 'needs at least one metadata path naming the org');
+  if (keys.length === 0)
+    throw new ProviderConfigError(provider, 'org.keys', 'needs at least one metadata path naming the org');
   const name = optString(provider, 'org.name', v.name);
-  if (!name) throw new ProviderConfigError(provider, 'org.name', 'is required (how messages name the group, e.g. "Salesforce org")');
+  if (!name)
+    throw new ProviderConfigError(
+      provider,
+      'org.name',
+      'is required (how messages name the group, e.g. "Salesforce org")',
+    );
   return {
     keys,
     name,
@@ -168,7 +222,13 @@ export function descriptionReasons(provider: string, v: unknown): DescriptionRea
     if (!isPlainObject(r)) throw new ProviderConfigError(provider, `${field}[${i}]`, 'must be {contains, reason}');
     const contains = optString(provider, `${field}[${i}].contains`, r.contains);
     if (!contains) throw new ProviderConfigError(provider, `${field}[${i}].contains`, 'is required');
-    const reason = oneOf(provider, `${field}[${i}].reason`, r.reason ?? null, ['revoked', 'expired', 'authentication_failure'] as const, 'revoked');
+    const reason = oneOf(
+      provider,
+      `${field}[${i}].reason`,
+      r.reason ?? null,
+      ['revoked', 'expired', 'authentication_failure'] as const,
+      'revoked',
+    );
     return { contains, reason };
   });
 }

@@ -3,8 +3,10 @@
 import { DEFAULT_USER_KEYS } from './defaults.ts';
 import type { MetadataRef, ProviderDefinition } from './types.ts';
 
-const obj = (v: unknown): Record<string, unknown> => (typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : {});
-const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : typeof v === 'number' ? String(v) : undefined);
+const obj = (v: unknown): Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
+const str = (v: unknown): string | undefined =>
+  typeof v === 'string' && v !== '' ? v : typeof v === 'number' ? String(v) : undefined;
 
 /** The value a reference names in this metadata, if present. */
 function readRef(metadata: unknown, ref: MetadataRef): string | undefined {
@@ -23,10 +25,14 @@ function readRef(metadata: unknown, ref: MetadataRef): string | undefined {
   return value;
 }
 
-const firstOf = (metadata: unknown, refs: MetadataRef[]) => refs.reduce<string | undefined>((found, r) => found ?? readRef(metadata, r), undefined);
+const firstOf = (metadata: unknown, refs: MetadataRef[]) =>
+  refs.reduce<string | undefined>((found, r) => found ?? readRef(metadata, r), undefined);
 
 /** The provider-side user a connection belongs to, when its metadata says (unknown providers: the common fields). */
-export function userKeyOf(provider: Pick<ProviderDefinition, 'userKeys'> | undefined, metadata: unknown): string | undefined {
+export function userKeyOf(
+  provider: Pick<ProviderDefinition, 'userKeys'> | undefined,
+  metadata: unknown,
+): string | undefined {
   return firstOf(metadata, provider?.userKeys ?? DEFAULT_USER_KEYS);
 }
 
@@ -37,5 +43,5 @@ export function orgKeyOf(provider: Pick<ProviderDefinition, 'org'> | undefined, 
 
 /** How reports label the org of a provider: "salesforce org". */
 export function orgLabelOf(provider: Pick<ProviderDefinition, 'org'>): string | undefined {
-  return provider.org ? provider.org.label ?? provider.org.name.toLowerCase() : undefined;
+  return provider.org ? (provider.org.label ?? provider.org.name.toLowerCase()) : undefined;
 }

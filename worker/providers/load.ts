@@ -38,7 +38,12 @@ function builtinInputs(): Map<string, ProviderInput> {
   // Resolving `extends` between built-ins (salesforce-sandbox extends salesforce).
   for (const [key, raw] of Object.entries(BUILTIN_PROVIDERS)) {
     const base = raw.extends ? inputs.get(raw.extends) : undefined;
-    if (raw.extends && !base) throw new ProviderConfigError(key, 'extends', `unknown provider "${raw.extends}" (built-ins may only extend earlier built-ins)`);
+    if (raw.extends && !base)
+      throw new ProviderConfigError(
+        key,
+        'extends',
+        `unknown provider "${raw.extends}" (built-ins may only extend earlier built-ins)`,
+      );
     inputs.set(key, base ? mergeInput(base, raw) : raw);
   }
   return inputs;
@@ -49,7 +54,9 @@ function readProvidersFile(path: string): Record<string, unknown> {
   try {
     parsed = JSON.parse(readFileSync(path, 'utf8'));
   } catch (e) {
-    const why = (e as NodeJS.ErrnoException).code ?? (e instanceof SyntaxError ? `invalid JSON (${e.message.slice(0, 120)})` : 'unreadable');
+    const why =
+      (e as NodeJS.ErrnoException).code ??
+      (e instanceof SyntaxError ? `invalid JSON (${e.message.slice(0, 120)})` : 'unreadable');
     throw new ProviderConfigError('*', 'PROVIDERS_FILE', `${path}: ${why}`);
   }
   const providers = (parsed as { providers?: unknown })?.providers;
@@ -85,7 +92,8 @@ export function buildAll(opts: LoadOptions, env: Env): Map<string, ResolvedProvi
     map.set(key, resolveProvider(key, withCron, env, { allowInsecure: opts.allowInsecure, defaults: opts.defaults }));
   }
   for (const k of Object.keys(cronOverride)) {
-    if (![...map.keys()].some((key) => norm(key) === norm(k))) throw new ProviderConfigError(k, 'REFRESH_CRON', `${cronEnvName(k)} names no provider`);
+    if (![...map.keys()].some((key) => norm(key) === norm(k)))
+      throw new ProviderConfigError(k, 'REFRESH_CRON', `${cronEnvName(k)} names no provider`);
   }
   return map;
 }

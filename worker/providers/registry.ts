@@ -29,7 +29,10 @@ function comparable(p: ResolvedProvider): string {
 export class ProviderRegistry {
   private readonly listeners: ((r: ReloadResult) => void)[] = [];
 
-  private constructor(private readonly map: Map<string, ResolvedProvider>, private readonly opts: LoadOptions) {}
+  private constructor(
+    private readonly map: Map<string, ResolvedProvider>,
+    private readonly opts: LoadOptions,
+  ) {}
 
   static load(opts: LoadOptions): ProviderRegistry {
     const env = opts.env ?? process.env;

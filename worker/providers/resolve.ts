@@ -5,8 +5,20 @@ import { ProviderConfigError } from './config-error.ts';
 import { DEFAULT_ERRORS, DEFAULT_USER_KEYS, DEFAULTS } from './defaults.ts';
 import { cronEnvName, providerEnvName, substituteEnv, type Env } from './env.ts';
 import {
-  bodyPredicates, cronOf, descriptionReasons, fieldName, grantLifetimes, isPlainObject, metadataRefs, normalizeGrace, num, oneOf, orgSpec,
-  patternWithGroup, strList, strMap,
+  bodyPredicates,
+  cronOf,
+  descriptionReasons,
+  fieldName,
+  grantLifetimes,
+  isPlainObject,
+  metadataRefs,
+  normalizeGrace,
+  num,
+  oneOf,
+  orgSpec,
+  patternWithGroup,
+  strList,
+  strMap,
 } from './fields.ts';
 import type { ErrorSpec, ExpirySpec, ProviderDefinition, ProviderInput } from './types.ts';
 
@@ -21,7 +33,8 @@ const KEY_RE = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 
 /** The token URL with ${VAR} filled; its {placeholder} template must parse as an https URL. */
 function tokenUrlOf(key: string, input: ProviderInput, env: Env, allowInsecure: boolean): string {
-  if (typeof input.tokenUrl !== 'string' || input.tokenUrl === '') throw new ProviderConfigError(key, 'tokenUrl', 'is required');
+  if (typeof input.tokenUrl !== 'string' || input.tokenUrl === '')
+    throw new ProviderConfigError(key, 'tokenUrl', 'is required');
   const tokenUrl = substituteEnv(input.tokenUrl, env, key, 'tokenUrl', false)!;
   // Validate the template with placeholders filled by a harmless value.
   const probe = tokenUrl.replace(/\{([a-z_]+)(\|[^}]*)?\}/g, (_m, _n, d?: string) => (d ? d.slice(1) : 'x'));
@@ -32,9 +45,18 @@ function tokenUrlOf(key: string, input: ProviderInput, env: Env, allowInsecure: 
     throw new ProviderConfigError(key, 'tokenUrl', 'is not a valid URL template');
   }
   if (probeUrl.protocol !== 'https:' && !(allowInsecure && probeUrl.protocol === 'http:')) {
-    throw new ProviderConfigError(key, 'tokenUrl', 'must be https (set ALLOW_INSECURE_TOKEN_URLS=true only for loopback tests)');
+    throw new ProviderConfigError(
+      key,
+      'tokenUrl',
+      'must be https (set ALLOW_INSECURE_TOKEN_URLS=true only for loopback tests)',
+    );
   }
-  if (/\{[^}]*$|^[^{]*\}/.test(tokenUrl.replace(/\{[a-z_]+(\|[^}]*)?\}/g, ''))) throw new ProviderConfigError(key, 'tokenUrl', 'has an unbalanced {placeholder}; placeholders are lower-case names like {subdomain} or {tenant|common}');
+  if (/\{[^}]*$|^[^{]*\}/.test(tokenUrl.replace(/\{[a-z_]+(\|[^}]*)?\}/g, '')))
+    throw new ProviderConfigError(
+      key,
+      'tokenUrl',
+      'has an unbalanced {placeholder}; placeholders are lower-case names like {subdomain} or {tenant|common}',
+    );
   return tokenUrl;
 }
 
@@ -52,13 +74,30 @@ function credentialsOf(key: string, input: ProviderInput, env: Env): { clientId?
 function expiryOf(key: string, raw: unknown): ExpirySpec {
   const expiry = (raw ?? {}) as Partial<ExpirySpec>;
   if (!isPlainObject(expiry)) throw new ProviderConfigError(key, 'expiry', 'must be an object');
-  const source = oneOf(key, 'expiry.source', expiry.source, ['expires_in', 'expires_in_ms', 'expires_at', 'none'] as const, 'expires_in');
+  const source = oneOf(
+    key,
+    'expiry.source',
+    expiry.source,
+    ['expires_in', 'expires_in_ms', 'expires_at', 'none'] as const,
+    'expires_in',
+  );
   const cron = cronOf(key, expiry.cron);
-  if (cron && source !== 'none') throw new ProviderConfigError(key, 'expiry.cron', `a cron schedule needs expiry.source "none" (this provider's answers carry ${source}); check ${cronEnvName(key)}`);
+  if (cron && source !== 'none')
+    throw new ProviderConfigError(
+      key,
+      'expiry.cron',
+      `a cron schedule needs expiry.source "none" (this provider's answers carry ${source}); check ${cronEnvName(key)}`,
+    );
   return {
     source,
     field: fieldName(key, 'expiry.field', expiry.field),
-    defaultLifetimeSec: num(key, 'expiry.defaultLifetimeSec', expiry.defaultLifetimeSec, DEFAULTS.defaultLifetimeSec, 1),
+    defaultLifetimeSec: num(
+      key,
+      'expiry.defaultLifetimeSec',
+      expiry.defaultLifetimeSec,
+      DEFAULTS.defaultLifetimeSec,
+      1,
+    ),
     cron,
   };
 }
@@ -72,18 +111,31 @@ function errorsOf(key: string, raw: unknown): ErrorSpec {
     descriptionFields: strList(key, 'errors.descriptionFields', e.descriptionFields, DEFAULT_ERRORS.descriptionFields),
     numericCodesField: fieldName(key, 'errors.numericCodesField', e.numericCodesField),
     terminal: strList(key, 'errors.terminal', e.terminal, DEFAULT_ERRORS.terminal),
-    terminalDescriptions: strList(key, 'errors.terminalDescriptions', e.terminalDescriptions, DEFAULT_ERRORS.terminalDescriptions),
-    interactionRequired: strList(key, 'errors.interactionRequired', e.interactionRequired, DEFAULT_ERRORS.interactionRequired),
+    terminalDescriptions: strList(
+      key,
+      'errors.terminalDescriptions',
+      e.terminalDescriptions,
+      DEFAULT_ERRORS.terminalDescriptions,
+    ),
+    interactionRequired: strList(
+      key,
+      'errors.interactionRequired',
+      e.interactionRequired,
+      DEFAULT_ERRORS.interactionRequired,
+    ),
     credential: strList(key, 'errors.credential', e.credential, DEFAULT_ERRORS.credential),
     transient: strList(key, 'errors.transient', e.transient, DEFAULT_ERRORS.transient),
     descriptionCodePattern: patternWithGroup(key, 'errors.descriptionCodePattern', e.descriptionCodePattern),
     descriptionReasons: descriptionReasons(key, e.descriptionReasons),
   };
-  if (errors.codeFields.length === 0) throw new ProviderConfigError(key, 'errors.codeFields', 'needs at least one field name');
+  if (errors.codeFields.length === 0)
+    throw new ProviderConfigError(key, 'errors.codeFields', 'needs at least one field name');
   // A code listed as both terminal and credential/transient would be ambiguous: say which wins.
   for (const c of errors.terminal) {
-    if (errors.credential.includes(c)) throw new ProviderConfigError(key, 'errors.terminal', `"${c}" is also listed in errors.credential`);
-    if (errors.transient.includes(c)) throw new ProviderConfigError(key, 'errors.terminal', `"${c}" is also listed in errors.transient`);
+    if (errors.credential.includes(c))
+      throw new ProviderConfigError(key, 'errors.terminal', `"${c}" is also listed in errors.credential`);
+    if (errors.transient.includes(c))
+      throw new ProviderConfigError(key, 'errors.terminal', `"${c}" is also listed in errors.transient`);
   }
   return errors;
 }
@@ -100,7 +152,8 @@ export function resolveProvider(
   env: Env,
   opts: { allowInsecure: boolean; defaults?: ProviderFieldDefaults },
 ): ResolvedProvider {
-  if (!KEY_RE.test(key)) throw new ProviderConfigError(key, 'key', 'provider keys are lower-case letters, digits, - and _ (max 64)');
+  if (!KEY_RE.test(key))
+    throw new ProviderConfigError(key, 'key', 'provider keys are lower-case letters, digits, - and _ (max 64)');
   const tokenUrl = tokenUrlOf(key, input, env, opts.allowInsecure);
   const { clientId, clientSecret } = credentialsOf(key, input, env);
   const expiry = expiryOf(key, input.expiry);
@@ -115,24 +168,40 @@ export function resolveProvider(
     paramsIn: oneOf(key, 'paramsIn', input.paramsIn, ['form', 'json', 'query'] as const, DEFAULTS.paramsIn),
     extraParams: strMap(key, 'extraParams', input.extraParams),
     headers: strMap(key, 'headers', input.headers),
-    responseFormat: oneOf(key, 'responseFormat', input.responseFormat, ['json', 'form', 'auto'] as const, DEFAULTS.responseFormat),
+    responseFormat: oneOf(
+      key,
+      'responseFormat',
+      input.responseFormat,
+      ['json', 'form', 'auto'] as const,
+      DEFAULTS.responseFormat,
+    ),
     expiry,
     refreshExpiresInField: fieldName(key, 'refreshExpiresInField', input.refreshExpiresInField),
     rotation: oneOf(key, 'rotation', input.rotation, ['always', 'optional', 'never'] as const, DEFAULTS.rotation),
     oldTokenGrace: normalizeGrace(input.oldTokenGrace, key),
     errors,
     metadataFields: strList(key, 'metadataFields', input.metadataFields, []),
-    refreshLeadSec: num(key, 'refreshLeadSec', input.refreshLeadSec, opts.defaults?.refreshLeadSec ?? DEFAULTS.refreshLeadSec)!,
+    refreshLeadSec: num(
+      key,
+      'refreshLeadSec',
+      input.refreshLeadSec,
+      opts.defaults?.refreshLeadSec ?? DEFAULTS.refreshLeadSec,
+    )!,
     idleLifetimeSec: num(key, 'idleLifetimeSec', input.idleLifetimeSec, undefined, 1),
     tokenCapPerUser: num(key, 'tokenCapPerUser', input.tokenCapPerUser, undefined, 1),
     userKeys: metadataRefs(key, 'userKeys', input.userKeys, DEFAULT_USER_KEYS),
     org: orgSpec(key, input.org),
     fixedGrantLifetimes: grantLifetimes(key, input.fixedGrantLifetimes),
-    concurrency: Math.floor(num(key, 'concurrency', input.concurrency, opts.defaults?.concurrency ?? DEFAULTS.concurrency, 1)!),
+    concurrency: Math.floor(
+      num(key, 'concurrency', input.concurrency, opts.defaults?.concurrency ?? DEFAULTS.concurrency, 1)!,
+    ),
     ratePerSecond: num(key, 'ratePerSecond', input.ratePerSecond, DEFAULTS.ratePerSecond)!,
     notes: input.notes,
     hooks: input.hooks,
     configured: Boolean(clientId && clientSecret),
-    credentialsFingerprint: createHash('sha256').update(`${key}\0${clientId ?? ''}\0${clientSecret ?? ''}`).digest('hex').slice(0, 16),
+    credentialsFingerprint: createHash('sha256')
+      .update(`${key}\0${clientId ?? ''}\0${clientSecret ?? ''}`)
+      .digest('hex')
+      .slice(0, 16),
   };
 }

@@ -3,7 +3,10 @@
 const TEMPLATE_VALUE_RE = /^[A-Za-z0-9.-]{1,253}$/;
 
 /** Fills {name} / {name|default} from metadata. Values are host-safe only (no SSRF via metadata). */
-export function fillTokenUrl(template: string, metadata: Record<string, unknown>): { ok: true; url: string } | { ok: false; missing: string } {
+export function fillTokenUrl(
+  template: string,
+  metadata: Record<string, unknown>,
+): { ok: true; url: string } | { ok: false; missing: string } {
   let missing: string | undefined;
   const url = template.replace(/\{([a-z_]+)(?:\|([^}]*))?\}/g, (_m, name: string, def?: string) => {
     const v = metadata[name];

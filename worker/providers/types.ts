@@ -91,7 +91,8 @@ export interface GrantLifetime {
   cause: string;
 }
 
-export type OldTokenGrace = { kind: 'none' } | { kind: 'seconds'; seconds: number } | { kind: 'until_used' } | { kind: 'not_revoked' };
+export type OldTokenGrace =
+  { kind: 'none' } | { kind: 'seconds'; seconds: number } | { kind: 'until_used' } | { kind: 'not_revoked' };
 
 export interface ProviderHooks {
   /** Adjusts a parsed answer body before the generic parser reads it. */
@@ -145,7 +146,9 @@ export interface ProviderDefinition {
 }
 
 /** The shape accepted from PROVIDERS_FILE / built-ins before defaults are applied. */
-export type ProviderInput = Partial<Omit<ProviderDefinition, 'key' | 'errors' | 'expiry' | 'oldTokenGrace' | 'userKeys' | 'org'>> & {
+export type ProviderInput = Partial<
+  Omit<ProviderDefinition, 'key' | 'errors' | 'expiry' | 'oldTokenGrace' | 'userKeys' | 'org'>
+> & {
   errors?: Partial<ErrorSpec>;
   /** A string is a plain path. */
   userKeys?: (string | MetadataRef)[];

@@ -52,7 +52,13 @@ export class OnDemand {
           ? { outcome: 'lost_race', versionBefore: before.version, nextRefreshAt: row.nextRefreshAt }
           : { outcome: 'skipped', why: 'not_active', nextRefreshAt: null };
       }
-      if (trigger === 'on_demand' && row && row.status === 'active' && row.expiresAt && row.expiresAt.getTime() - this.now() >= (minValidMs ?? 60_000)) {
+      if (
+        trigger === 'on_demand' &&
+        row &&
+        row.status === 'active' &&
+        row.expiresAt &&
+        row.expiresAt.getTime() - this.now() >= (minValidMs ?? 60_000)
+      ) {
         return { outcome: 'skipped', why: 'not_due', nextRefreshAt: row.nextRefreshAt };
       }
       if (this.now() > deadline) return out;
@@ -77,6 +83,12 @@ export class OnDemand {
   }
 
   private asToken(row: ConnectionRow, refreshed: boolean): TokenResult {
-    return { kind: 'token', accessToken: this.keyring.decrypt(row.accessTokenEnc), expiresAt: row.expiresAt, tokenType: row.tokenType, refreshed };
+    return {
+      kind: 'token',
+      accessToken: this.keyring.decrypt(row.accessTokenEnc),
+      expiresAt: row.expiresAt,
+      tokenType: row.tokenType,
+      refreshed,
+    };
   }
 }

@@ -2,7 +2,14 @@
 import type { ReauthReason } from '../oauth/answer.ts';
 
 export type RefreshOutcome =
-  | { outcome: 'rotated'; versionBefore: number; versionAfter: number; expiresAt: Date | null; nextRefreshAt: Date; rotatedRefreshToken: boolean }
+  | {
+      outcome: 'rotated';
+      versionBefore: number;
+      versionAfter: number;
+      expiresAt: Date | null;
+      nextRefreshAt: Date;
+      rotatedRefreshToken: boolean;
+    }
   | { outcome: 'transient'; code: string; description: string; httpStatus?: number; retryAt: Date; uncertain: boolean }
   | { outcome: 'needs_reauth'; reason: ReauthReason; code: string; description: string; httpStatus?: number }
   | { outcome: 'lost_race'; versionBefore: number; nextRefreshAt: Date | null }
@@ -11,4 +18,3 @@ export type RefreshOutcome =
 
 /** backoff: an app asked for a token while the connection's last refresh failed and its retry time has not come. */
 export type SkipReason = 'not_found' | 'not_active' | 'not_due' | 'backoff' | 'busy' | 'breaker_open';
-

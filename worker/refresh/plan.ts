@@ -23,7 +23,9 @@ export interface PlanInput {
 export function planNextRefresh(p: PlanInput): Date {
   let at: number;
   if (p.cron) {
-    const next = CronExpressionParser.parse(p.cron, { currentDate: new Date(p.nowMs), tz: 'UTC' }).next().getTime();
+    const next = CronExpressionParser.parse(p.cron, { currentDate: new Date(p.nowMs), tz: 'UTC' })
+      .next()
+      .getTime();
     at = next + Math.floor(p.spreadKey * (p.cronSpreadMs ?? 3600_000));
   } else if (p.expiresAt) {
     const exp = p.expiresAt.getTime();
@@ -73,16 +75,29 @@ export function dueBounds(trigger: string, nowMs: number, skewToleranceMs: numbe
     case 'on_demand':
       // The retry time was planned by whichever process saw the failure, by its clock: wait the skew
       // tolerance past it, so a process whose clock runs ahead does not call early.
-      return { dueBy: null, expiringBefore: new Date(nowMs + minValidMs), backoffUntil: new Date(nowMs - skewToleranceMs) };
+      return {
+        dueBy: null,
+        expiringBefore: new Date(nowMs + minValidMs),
+        backoffUntil: new Date(nowMs - skewToleranceMs),
+      };
     default:
       return { dueBy: new Date(nowMs + skewToleranceMs), expiringBefore: null, backoffUntil: null };
   }
 }
 
 /** Whether a row is due under these bounds (the same rule as the claim statement's SQL). */
-export function dueWithin(row: { nextRefreshAt: Date | null; expiresAt: Date | null; consecutiveFailures: number }, b: DueBounds): boolean {
+export function dueWithin(
+  row: { nextRefreshAt: Date | null; expiresAt: Date | null; consecutiveFailures: number },
+  b: DueBounds,
+): boolean {
   if (b.dueBy && row.nextRefreshAt && row.nextRefreshAt.getTime() > b.dueBy.getTime()) return false;
   if (b.expiringBefore && row.expiresAt && row.expiresAt.getTime() >= b.expiringBefore.getTime()) return false;
-  if (b.backoffUntil && row.consecutiveFailures > 0 && row.nextRefreshAt && row.nextRefreshAt.getTime() > b.backoffUntil.getTime()) return false;
+  if (
+    b.backoffUntil &&
+    row.consecutiveFailures > 0 &&
+    row.nextRefreshAt &&
+    row.nextRefreshAt.getTime() > b.backoffUntil.getTime()
+  )
+    return false;
   return true;
 }

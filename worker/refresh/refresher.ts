@@ -77,7 +77,12 @@ export class Refresher {
     return dueWithin(row, dueBounds(req.trigger, nowMs, this.d.policy.skewToleranceMs, req.minValidMs));
   }
 
-  planNext(row: Pick<ConnectionRow, 'id' | 'expiresAt'>, provider: ResolvedProvider, expiresAt: Date | null, nowMs: number): Date {
+  planNext(
+    row: Pick<ConnectionRow, 'id' | 'expiresAt'>,
+    provider: ResolvedProvider,
+    expiresAt: Date | null,
+    nowMs: number,
+  ): Date {
     return planNextRefresh({
       nowMs,
       expiresAt,
@@ -134,8 +139,12 @@ export class Refresher {
     // (within a lock TTL): only possible when Redis lost our lock, and presenting the token again
     // would then be a reuse.
     const { row, attemptId } = await store.claim({
-      connectionId, trigger: req.trigger, workerId: this.d.workerId, startedAt: new Date(startMs),
-      exclusiveSince: new Date(startMs - this.d.locks.ttl), ...bounds,
+      connectionId,
+      trigger: req.trigger,
+      workerId: this.d.workerId,
+      startedAt: new Date(startMs),
+      exclusiveSince: new Date(startMs - this.d.locks.ttl),
+      ...bounds,
     });
     if (!row) return { outcome: 'skipped', why: 'not_found', nextRefreshAt: null };
     if (row.status !== 'active') return { outcome: 'skipped', why: 'not_active', nextRefreshAt: null };
@@ -145,10 +154,14 @@ export class Refresher {
       return { outcome: 'skipped', why: backoff ? 'backoff' : 'not_due', nextRefreshAt: row.nextRefreshAt };
     }
     if (attemptId === null) {
-      log.warn({ connectionId, provider: row.provider, version: row.version }, 'another refresh of this token version is still in flight (Redis lost the lock?); not calling');
+      log.warn(
+        { connectionId, provider: row.provider, version: row.version },
+        'another refresh of this token version is still in flight (Redis lost the lock?); not calling',
+      );
       return { outcome: 'skipped', why: 'busy', nextRefreshAt: null };
     }
-    const plannedAt = req.plannedAt ?? (req.trigger === 'scheduled' && row.nextRefreshAt ? row.nextRefreshAt.getTime() : undefined);
+    const plannedAt =
+      req.plannedAt ?? (req.trigger === 'scheduled' && row.nextRefreshAt ? row.nextRefreshAt.getTime() : undefined);
     return this.refreshClaimed({ row, req: { ...req, plannedAt }, attemptId, startMs, lease });
   }
 
@@ -189,17 +202,33 @@ export class Refresher {
   }
 
   /** Everything that can stop the refresh before a call: provider set up, breaker, token readable, request buildable. */
-  private async preflight(a: Attempt): Promise<{ kind: 'done'; outcome: RefreshOutcome } | { kind: 'ready'; call: PreparedCall }> {
+  private async preflight(
+    a: Attempt,
+  ): Promise<{ kind: 'done'; outcome: RefreshOutcome } | { kind: 'ready'; call: PreparedCall }> {
     const { row } = a;
     const done = async (outcome: Promise<RefreshOutcome>) => ({ kind: 'done' as const, outcome: await outcome });
     const provider = this.d.providers.get(row.provider);
-    if (!provider) return done(this.misconfiguredWithoutCall(a, 'unknown_provider', `provider "${row.provider}" is not defined`));
+    if (!provider)
+      return done(this.misconfiguredWithoutCall(a, 'unknown_provider', `provider "${row.provider}" is not defined`));
     if (!provider.configured) {
-      return done(this.misconfiguredWithoutCall(a, 'client_credentials_missing', `set ${providerEnvName(provider.key, 'CLIENT_ID')} and _CLIENT_SECRET`));
+      return done(
+        this.misconfiguredWithoutCall(
+          a,
+          'client_credentials_missing',
+          `set ${providerEnvName(provider.key, 'CLIENT_ID')} and _CLIENT_SECRET`,
+        ),
+      );
     }
     if (!(await this.gate.admit(provider, row.id))) {
       await this.d.store.dropAttempt(a.attemptId);
-      return { kind: 'done', outcome: { outcome: 'skipped', why: 'breaker_open', nextRefreshAt: new Date(a.startMs + this.d.policy.breakerProbeIntervalMs) } };
+      return {
+        kind: 'done',
+        outcome: {
+          outcome: 'skipped',
+          why: 'breaker_open',
+          nextRefreshAt: new Date(a.startMs + this.d.policy.breakerProbeIntervalMs),
+        },
+      };
     }
     let refreshToken: string;
     try {
@@ -210,7 +239,12 @@ export class Refresher {
     }
     const built = buildRefreshRequest(provider, refreshToken, (row.metadata ?? {}) as Record<string, unknown>);
     if (built.kind === 'missing_metadata') return done(this.misconfiguredWithoutCall(a, built.kind, built.description));
-    const call = { provider, refreshToken, request: built.request, tokenFingerprint: this.d.keyring.fingerprint(refreshToken) };
+    const call = {
+      provider,
+      refreshToken,
+      request: built.request,
+      tokenFingerprint: this.d.keyring.fingerprint(refreshToken),
+    };
     await this.d.faultPoint?.('before_call', { connectionId: row.id, provider: row.provider });
     return { kind: 'ready', call };
   }
@@ -225,7 +259,8 @@ export class Refresher {
     // renews every TTL/3, so a healthy lease always has more than a third of its TTL left; and the
     // key must still be ours in Redis (a wiped Redis drops every lock at once). Checked inside the
     // gate, right before the request goes out.
-    const leaseOk = async () => !lease || (lease.remainingMs() >= ttl / 3 && (await lease.confirm()) && lease.remainingMs() >= ttl / 3);
+    const leaseOk = async () =>
+      !lease || (lease.remainingMs() >= ttl / 3 && (await lease.confirm()) && lease.remainingMs() >= ttl / 3);
     let sent = false;
     try {
       return await this.gate.run(call.provider, async () => {
@@ -242,8 +277,17 @@ export class Refresher {
 
   private async onLeaseLost(a: Ready): Promise<RefreshOutcome> {
     const { row, call } = a;
-    await this.d.store.finishAttempt({ attemptId: a.attemptId, now: new Date(this.now()), outcome: 'lock_lost', durationMs: this.now() - a.startMs, tokenFingerprint: call.tokenFingerprint });
-    this.d.log.warn({ connectionId: row.id, provider: row.provider }, 'refresh lock may have expired before the provider call (process paused?); not calling');
+    await this.d.store.finishAttempt({
+      attemptId: a.attemptId,
+      now: new Date(this.now()),
+      outcome: 'lock_lost',
+      durationMs: this.now() - a.startMs,
+      tokenFingerprint: call.tokenFingerprint,
+    });
+    this.d.log.warn(
+      { connectionId: row.id, provider: row.provider },
+      'refresh lock may have expired before the provider call (process paused?); not calling',
+    );
     return { outcome: 'skipped', why: 'busy', nextRefreshAt: null };
   }
 
@@ -257,17 +301,37 @@ export class Refresher {
     const nextRefreshAt = this.planNext(row, provider, c.tokens.expiresAt, nowMs);
     await this.d.faultPoint?.('after_answer', { connectionId: row.id, provider: row.provider });
     const commit: Omit<RotationCommit, 'commitWindowUs'> = {
-      connectionId: row.id, attemptId: a.attemptId, tokenFingerprint: call.tokenFingerprint, versionBefore: row.version, accessTokenEnc, refreshTokenEnc,
-      encKeyId: this.d.keyring.currentId, tokenType: c.tokens.tokenType, scope: c.tokens.scope,
-      expiresAt: c.tokens.expiresAt, refreshExpiresAt: c.tokens.refreshExpiresAt, metadata: c.tokens.metadata,
-      now: new Date(nowMs), nextRefreshAt, httpStatus: c.httpStatus, durationMs: nowMs - a.startMs,
+      connectionId: row.id,
+      attemptId: a.attemptId,
+      tokenFingerprint: call.tokenFingerprint,
+      versionBefore: row.version,
+      accessTokenEnc,
+      refreshTokenEnc,
+      encKeyId: this.d.keyring.currentId,
+      tokenType: c.tokens.tokenType,
+      scope: c.tokens.scope,
+      expiresAt: c.tokens.expiresAt,
+      refreshExpiresAt: c.tokens.refreshExpiresAt,
+      metadata: c.tokens.metadata,
+      now: new Date(nowMs),
+      nextRefreshAt,
+      httpStatus: c.httpStatus,
+      durationMs: nowMs - a.startMs,
     };
     const { versionAfter, commitWindowUs } = await this.commitWithRetry(a, commit, answeredAt);
     await this.d.faultPoint?.('after_commit', { connectionId: row.id, provider: row.provider });
     void this.gate.report(provider, 'ok');
-    const out: RefreshOutcome = versionAfter === null
-      ? await this.lostRace(a)
-      : { outcome: 'rotated', versionBefore: row.version, versionAfter, expiresAt: c.tokens.expiresAt, nextRefreshAt, rotatedRefreshToken: newRefresh !== refreshToken };
+    const out: RefreshOutcome =
+      versionAfter === null
+        ? await this.lostRace(a)
+        : {
+            outcome: 'rotated',
+            versionBefore: row.version,
+            versionAfter,
+            expiresAt: c.tokens.expiresAt,
+            nextRefreshAt,
+            rotatedRefreshToken: newRefresh !== refreshToken,
+          };
     this.report(a, out, nowMs - a.startMs, commitWindowUs);
     return out;
   }
@@ -277,15 +341,27 @@ export class Refresher {
     void this.gate.report(a.call.provider, 'other');
     const reason = await this.explainTerminal(a, c);
     const marked = await this.d.store.markNeedsReauth({
-      connectionId: row.id, versionBefore: row.version, reason,
+      connectionId: row.id,
+      versionBefore: row.version,
+      reason,
       finish: { ...this.finish(a, c, nowMs), outcome: 'needs_reauth' },
-      eventPayload: { provider: row.provider, externalId: row.externalId, reason, errorCode: c.code, errorDescription: c.description, httpStatus: c.httpStatus ?? null },
+      eventPayload: {
+        provider: row.provider,
+        externalId: row.externalId,
+        reason,
+        errorCode: c.code,
+        errorDescription: c.description,
+        httpStatus: c.httpStatus ?? null,
+      },
     });
     let out: RefreshOutcome;
     if (marked === 'needs_reauth') {
       out = { outcome: 'needs_reauth', reason, code: c.code, description: c.description, httpStatus: c.httpStatus };
       const loud = reason.startsWith('rotation_lost');
-      this.d.log[loud ? 'error' : 'warn']({ connectionId: row.id, provider: row.provider, reason, code: c.code }, loud ? 'connection lost: a rotated refresh token was never stored' : 'connection needs re-authorization');
+      this.d.log[loud ? 'error' : 'warn'](
+        { connectionId: row.id, provider: row.provider, reason, code: c.code },
+        loud ? 'connection lost: a rotated refresh token was never stored' : 'connection needs re-authorization',
+      );
     } else {
       out = await this.lostRace(a);
     }
@@ -297,8 +373,20 @@ export class Refresher {
     const { row } = a;
     void this.gate.report(a.call.provider, 'credentials', { code: c.code, description: c.description });
     const retryAt = new Date(nowMs + this.d.policy.breakerProbeIntervalMs);
-    await this.d.store.recordFailure({ connectionId: row.id, versionBefore: row.version, finish: { ...this.finish(a, c, nowMs), outcome: 'misconfigured' }, retryAt, countsAsFailure: false });
-    const out: RefreshOutcome = { outcome: 'misconfigured', code: c.code, description: c.description, httpStatus: c.httpStatus, retryAt };
+    await this.d.store.recordFailure({
+      connectionId: row.id,
+      versionBefore: row.version,
+      finish: { ...this.finish(a, c, nowMs), outcome: 'misconfigured' },
+      retryAt,
+      countsAsFailure: false,
+    });
+    const out: RefreshOutcome = {
+      outcome: 'misconfigured',
+      code: c.code,
+      description: c.description,
+      httpStatus: c.httpStatus,
+      retryAt,
+    };
     this.report(a, out, nowMs - a.startMs);
     return out;
   }
@@ -307,23 +395,59 @@ export class Refresher {
     const { row } = a;
     const { provider } = a.call;
     void this.gate.report(provider, 'other');
-    let delay = backoffMs(row.consecutiveFailures + 1, this.d.policy.retryBaseMs, this.d.policy.retryMaxMs, this.random, c.retryAfterMs);
+    let delay = backoffMs(
+      row.consecutiveFailures + 1,
+      this.d.policy.retryBaseMs,
+      this.d.policy.retryMaxMs,
+      this.random,
+      c.retryAfterMs,
+    );
     // The provider may have rotated without our seeing the answer: where the old token stays
     // usable for a grace window (Xero, Atlassian), retry well inside that window.
-    if (c.uncertain && provider.oldTokenGrace.kind === 'seconds') delay = Math.min(delay, Math.max(500, (provider.oldTokenGrace.seconds * 1000) / 4));
+    if (c.uncertain && provider.oldTokenGrace.kind === 'seconds')
+      delay = Math.min(delay, Math.max(500, (provider.oldTokenGrace.seconds * 1000) / 4));
     const retryAt = new Date(nowMs + delay);
     await this.d.store.recordFailure({
-      connectionId: row.id, versionBefore: row.version, finish: { ...this.finish(a, c, nowMs), outcome: 'transient', uncertain: c.uncertain }, retryAt, countsAsFailure: true,
-      failingPayload: { provider: row.provider, externalId: row.externalId, errorCode: c.code, errorDescription: c.description, since: (row.failingSince ?? new Date(nowMs)).toISOString() },
+      connectionId: row.id,
+      versionBefore: row.version,
+      finish: { ...this.finish(a, c, nowMs), outcome: 'transient', uncertain: c.uncertain },
+      retryAt,
+      countsAsFailure: true,
+      failingPayload: {
+        provider: row.provider,
+        externalId: row.externalId,
+        errorCode: c.code,
+        errorDescription: c.description,
+        since: (row.failingSince ?? new Date(nowMs)).toISOString(),
+      },
     });
-    const out: RefreshOutcome = { outcome: 'transient', code: c.code, description: c.description, httpStatus: c.httpStatus, retryAt, uncertain: c.uncertain };
+    const out: RefreshOutcome = {
+      outcome: 'transient',
+      code: c.code,
+      description: c.description,
+      httpStatus: c.httpStatus,
+      retryAt,
+      uncertain: c.uncertain,
+    };
     this.report(a, out, nowMs - a.startMs);
     return out;
   }
 
   /** How a failed answer finishes the attempt row (the handler adds the outcome). */
-  private finish(a: Ready, c: Answer<'terminal' | 'credentials' | 'transient'>, nowMs: number): Omit<AttemptFinish, 'outcome'> {
-    return { attemptId: a.attemptId, tokenFingerprint: a.call.tokenFingerprint, now: new Date(nowMs), httpStatus: c.httpStatus, errorCode: c.code, errorDescription: c.description, durationMs: nowMs - a.startMs };
+  private finish(
+    a: Ready,
+    c: Answer<'terminal' | 'credentials' | 'transient'>,
+    nowMs: number,
+  ): Omit<AttemptFinish, 'outcome'> {
+    return {
+      attemptId: a.attemptId,
+      tokenFingerprint: a.call.tokenFingerprint,
+      now: new Date(nowMs),
+      httpStatus: c.httpStatus,
+      errorCode: c.code,
+      errorDescription: c.description,
+      durationMs: nowMs - a.startMs,
+    };
   }
 
   /** Another process moved the connection on while we were calling: report where it stands now. */
@@ -346,25 +470,41 @@ export class Refresher {
    * We hold the only copy of a freshly rotated token: keep trying to store it through a database
    * outage (bounded by commitRetryMs) rather than dropping it.
    */
-  private async commitWithRetry(a: Attempt, commit: Omit<RotationCommit, 'commitWindowUs'>, answeredAt: bigint): Promise<{ versionAfter: number | null; commitWindowUs: number }> {
+  private async commitWithRetry(
+    a: Attempt,
+    commit: Omit<RotationCommit, 'commitWindowUs'>,
+    answeredAt: bigint,
+  ): Promise<{ versionAfter: number | null; commitWindowUs: number }> {
     const { row, attemptId } = a;
     // A connection whose failure was announced gets connection.recovered in the same transaction.
-    const recovered = row.failingNotifiedAt !== null ? { provider: row.provider, externalId: row.externalId, after: 'refresh_failures' } : undefined;
+    const recovered =
+      row.failingNotifiedAt !== null
+        ? { provider: row.provider, externalId: row.externalId, after: 'refresh_failures' }
+        : undefined;
     const deadline = this.now() + this.d.policy.commitRetryMs;
     let delay = 200;
     for (let attempt = 1; ; attempt++) {
       const commitWindowUs = Number((process.hrtime.bigint() - answeredAt) / 1000n);
       const c = { ...commit, commitWindowUs };
       try {
-        const versionAfter = recovered ? await this.d.store.commitRotationRecovered(c, recovered) : await this.d.store.commitRotation(c);
-        if (attempt > 1) this.d.log.warn({ connectionId: row.id, attempt, attemptId }, 'rotation committed after database retries');
+        const versionAfter = recovered
+          ? await this.d.store.commitRotationRecovered(c, recovered)
+          : await this.d.store.commitRotation(c);
+        if (attempt > 1)
+          this.d.log.warn({ connectionId: row.id, attempt, attemptId }, 'rotation committed after database retries');
         return { versionAfter, commitWindowUs };
       } catch (e) {
         if (this.now() >= deadline) {
-          this.d.log.fatal({ connectionId: row.id, attemptId, err: e }, 'could not store a rotated token set before COMMIT_RETRY_MS ran out; the attempt stays unfinished and the next refresh will diagnose it');
+          this.d.log.fatal(
+            { connectionId: row.id, attemptId, err: e },
+            'could not store a rotated token set before COMMIT_RETRY_MS ran out; the attempt stays unfinished and the next refresh will diagnose it',
+          );
           throw e;
         }
-        this.d.log.warn({ connectionId: row.id, attempt, err: e }, 'commit of rotated tokens failed; retrying (token kept in memory)');
+        this.d.log.warn(
+          { connectionId: row.id, attempt, err: e },
+          'commit of rotated tokens failed; retrying (token kept in memory)',
+        );
         await new Promise((r) => setTimeout(r, delay));
         delay = Math.min(delay * 2, 5000);
       }
@@ -376,8 +516,18 @@ export class Refresher {
     const nowMs = this.now();
     const retryAt = new Date(nowMs + this.d.policy.breakerProbeIntervalMs);
     await this.d.store.recordFailure({
-      connectionId: row.id, versionBefore: row.version, retryAt, countsAsFailure: false,
-      finish: { attemptId: a.attemptId, now: new Date(nowMs), outcome: 'misconfigured', errorCode: code, errorDescription: description, durationMs: 0 },
+      connectionId: row.id,
+      versionBefore: row.version,
+      retryAt,
+      countsAsFailure: false,
+      finish: {
+        attemptId: a.attemptId,
+        now: new Date(nowMs),
+        outcome: 'misconfigured',
+        errorCode: code,
+        errorDescription: description,
+        durationMs: 0,
+      },
     });
     const out: RefreshOutcome = { outcome: 'misconfigured', code, description, retryAt };
     this.report(a, out, 0, undefined, nowMs);
@@ -385,15 +535,31 @@ export class Refresher {
   }
 
   /** Logs the attempt and tells the observers. Lateness is measured from startedMs (default: the attempt's start). */
-  private report(a: Attempt, out: RefreshOutcome, durationMs: number, commitWindowUs?: number, startedMs = a.startMs): void {
+  private report(
+    a: Attempt,
+    out: RefreshOutcome,
+    durationMs: number,
+    commitWindowUs?: number,
+    startedMs = a.startMs,
+  ): void {
     const { row, req } = a;
     const base = { connectionId: row.id, provider: row.provider, trigger: req.trigger, versionBefore: row.version };
     const lateMs = req.plannedAt !== undefined ? startedMs - req.plannedAt : undefined;
     const versionAfter = out.outcome === 'rotated' ? out.versionAfter : undefined;
     const detail = 'code' in out ? { code: out.code } : {};
     const reason = out.outcome === 'needs_reauth' ? { reason: out.reason } : {};
-    this.d.log.info({ ...base, outcome: out.outcome, durationMs, versionAfter, ...detail, ...reason, lateMs }, 'refresh attempt');
-    this.d.onAttempt?.({ provider: base.provider, trigger: base.trigger, outcome: out, durationMs, commitWindowUs, lateMs });
+    this.d.log.info(
+      { ...base, outcome: out.outcome, durationMs, versionAfter, ...detail, ...reason, lateMs },
+      'refresh attempt',
+    );
+    this.d.onAttempt?.({
+      provider: base.provider,
+      trigger: base.trigger,
+      outcome: out,
+      durationMs,
+      commitWindowUs,
+      lateMs,
+    });
   }
 }
 

@@ -58,7 +58,10 @@ export class CronFanout {
   private readonly spreadMs: number;
   private readonly now: () => number;
 
-  constructor(private readonly d: CronHost, private readonly opts: CronOptions = {}) {
+  constructor(
+    private readonly d: CronHost,
+    private readonly opts: CronOptions = {},
+  ) {
     this.queue = new Queue(CRON_QUEUE, { connection: d.queues.connection, prefix: d.queues.prefix });
     // The same window the planner uses after each refresh (CRON_SPREAD_MS), so both agree.
     this.spreadMs = opts.spreadMs ?? d.config.cronSpreadMs;
@@ -72,29 +75,49 @@ export class CronFanout {
       this.sync().catch((err) => d.log.warn({ err }, 'could not update cron job schedulers after a reload'));
     });
     // Redis is rebuildable: re-create missing schedulers (a wiped Redis) on the feeder's beat.
-    this.watchdog = setInterval(() => {
-      this.sync().catch((err) => d.log.warn({ err }, 'could not verify cron job schedulers'));
-    }, Math.max(1000, d.config.feederIntervalMs));
+    this.watchdog = setInterval(
+      () => {
+        this.sync().catch((err) => d.log.warn({ err }, 'could not verify cron job schedulers'));
+      },
+      Math.max(1000, d.config.feederIntervalMs),
+    );
     this.watchdog.unref();
-    this.worker = new Worker(CRON_QUEUE, async (job: Job<{ provider: string }>) => {
-      const p = d.providers.get(job.data.provider);
-      if (!p || !p.configured || !cronProviders([p]).length) return null;
-      return this.fanout(p, this.now());
-    }, { connection: d.queues.connection, prefix: d.queues.prefix, concurrency: 1, autorun: false });
+    this.worker = new Worker(
+      CRON_QUEUE,
+      async (job: Job<{ provider: string }>) => {
+        const p = d.providers.get(job.data.provider);
+        if (!p || !p.configured || !cronProviders([p]).length) return null;
+        return this.fanout(p, this.now());
+      },
+      { connection: d.queues.connection, prefix: d.queues.prefix, concurrency: 1, autorun: false },
+    );
     this.worker.on('error', (err) => d.log.error({ err }, 'cron worker error'));
     void this.worker.run().catch((err) => d.log.error({ err }, 'cron worker stopped'));
   }
 
   /** Makes Redis hold exactly one job scheduler per cron provider, with the current pattern. */
   async sync(): Promise<void> {
-    const wanted = new Map(cronProviders(this.d.providers.all()).filter((p) => p.configured).map((p) => [`${SCHEDULER_PREFIX}${p.key}`, p]));
+    const wanted = new Map(
+      cronProviders(this.d.providers.all())
+        .filter((p) => p.configured)
+        .map((p) => [`${SCHEDULER_PREFIX}${p.key}`, p]),
+    );
     for (const [id, p] of wanted) {
       const existing = await this.queue.getJobScheduler(id);
       if (existing && existing.pattern === p.expiry.cron && existing.tz === 'UTC') continue;
-      await this.queue.upsertJobScheduler(id, { pattern: p.expiry.cron!, tz: 'UTC' }, {
-        name: 'fanout', data: { provider: p.key }, opts: { removeOnComplete: true, removeOnFail: 100 },
-      });
-      this.d.log.info({ provider: p.key, pattern: p.expiry.cron }, existing ? 'cron refresh schedule updated' : 'cron refresh schedule registered');
+      await this.queue.upsertJobScheduler(
+        id,
+        { pattern: p.expiry.cron!, tz: 'UTC' },
+        {
+          name: 'fanout',
+          data: { provider: p.key },
+          opts: { removeOnComplete: true, removeOnFail: 100 },
+        },
+      );
+      this.d.log.info(
+        { provider: p.key, pattern: p.expiry.cron },
+        existing ? 'cron refresh schedule updated' : 'cron refresh schedule registered',
+      );
     }
     for (const s of await this.queue.getJobSchedulers(0, -1)) {
       const id = s.id ?? s.key;
@@ -131,11 +154,13 @@ export class CronFanout {
         const missing = near.filter((_t, i) => exists[i]?.[1] !== 1);
         const present = near.filter((_t, i) => exists[i]?.[1] === 1);
         if (missing.length > 0) {
-          await queue.addBulk(missing.map((t) => ({
-            name: 'refresh',
-            data: { connectionId: t.id, trigger: 'cron' as const, plannedAt: t.at },
-            opts: { ...REFRESH_JOB_OPTS, jobId: t.id, delay: Math.max(0, t.at - nowMs) },
-          })));
+          await queue.addBulk(
+            missing.map((t) => ({
+              name: 'refresh',
+              data: { connectionId: t.id, trigger: 'cron' as const, plannedAt: t.at },
+              opts: { ...REFRESH_JOB_OPTS, jobId: t.id, delay: Math.max(0, t.at - nowMs) },
+            })),
+          );
           result.enqueued += missing.length;
         }
         // Jobs already queued (a retry, a scheduled refresh) move to the tick's time if it is earlier.

@@ -17,14 +17,21 @@ export class Queues {
   private readonly refresh = new Map<string, Queue<RefreshJobData>>();
   readonly maintenance: Queue;
 
-  constructor(readonly connection: Redis, readonly prefix: string) {
+  constructor(
+    readonly connection: Redis,
+    readonly prefix: string,
+  ) {
     this.maintenance = new Queue(MAINTENANCE_QUEUE, { connection, prefix });
   }
 
   refreshQueue(provider: string): Queue<RefreshJobData> {
     let q = this.refresh.get(provider);
     if (!q) {
-      q = new Queue<RefreshJobData>(refreshQueueName(provider), { connection: this.connection, prefix: this.prefix, defaultJobOptions: REFRESH_JOB_OPTS });
+      q = new Queue<RefreshJobData>(refreshQueueName(provider), {
+        connection: this.connection,
+        prefix: this.prefix,
+        defaultJobOptions: REFRESH_JOB_OPTS,
+      });
       this.refresh.set(provider, q);
     }
     return q;

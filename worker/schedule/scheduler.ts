@@ -45,7 +45,12 @@ export class Scheduler {
    * Makes sure a connection's job will run at `at` (if within the horizon): adds it, or moves an
    * existing delayed job earlier/later. An active job is left alone: it reschedules itself.
    */
-  async ensure(connectionId: string, provider: string, at: Date | null, trigger: QueuedTrigger = 'scheduled'): Promise<'added' | 'moved' | 'kept' | 'beyond_horizon'> {
+  async ensure(
+    connectionId: string,
+    provider: string,
+    at: Date | null,
+    trigger: QueuedTrigger = 'scheduled',
+  ): Promise<'added' | 'moved' | 'kept' | 'beyond_horizon'> {
     if (!at) return 'kept';
     const nowMs = this.now();
     const delay = Math.max(0, at.getTime() - nowMs);
@@ -58,14 +63,16 @@ export class Scheduler {
         try {
           // A replay or a cron tick is recorded as such (attempt trigger, lateness from the new plan)
           // rather than under the job's old plan.
-          if (trigger === 'replay' || trigger === 'cron') await existing.updateData({ connectionId, trigger, plannedAt: at.getTime() });
+          if (trigger === 'replay' || trigger === 'cron')
+            await existing.updateData({ connectionId, trigger, plannedAt: at.getTime() });
           await existing.changeDelay(delay);
           return 'moved';
         } catch {
           return 'kept'; // it just became waiting/active: it will run and reschedule itself
         }
       }
-      if (state === 'active' || state === 'waiting' || state === 'prioritized' || state === 'waiting-children') return 'kept';
+      if (state === 'active' || state === 'waiting' || state === 'prioritized' || state === 'waiting-children')
+        return 'kept';
       await existing.remove().catch(() => undefined);
     }
     await q.add('refresh', { connectionId, trigger, plannedAt: at.getTime() }, { jobId: connectionId, delay });
@@ -86,7 +93,12 @@ export class Scheduler {
       const r = await pool.query<{ id: string; provider: string; at: string }>({
         name: 'ort_feeder_page',
         text: FEEDER_PAGE_SQL,
-        values: [until.toISOString(), cur ? cur.at.toISOString() : '-infinity', cur ? cur.id : '00000000-0000-0000-0000-000000000000', pageSize],
+        values: [
+          until.toISOString(),
+          cur ? cur.at.toISOString() : '-infinity',
+          cur ? cur.id : '00000000-0000-0000-0000-000000000000',
+          pageSize,
+        ],
       });
       return r.rows.map((x) => ({ id: x.id, provider: x.provider, nextRefreshAt: new Date(Number(x.at)) }));
     }
@@ -132,11 +144,18 @@ export class Scheduler {
         // BullMQ counts a job's delay from when it is added, so the delay is taken now, not at the
         // start of the tick: a page added seconds into a long tick would otherwise run that late.
         const addNow = this.now();
-        await this.queues.refreshQueue(provider).addBulk(list.map((r) => ({
-          name: 'refresh',
-          data: { connectionId: r.id, trigger: 'feeder' as const, plannedAt: r.nextRefreshAt!.getTime() },
-          opts: { jobId: r.id, delay: Math.max(0, r.nextRefreshAt!.getTime() - addNow), removeOnComplete: true, removeOnFail: true },
-        })));
+        await this.queues.refreshQueue(provider).addBulk(
+          list.map((r) => ({
+            name: 'refresh',
+            data: { connectionId: r.id, trigger: 'feeder' as const, plannedAt: r.nextRefreshAt!.getTime() },
+            opts: {
+              jobId: r.id,
+              delay: Math.max(0, r.nextRefreshAt!.getTime() - addNow),
+              removeOnComplete: true,
+              removeOnFail: true,
+            },
+          })),
+        );
       }
       result.enqueued += missing.length;
       onPage?.(result);
@@ -146,7 +165,11 @@ export class Scheduler {
       if (rows.length === 0) break;
       result.pages++;
       result.scanned += rows.length;
-      inflight.push(enqueuePage(rows).catch((e) => { failed ??= e; }));
+      inflight.push(
+        enqueuePage(rows).catch((e) => {
+          failed ??= e;
+        }),
+      );
       if (inflight.length >= FEED_PIPELINE_DEPTH) await inflight.shift();
       if (failed) break;
       const last = rows[rows.length - 1];

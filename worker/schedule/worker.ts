@@ -40,7 +40,13 @@ export function nextRunAt(out: RefreshOutcome, nowMs: number, busyRecheckMs: num
   }
 }
 
-export function createRefreshWorker(provider: ResolvedProvider, connection: Redis, refresher: Refresher, log: Logger, s: WorkerSettings): Worker<RefreshJobData> {
+export function createRefreshWorker(
+  provider: ResolvedProvider,
+  connection: Redis,
+  refresher: Refresher,
+  log: Logger,
+  s: WorkerSettings,
+): Worker<RefreshJobData> {
   const now = s.now ?? Date.now;
   const processor = async (job: Job<RefreshJobData>, token?: string) => {
     const { connectionId } = job.data;
@@ -49,7 +55,10 @@ export function createRefreshWorker(provider: ResolvedProvider, connection: Redi
     try {
       // A scheduled refresh's plan is the row's nextRefreshAt (the refresher reads it); the job's
       // plannedAt is only authoritative for one-off triggers (replay, cron tick).
-      out = await refresher.refresh(connectionId, { trigger, plannedAt: trigger === 'scheduled' ? undefined : job.data.plannedAt });
+      out = await refresher.refresh(connectionId, {
+        trigger,
+        plannedAt: trigger === 'scheduled' ? undefined : job.data.plannedAt,
+      });
     } catch (err) {
       // An outage (PostgreSQL or Redis down) or a bug: keep the job and look again shortly, rather
       // than failing it and waiting for the feeder.
@@ -83,7 +92,10 @@ export function createRefreshWorker(provider: ResolvedProvider, connection: Redi
     autorun: false,
   });
   worker.on('failed', (job, err) => {
-    log.error({ connectionId: job?.data.connectionId, provider: provider.key, err }, 'refresh job failed unexpectedly (bug or outage); the feeder will requeue it');
+    log.error(
+      { connectionId: job?.data.connectionId, provider: provider.key, err },
+      'refresh job failed unexpectedly (bug or outage); the feeder will requeue it',
+    );
   });
   worker.on('error', (err) => log.error({ provider: provider.key, err }, 'refresh worker error'));
   return worker;

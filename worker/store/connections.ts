@@ -63,14 +63,18 @@ const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 /** Prisma keeps DateTime as UTC in timestamp(3) columns: read them as UTC whatever the process TZ. */
 const UTC_TYPES = {
   getTypeParser: ((oid: number, format?: string) =>
-    oid === 1114 ? (v: string) => new Date(`${v.replace(' ', 'T')}Z`) : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
+    oid === 1114
+      ? (v: string) => new Date(`${v.replace(' ', 'T')}Z`)
+      : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
 };
 
 /** Dates go out as UTC ISO strings cast to timestamp (the zone suffix is ignored), as Prisma writes them. */
 const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
 
 /** Every column the generated client knows, so a row read here has the same shape as Prisma's. */
-const LOAD_SQL = `SELECT ${Object.values(Prisma.ConnectionScalarFieldEnum).map((f) => `"${f}"${f === 'status' ? '::text' : ''}`).join(', ')}
+const LOAD_SQL = `SELECT ${Object.values(Prisma.ConnectionScalarFieldEnum)
+  .map((f) => `"${f}"${f === 'status' ? '::text' : ''}`)
+  .join(', ')}
   FROM "Connection" WHERE "id" = $1::uuid`;
 
 /** ConnectionStore.claim: the row, plus the write-ahead attempt row when active, due and unclaimed. */
@@ -143,7 +147,9 @@ export class ConnectionStore {
 
   load(id: string): Promise<ConnectionRow | null> {
     if (!this.pool || !UUID_RE.test(id)) return this.db.connection.findUnique({ where: { id } });
-    return this.pool.query<ConnectionRow>({ name: 'ort_load_connection', text: LOAD_SQL, values: [id], types: UTC_TYPES }).then((r) => r.rows[0] ?? null);
+    return this.pool
+      .query<ConnectionRow>({ name: 'ort_load_connection', text: LOAD_SQL, values: [id], types: UTC_TYPES })
+      .then((r) => r.rows[0] ?? null);
   }
 
   /**
@@ -157,7 +163,17 @@ export class ConnectionStore {
    */
   async claim(c: Claim): Promise<{ row: ConnectionRow | null; attemptId: string | null }> {
     if (!UUID_RE.test(c.connectionId)) return { row: null, attemptId: null };
-    const values = [c.connectionId, randomUUID(), c.trigger, c.workerId, c.startedAt.toISOString(), iso(c.dueBy), iso(c.expiringBefore), c.exclusiveSince.toISOString(), iso(c.backoffUntil)];
+    const values = [
+      c.connectionId,
+      randomUUID(),
+      c.trigger,
+      c.workerId,
+      c.startedAt.toISOString(),
+      iso(c.dueBy),
+      iso(c.expiringBefore),
+      c.exclusiveSince.toISOString(),
+      iso(c.backoffUntil),
+    ];
     type Out = ConnectionRow & { claimedAttemptId: string | null };
     const rows = this.pool
       ? (await this.pool.query<Out>({ name: 'ort_claim', text: CLAIM_SQL, values, types: UTC_TYPES })).rows
@@ -181,9 +197,24 @@ export class ConnectionStore {
    */
   async commitRotation(c: RotationCommit): Promise<number | null> {
     const values = [
-      c.accessTokenEnc, c.refreshTokenEnc, c.encKeyId, c.tokenType ?? null, c.scope ?? null, iso(c.expiresAt), iso(c.refreshExpiresAt ?? null),
-      JSON.stringify(c.metadata), c.versionBefore + 1, iso(c.now), iso(c.nextRefreshAt), c.connectionId, c.versionBefore,
-      c.attemptId, c.httpStatus, c.durationMs, c.commitWindowUs, c.tokenFingerprint ?? null,
+      c.accessTokenEnc,
+      c.refreshTokenEnc,
+      c.encKeyId,
+      c.tokenType ?? null,
+      c.scope ?? null,
+      iso(c.expiresAt),
+      iso(c.refreshExpiresAt ?? null),
+      JSON.stringify(c.metadata),
+      c.versionBefore + 1,
+      iso(c.now),
+      iso(c.nextRefreshAt),
+      c.connectionId,
+      c.versionBefore,
+      c.attemptId,
+      c.httpStatus,
+      c.durationMs,
+      c.commitWindowUs,
+      c.tokenFingerprint ?? null,
     ];
     type Out = { versionAfter: number | null };
     const rows = this.pool
@@ -197,7 +228,12 @@ export class ConnectionStore {
     return this.db.$transaction(async (tx) => {
       const store = new ConnectionStore(tx as unknown as Db);
       const v = await store.commitRotation(c);
-      if (v !== null) await enqueueEvent(tx, 'connection.recovered', { connectionId: c.connectionId, provider: String(payload.provider), payload });
+      if (v !== null)
+        await enqueueEvent(tx, 'connection.recovered', {
+          connectionId: c.connectionId,
+          provider: String(payload.provider),
+          payload,
+        });
       return v;
     });
   }
@@ -270,7 +306,11 @@ export class ConnectionStore {
         },
       });
       await this.finishAttempt({ ...args.finish, outcome: 'needs_reauth' }, tx);
-      await enqueueEvent(tx, 'connection.needs_reauth', { connectionId: args.connectionId, provider: String(args.eventPayload.provider), payload: args.eventPayload });
+      await enqueueEvent(tx, 'connection.needs_reauth', {
+        connectionId: args.connectionId,
+        provider: String(args.eventPayload.provider),
+        payload: args.eventPayload,
+      });
       return 'needs_reauth' as const;
     });
   }
@@ -297,14 +337,21 @@ export class ConnectionStore {
         },
       });
       if (updated.count === 1 && args.countsAsFailure) {
-        await tx.connection.updateMany({ where: { id: args.connectionId, failingSince: null }, data: { failingSince: args.finish.now } });
+        await tx.connection.updateMany({
+          where: { id: args.connectionId, failingSince: null },
+          data: { failingSince: args.finish.now },
+        });
         if (args.failingPayload) {
           const flagged = await tx.connection.updateMany({
             where: { id: args.connectionId, failingNotifiedAt: null, expiresAt: { lt: args.finish.now } },
             data: { failingNotifiedAt: args.finish.now },
           });
           if (flagged.count === 1) {
-            await enqueueEvent(tx, 'connection.refresh_failing', { connectionId: args.connectionId, provider: String(args.failingPayload.provider), payload: args.failingPayload });
+            await enqueueEvent(tx, 'connection.refresh_failing', {
+              connectionId: args.connectionId,
+              provider: String(args.failingPayload.provider),
+              payload: args.failingPayload,
+            });
           }
         }
       }

@@ -3,7 +3,12 @@
 import type { Db } from './db.ts';
 
 /** One page of a provider's active connections by id (keyset: ids after `after`). */
-export function activeConnectionsPage(db: Db, provider: string, after: string | undefined, take: number): Promise<{ id: string; nextRefreshAt: Date | null }[]> {
+export function activeConnectionsPage(
+  db: Db,
+  provider: string,
+  after: string | undefined,
+  take: number,
+): Promise<{ id: string; nextRefreshAt: Date | null }[]> {
   return db.connection.findMany({
     where: { provider, status: 'active', ...(after ? { id: { gt: after } } : {}) },
     orderBy: { id: 'asc' },

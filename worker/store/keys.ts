@@ -9,7 +9,11 @@ export async function countConnectionsByKey(db: Db): Promise<{ encKeyId: string;
 }
 
 /** The ciphertexts of the most recently updated connections encrypted under one key. */
-export function sampleCiphertexts(db: Db, encKeyId: string, take: number): Promise<{ id: string; accessTokenEnc: string; refreshTokenEnc: string }[]> {
+export function sampleCiphertexts(
+  db: Db,
+  encKeyId: string,
+  take: number,
+): Promise<{ id: string; accessTokenEnc: string; refreshTokenEnc: string }[]> {
   return db.connection.findMany({
     where: { encKeyId },
     select: { id: true, accessTokenEnc: true, refreshTokenEnc: true },

@@ -60,15 +60,24 @@ export async function recordBreakerOpen(db: Db, o: BreakerOpening): Promise<{ wa
     if (wasClosed) {
       await enqueueEvent(tx, 'provider.credentials_invalid', {
         provider: o.provider,
-        payload: { provider: o.provider, errorCode: o.code, errorDescription: o.description, openedAt: now.toISOString(), probeIntervalMs: o.probeIntervalMs },
+        payload: {
+          provider: o.provider,
+          errorCode: o.code,
+          errorDescription: o.description,
+          openedAt: now.toISOString(),
+          probeIntervalMs: o.probeIntervalMs,
+        },
       });
     }
-    return { wasClosed, openedAt: wasClosed ? now : rows[0]?.openedAt ?? now };
+    return { wasClosed, openedAt: wasClosed ? now : (rows[0]?.openedAt ?? now) };
   });
 }
 
 /** Closes the breaker if it is not closed; emits provider.credentials_restored once. False: it was closed. */
-export async function recordBreakerClose(db: Db, c: { provider: string; fingerprint: string; reason: string; nowMs: number }): Promise<boolean> {
+export async function recordBreakerClose(
+  db: Db,
+  c: { provider: string; fingerprint: string; reason: string; nowMs: number },
+): Promise<boolean> {
   const now = new Date(c.nowMs);
   return db.$transaction(async (tx) => {
     const rows = await tx.$queryRaw<{ breakerState: string; openedAt: Date | null; lastErrorCode: string | null }[]>`
@@ -82,8 +91,12 @@ export async function recordBreakerClose(db: Db, c: { provider: string; fingerpr
     await enqueueEvent(tx, 'provider.credentials_restored', {
       provider: c.provider,
       payload: {
-        provider: c.provider, reason: c.reason, openedAt: row.openedAt?.toISOString() ?? null, closedAt: now.toISOString(),
-        openForMs: row.openedAt ? c.nowMs - row.openedAt.getTime() : null, lastErrorCode: row.lastErrorCode,
+        provider: c.provider,
+        reason: c.reason,
+        openedAt: row.openedAt?.toISOString() ?? null,
+        closedAt: now.toISOString(),
+        openForMs: row.openedAt ? c.nowMs - row.openedAt.getTime() : null,
+        lastErrorCode: row.lastErrorCode,
       },
     });
     return true;

@@ -23,12 +23,23 @@ function pickMetadata(provider: ResolvedProvider, raw: Record<string, unknown>):
 export class Registration {
   private readonly now: () => number;
 
-  constructor(private readonly db: Db, private readonly keyring: Keyring, private readonly plan: PlanFn, opts: { now?: () => number } = {}) {
+  constructor(
+    private readonly db: Db,
+    private readonly keyring: Keyring,
+    private readonly plan: PlanFn,
+    opts: { now?: () => number } = {},
+  ) {
     this.now = opts.now ?? Date.now;
   }
 
   /** Creates a connection; 'conflict' if (provider, externalId) exists. */
-  async create(args: { provider: ResolvedProvider; externalId: string; tokens: TokenSetInput; metadata: Record<string, unknown>; parentId?: string }): Promise<{ kind: 'created'; row: Connection } | { kind: 'conflict'; id: string }> {
+  async create(args: {
+    provider: ResolvedProvider;
+    externalId: string;
+    tokens: TokenSetInput;
+    metadata: Record<string, unknown>;
+    parentId?: string;
+  }): Promise<{ kind: 'created'; row: Connection } | { kind: 'conflict'; id: string }> {
     const nowMs = this.now();
     const expiresAt = expiryOf(args.tokens, args.provider, nowMs);
     const id = crypto.randomUUID();
@@ -54,7 +65,10 @@ export class Registration {
       return { kind: 'created', row };
     } catch (e) {
       if ((e as { code?: string }).code === 'P2002') {
-        const existing = await this.db.connection.findUnique({ where: { provider_externalId: { provider: args.provider.key, externalId: args.externalId } }, select: { id: true } });
+        const existing = await this.db.connection.findUnique({
+          where: { provider_externalId: { provider: args.provider.key, externalId: args.externalId } },
+          select: { id: true },
+        });
         return { kind: 'conflict', id: existing?.id ?? '' };
       }
       throw e;
@@ -62,7 +76,12 @@ export class Registration {
   }
 
   /** A new token set after the user re-authorized: active again, version+1, schedule resumes. */
-  async replaceTokens(args: { id: string; provider: ResolvedProvider; tokens: TokenSetInput; metadata?: Record<string, unknown> }): Promise<Connection | null> {
+  async replaceTokens(args: {
+    id: string;
+    provider: ResolvedProvider;
+    tokens: TokenSetInput;
+    metadata?: Record<string, unknown>;
+  }): Promise<Connection | null> {
     const nowMs = this.now();
     const expiresAt = expiryOf(args.tokens, args.provider, nowMs);
     const nextRefreshAt = this.plan(args.id, args.provider, expiresAt, nowMs);
@@ -80,7 +99,11 @@ export class Registration {
           tokenType: args.tokens.tokenType ?? null,
           scope: args.tokens.scope ?? null,
           expiresAt,
-          metadata: { ...cur.metadata, ...pickMetadata(args.provider, args.tokens.raw), ...(args.metadata ?? {}) } as Prisma.InputJsonValue,
+          metadata: {
+            ...cur.metadata,
+            ...pickMetadata(args.provider, args.tokens.raw),
+            ...(args.metadata ?? {}),
+          } as Prisma.InputJsonValue,
           status: 'active',
           version: { increment: 1 },
           reauthReason: null,
@@ -95,7 +118,11 @@ export class Registration {
         },
       });
       if (cur.status !== 'active') {
-        await enqueueEvent(tx, 'connection.recovered', { connectionId: args.id, provider: args.provider.key, payload: { provider: args.provider.key, externalId: row.externalId, after: 'reconnect' } });
+        await enqueueEvent(tx, 'connection.recovered', {
+          connectionId: args.id,
+          provider: args.provider.key,
+          payload: { provider: args.provider.key, externalId: row.externalId, after: 'reconnect' },
+        });
       }
       return row;
     });

@@ -14,7 +14,10 @@ export async function isEndpointGone(db: Db, urlHash: string): Promise<boolean> 
 }
 
 /** Records the first 410 of a URL (a later one, from any process at the same time, keeps it). */
-export async function markEndpointGone(db: Db, e: { urlHash: string; url: string; eventId: string; at: Date }): Promise<void> {
+export async function markEndpointGone(
+  db: Db,
+  e: { urlHash: string; url: string; eventId: string; at: Date },
+): Promise<void> {
   await db.$executeRaw`
     INSERT INTO "WebhookEndpointGone" ("urlHash", "url", "goneAt", "eventId")
     VALUES (${e.urlHash}, ${e.url}, ${e.at}, ${e.eventId}::uuid)

@@ -13,7 +13,13 @@ export function nominalBackoffMs(n: number, baseMs: number, maxMs: number): numb
  * that failed together spread out but never come sooner than half the nominal delay. Never less
  * than atLeastMs (a provider's Retry-After).
  */
-export function backoffMs(n: number, baseMs: number, maxMs: number, random: () => number = Math.random, atLeastMs = 0): number {
+export function backoffMs(
+  n: number,
+  baseMs: number,
+  maxMs: number,
+  random: () => number = Math.random,
+  atLeastMs = 0,
+): number {
   const nominal = nominalBackoffMs(n, baseMs, maxMs);
   return Math.max(Math.floor(nominal * (0.5 + random() * 0.5)), atLeastMs);
 }

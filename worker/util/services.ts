@@ -13,10 +13,17 @@ export function maskUrl(u: string): string {
 }
 
 export class ServiceUnavailable extends Error {
-  constructor(readonly service: 'PostgreSQL' | 'Redis', readonly url: string, reason: string, hintOverride?: string) {
-    const hint = hintOverride ?? (service === 'PostgreSQL'
-      ? 'start it with "docker compose up -d postgres" (or your system service) or set DATABASE_URL'
-      : 'start it with "docker compose up -d redis" (or "redis-server --daemonize yes") or set REDIS_URL');
+  constructor(
+    readonly service: 'PostgreSQL' | 'Redis',
+    readonly url: string,
+    reason: string,
+    hintOverride?: string,
+  ) {
+    const hint =
+      hintOverride ??
+      (service === 'PostgreSQL'
+        ? 'start it with "docker compose up -d postgres" (or your system service) or set DATABASE_URL'
+        : 'start it with "docker compose up -d redis" (or "redis-server --daemonize yes") or set REDIS_URL');
     super(`cannot reach ${service} at ${maskUrl(url)} (${reason}): ${hint}`);
     this.name = 'ServiceUnavailable';
   }
@@ -31,7 +38,12 @@ export async function checkPostgres(url: string, timeoutMs = 3000): Promise<void
     const err = e as NodeJS.ErrnoException;
     // A missing database is reachable-but-not-migrated: say so plainly.
     if ((err as { code?: string }).code === '3D000') {
-      throw new ServiceUnavailable('PostgreSQL', url, 'the database does not exist', 'create and migrate it with "npm run db:migrate" (same DATABASE_URL)');
+      throw new ServiceUnavailable(
+        'PostgreSQL',
+        url,
+        'the database does not exist',
+        'create and migrate it with "npm run db:migrate" (same DATABASE_URL)',
+      );
     }
     throw new ServiceUnavailable('PostgreSQL', url, err.code ?? err.message.split('\n')[0]);
   } finally {
@@ -40,10 +52,18 @@ export async function checkPostgres(url: string, timeoutMs = 3000): Promise<void
 }
 
 export async function checkRedis(url: string, timeoutMs = 3000): Promise<void> {
-  const r = new Redis(url, { lazyConnect: true, connectTimeout: timeoutMs, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
+  const r = new Redis(url, {
+    lazyConnect: true,
+    connectTimeout: timeoutMs,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+    enableOfflineQueue: false,
+  });
   // connect() rejects with a generic "Connection is closed."; the real cause arrives as an event.
   let cause: NodeJS.ErrnoException | undefined;
-  r.on('error', (e: NodeJS.ErrnoException) => { cause ??= e; });
+  r.on('error', (e: NodeJS.ErrnoException) => {
+    cause ??= e;
+  });
   try {
     await r.connect();
     await r.ping();

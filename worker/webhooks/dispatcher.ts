@@ -56,16 +56,28 @@ export interface ClaimedEvent {
 }
 
 // The spec advises a 15-30 s timeout so receivers have time to acknowledge.
-export const WEBHOOK_DEFAULTS = { retryBaseMs: 5_000, retryMaxMs: 3600_000, timeoutMs: 15_000, batchSize: 50, concurrency: 8 };
+export const WEBHOOK_DEFAULTS = {
+  retryBaseMs: 5_000,
+  retryMaxMs: 3600_000,
+  timeoutMs: 15_000,
+  batchSize: 50,
+  concurrency: 8,
+};
 
 /**
  * The JSON body of an event, the spec's { type, timestamp, data } (timestamp: when the event
  * happened). Stable across retries (the timestamp header changes, not the body); the event id
  * travels in the webhook-id header.
  */
-export function eventBody(e: Pick<ClaimedEvent, 'type' | 'connectionId' | 'provider' | 'payload' | 'createdAt'>): string {
+export function eventBody(
+  e: Pick<ClaimedEvent, 'type' | 'connectionId' | 'provider' | 'payload' | 'createdAt'>,
+): string {
   const payload = (e.payload && typeof e.payload === 'object' ? e.payload : {}) as Record<string, unknown>;
-  const data: Record<string, unknown> = { ...(e.connectionId ? { connectionId: e.connectionId } : {}), ...(e.provider ? { provider: e.provider } : {}), ...payload };
+  const data: Record<string, unknown> = {
+    ...(e.connectionId ? { connectionId: e.connectionId } : {}),
+    ...(e.provider ? { provider: e.provider } : {}),
+    ...payload,
+  };
   return JSON.stringify({ type: e.type, timestamp: e.createdAt.toISOString(), data });
 }
 
@@ -136,7 +148,9 @@ export class WebhookDispatcher {
     if (this.timer) clearTimeout(this.timer);
     const running = this.running;
     if (running) {
-      const t = setTimeout(() => { for (const ac of this.inflight) ac.abort(); }, this.o.timeoutMs + 1000);
+      const t = setTimeout(() => {
+        for (const ac of this.inflight) ac.abort();
+      }, this.o.timeoutMs + 1000);
       await running.catch(() => undefined);
       clearTimeout(t);
     }
@@ -146,7 +160,10 @@ export class WebhookDispatcher {
     if (this.stopped) return;
     this.timer = setTimeout(() => {
       this.running = this.tick().then(
-        (more) => { this.running = undefined; this.schedule(more ? 0 : this.o.intervalMs); },
+        (more) => {
+          this.running = undefined;
+          this.schedule(more ? 0 : this.o.intervalMs);
+        },
         (err) => {
           this.running = undefined;
           this.o.log.warn({ err }, 'webhook dispatch tick failed; retrying');
@@ -181,7 +198,11 @@ export class WebhookDispatcher {
   /** Reads the URL's 410 mark (set by any process), logging when it appears or is lifted. */
   private async endpointGone(): Promise<boolean> {
     const gone = await isEndpointGone(this.o.db, this.endpoint.urlHash);
-    if (gone && !this.gone) this.o.log.warn({ url: this.endpoint.display }, 'WEBHOOK_URL answered 410 Gone: deliveries stopped; `npm run ops -- webhooks resume` starts them again');
+    if (gone && !this.gone)
+      this.o.log.warn(
+        { url: this.endpoint.display },
+        'WEBHOOK_URL answered 410 Gone: deliveries stopped; `npm run ops -- webhooks resume` starts them again',
+      );
     if (!gone && this.gone) this.o.log.info({ url: this.endpoint.display }, 'webhook deliveries resumed');
     this.gone = gone;
     return gone;
@@ -211,7 +232,10 @@ export class WebhookDispatcher {
   }
 
   private async release(id: string): Promise<void> {
-    await this.o.db.outboxEvent.updateMany({ where: { id, deliveredAt: null }, data: { nextAttemptAt: new Date(this.o.now()) } });
+    await this.o.db.outboxEvent.updateMany({
+      where: { id, deliveredAt: null },
+      data: { nextAttemptAt: new Date(this.o.now()) },
+    });
   }
 
   private async deliver(e: ClaimedEvent): Promise<void> {
@@ -237,7 +261,13 @@ export class WebhookDispatcher {
     this.inflight.add(ac);
     const timer = setTimeout(() => ac.abort(), this.o.timeoutMs);
     try {
-      const res = await this.o.fetch(this.o.url, { method: 'POST', headers, body, signal: ac.signal, redirect: 'manual' });
+      const res = await this.o.fetch(this.o.url, {
+        method: 'POST',
+        headers,
+        body,
+        signal: ac.signal,
+        redirect: 'manual',
+      });
       let snippet = '';
       try {
         snippet = (await res.text()).slice(0, 200);
@@ -249,7 +279,13 @@ export class WebhookDispatcher {
       return res.status === 410 ? { kind: 'gone', status: 410, error } : { kind: 'failed', status: res.status, error };
     } catch (err) {
       const x = err as Error & { cause?: { code?: string } };
-      return { kind: 'failed', status: null, error: ac.signal.aborted ? `timeout after ${this.o.timeoutMs} ms` : x.cause?.code ?? x.name ?? 'network_error' };
+      return {
+        kind: 'failed',
+        status: null,
+        error: ac.signal.aborted
+          ? `timeout after ${this.o.timeoutMs} ms`
+          : (x.cause?.code ?? x.name ?? 'network_error'),
+      };
     } finally {
       clearTimeout(timer);
       this.inflight.delete(ac);
@@ -262,12 +298,20 @@ export class WebhookDispatcher {
    */
   private async stopForGone(e: ClaimedEvent, error: string, now: Date): Promise<void> {
     this.gone = true;
-    await markEndpointGone(this.o.db, { urlHash: this.endpoint.urlHash, url: this.endpoint.display, eventId: e.id, at: now });
+    await markEndpointGone(this.o.db, {
+      urlHash: this.endpoint.urlHash,
+      url: this.endpoint.display,
+      eventId: e.id,
+      at: now,
+    });
     await this.o.db.outboxEvent.updateMany({
       where: { id: e.id, deliveredAt: null },
       data: { attempts: { increment: 1 }, lastStatus: 410, lastError: error.slice(0, 300), nextAttemptAt: now },
     });
-    this.o.log.error({ eventId: e.id, type: e.type, url: this.endpoint.display, status: 410 }, 'WEBHOOK_URL answered 410 Gone: deliveries to it stopped (see `npm run ops -- webhooks list`); `npm run ops -- webhooks resume` starts them again');
+    this.o.log.error(
+      { eventId: e.id, type: e.type, url: this.endpoint.display, status: 410 },
+      'WEBHOOK_URL answered 410 Gone: deliveries to it stopped (see `npm run ops -- webhooks list`); `npm run ops -- webhooks resume` starts them again',
+    );
   }
 
   private async recordFailure(e: ClaimedEvent, status: number | null, error: string, now: Date): Promise<void> {
@@ -277,10 +321,20 @@ export class WebhookDispatcher {
     const next = new Date(now.getTime() + backoffMs(attempts, this.o.retryBaseMs, this.o.retryMaxMs, this.o.random));
     await this.o.db.outboxEvent.updateMany({
       where: { id: e.id, deliveredAt: null },
-      data: { attempts: { increment: 1 }, lastStatus: status, lastError: error.slice(0, 300), nextAttemptAt: next, ...(dead ? { deadAt: now } : {}) },
+      data: {
+        attempts: { increment: 1 },
+        lastStatus: status,
+        lastError: error.slice(0, 300),
+        nextAttemptAt: next,
+        ...(dead ? { deadAt: now } : {}),
+      },
     });
     const fields = { eventId: e.id, type: e.type, connectionId: e.connectionId ?? undefined, status, error, attempts };
-    if (dead) this.o.log.error(fields, 'webhook delivery given up after WEBHOOK_MAX_AGE_MS; replay it with `npm run ops -- webhooks replay --dead`');
+    if (dead)
+      this.o.log.error(
+        fields,
+        'webhook delivery given up after WEBHOOK_MAX_AGE_MS; replay it with `npm run ops -- webhooks replay --dead`',
+      );
     else this.o.log.warn({ ...fields, retryAt: next.toISOString() }, 'webhook delivery failed; will retry');
   }
 }
@@ -297,10 +351,13 @@ function intEnv(env: Env, name: string, def: number, min: number): number {
 }
 
 /** Dispatcher tuning beyond Config: WEBHOOK_RETRY_BASE_MS, WEBHOOK_RETRY_MAX_MS, WEBHOOK_TIMEOUT_MS, WEBHOOK_BATCH_SIZE. */
-export function dispatcherTuningFromEnv(env: Env = process.env): Pick<DispatcherOptions, 'retryBaseMs' | 'retryMaxMs' | 'timeoutMs' | 'batchSize'> {
+export function dispatcherTuningFromEnv(
+  env: Env = process.env,
+): Pick<DispatcherOptions, 'retryBaseMs' | 'retryMaxMs' | 'timeoutMs' | 'batchSize'> {
   const retryBaseMs = intEnv(env, 'WEBHOOK_RETRY_BASE_MS', WEBHOOK_DEFAULTS.retryBaseMs, 10);
   const retryMaxMs = intEnv(env, 'WEBHOOK_RETRY_MAX_MS', WEBHOOK_DEFAULTS.retryMaxMs, 10);
-  if (retryMaxMs < retryBaseMs) throw new ConfigError('WEBHOOK_RETRY_MAX_MS', `must be at least WEBHOOK_RETRY_BASE_MS (${retryBaseMs})`);
+  if (retryMaxMs < retryBaseMs)
+    throw new ConfigError('WEBHOOK_RETRY_MAX_MS', `must be at least WEBHOOK_RETRY_BASE_MS (${retryBaseMs})`);
   return {
     retryBaseMs,
     retryMaxMs,
@@ -313,7 +370,11 @@ export function dispatcherTuningFromEnv(env: Env = process.env): Pick<Dispatcher
  * The dispatcher as a daemon extension: runs in processes with the worker or scheduler role when
  * WEBHOOK_URL is set. Returns null otherwise.
  */
-export function webhookExtension(config: Config, overrides: Partial<Omit<DispatcherOptions, 'db' | 'log'>> = {}, env: Env = process.env): DaemonExtension | null {
+export function webhookExtension(
+  config: Config,
+  overrides: Partial<Omit<DispatcherOptions, 'db' | 'log'>> = {},
+  env: Env = process.env,
+): DaemonExtension | null {
   if (!config.webhookUrl || config.webhookSecrets.length === 0) return null;
   if (!config.roles.has('worker') && !config.roles.has('scheduler')) return null;
   const tuning = dispatcherTuningFromEnv(env);

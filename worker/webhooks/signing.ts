@@ -31,12 +31,22 @@ export function sign(key: Buffer, eventId: string, timestamp: number | string, b
 }
 
 /** The webhook-signature header value: one `v1,<sig>` per key, space-separated, current key first. */
-export function signatureHeader(keys: readonly Buffer[], eventId: string, timestamp: number | string, body: string): string {
+export function signatureHeader(
+  keys: readonly Buffer[],
+  eventId: string,
+  timestamp: number | string,
+  body: string,
+): string {
   return keys.map((k) => `${SIGNATURE_VERSION},${sign(k, eventId, timestamp, body)}`).join(' ');
 }
 
 /** Headers for one delivery attempt of an event. */
-export function deliveryHeaders(keys: readonly Buffer[], eventId: string, body: string, nowMs: number): Record<string, string> {
+export function deliveryHeaders(
+  keys: readonly Buffer[],
+  eventId: string,
+  body: string,
+  nowMs: number,
+): Record<string, string> {
   const ts = Math.floor(nowMs / 1000);
   return {
     'content-type': 'application/json',

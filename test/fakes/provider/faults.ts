@@ -37,7 +37,12 @@ export class FaultSwitch {
 }
 
 /** What the fault answers instead of the real endpoint, or undefined when it lets the request through. */
-export function faultReply(f: Faults, persona: Persona, accessTtlSeconds: number, invalidClient: () => Reply): Reply | undefined {
+export function faultReply(
+  f: Faults,
+  persona: Persona,
+  accessTtlSeconds: number,
+  invalidClient: () => Reply,
+): Reply | undefined {
   const retry = f.retryAfterSeconds !== undefined ? { 'retry-after': String(f.retryAfterSeconds) } : undefined;
   if (f.status !== undefined) return statusFault(f, f.status, persona, retry);
   if (f.slackError !== undefined) return json(200, { ok: false, error: f.slackError }, retry);
@@ -46,20 +51,37 @@ export function faultReply(f: Faults, persona: Persona, accessTtlSeconds: number
     return { status, contentType: 'text/html; charset=utf-8', body: htmlPage(status), headers: retry };
   }
   if (f.malformed) {
-    const full = JSON.stringify({ access_token: `at_${rand(12)}`, token_type: 'Bearer', expires_in: accessTtlSeconds, refresh_token: `rt_${rand(30)}` });
-    return { status: 200, contentType: 'application/json; charset=utf-8', body: full.slice(0, Math.floor(full.length / 2)) };
+    const full = JSON.stringify({
+      access_token: `at_${rand(12)}`,
+      token_type: 'Bearer',
+      expires_in: accessTtlSeconds,
+      refresh_token: `rt_${rand(30)}`,
+    });
+    return {
+      status: 200,
+      contentType: 'application/json; charset=utf-8',
+      body: full.slice(0, Math.floor(full.length / 2)),
+    };
   }
   if (f.invalidClient) return invalidClient();
   return undefined;
 }
 
 function statusFault(f: Faults, status: number, persona: Persona, retry: Record<string, string> | undefined): Reply {
-  if (typeof f.body === 'string') return { status, contentType: 'application/json; charset=utf-8', body: f.body, headers: retry };
+  if (typeof f.body === 'string')
+    return { status, contentType: 'application/json; charset=utf-8', body: f.body, headers: retry };
   if (f.body) return json(status, f.body, retry);
   let obj: Record<string, unknown>;
   if (persona === 'slack') obj = { ok: false, error: status === 429 ? 'ratelimited' : 'internal_error' };
   else {
-    const error = status === 429 ? 'rate_limit_exceeded' : status === 503 ? 'temporarily_unavailable' : status >= 500 ? 'server_error' : 'invalid_request';
+    const error =
+      status === 429
+        ? 'rate_limit_exceeded'
+        : status === 503
+          ? 'temporarily_unavailable'
+          : status >= 500
+            ? 'server_error'
+            : 'invalid_request';
     obj = { error, error_description: `Injected fault: HTTP ${status}` };
   }
   return json(status, obj, retry);

@@ -30,7 +30,9 @@ export function safeDecode(s: string): string {
   }
 }
 
-export function parseBasic(header: string | undefined): { id: string; secret: string; rawId: string; rawSecret: string } | undefined {
+export function parseBasic(
+  header: string | undefined,
+): { id: string; secret: string; rawId: string; rawSecret: string } | undefined {
   const m = /^Basic\s+(\S+)\s*$/i.exec(header ?? '');
   if (!m) return undefined;
   const dec = Buffer.from(m[1]!, 'base64').toString('utf8');

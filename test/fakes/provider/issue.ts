@@ -36,5 +36,12 @@ function issueSlackGrant(core: ProviderCore, opts: IssueRequest): IssuedGrant {
     refresh_token: user.current,
     expires_in: core.accessTtlSeconds,
   };
-  return { grantId: bot.grantId, accessToken: botAt, refreshToken: bot.current, expiresIn: core.accessTtlSeconds, raw, userGrantId: user.grantId };
+  return {
+    grantId: bot.grantId,
+    accessToken: botAt,
+    refreshToken: bot.current,
+    expiresIn: core.accessTtlSeconds,
+    raw,
+    userGrantId: user.grantId,
+  };
 }

@@ -12,7 +12,16 @@ import { resourceRoute } from './routes/resource.ts';
 import { tokenRoute } from './routes/token.ts';
 import { FakeServer, type Route } from './server.ts';
 import { TokenStore } from './store.ts';
-import type { AccessTokenInfo, FakeProviderOptions, Faults, IssuedGrant, Ledger, Persona, ProviderStats, Rotation } from './types.ts';
+import type {
+  AccessTokenInfo,
+  FakeProviderOptions,
+  Faults,
+  IssuedGrant,
+  Ledger,
+  Persona,
+  ProviderStats,
+  Rotation,
+} from './types.ts';
 
 export class FakeProvider {
   readonly persona: Persona;
@@ -60,8 +69,16 @@ export class FakeProvider {
       meta: (g) => personaMeta(persona, g),
     });
     this.core = {
-      persona, spec, clientId: this.clientId, clientSecret: this.clientSecret, accessTtlSeconds: this.accessTtlSeconds, now,
-      store: this.store, faults: this.faults, server: this.server, observer: () => this.onRequest,
+      persona,
+      spec,
+      clientId: this.clientId,
+      clientSecret: this.clientSecret,
+      accessTtlSeconds: this.accessTtlSeconds,
+      now,
+      store: this.store,
+      faults: this.faults,
+      server: this.server,
+      observer: () => this.onRequest,
     };
   }
 

@@ -52,7 +52,14 @@ export interface TokenStoreOptions {
 }
 
 export class TokenStore {
-  readonly counters = { refreshRequests: 0, successes: 0, reuseEvents: 0, revokedByReuse: 0, faulted: 0, abortedBeforeProcessing: 0 };
+  readonly counters = {
+    refreshRequests: 0,
+    successes: 0,
+    reuseEvents: 0,
+    revokedByReuse: 0,
+    faulted: 0,
+    abortedBeforeProcessing: 0,
+  };
   private grantSeq = 0;
   private readonly grants = new Map<string, GrantState>();
   private readonly refreshTokens = new Map<string, RefreshTokenState>();
@@ -65,7 +72,11 @@ export class TokenStore {
     return this.grants.get(grantId);
   }
 
-  newGrant(kind: GrantState['kind'], userId: string | undefined, extra: Record<string, unknown> | undefined): GrantState {
+  newGrant(
+    kind: GrantState['kind'],
+    userId: string | undefined,
+    extra: Record<string, unknown> | undefined,
+  ): GrantState {
     const grantId = `g${++this.grantSeq}-${randHex(3)}`;
     const token = this.newRefreshTokenValue();
     const g: GrantState = {
@@ -124,8 +135,10 @@ export class TokenStore {
     const a = this.accessTokens.get(accessToken);
     if (!a) return { active: false, reason: 'unknown' };
     const g = this.grants.get(a.grantId);
-    if (!g || g.status === 'revoked') return { active: false, grantId: a.grantId, reason: 'revoked', expiresAt: a.expiresAt };
-    if (this.o.now() >= a.expiresAt) return { active: false, grantId: a.grantId, reason: 'expired', expiresAt: a.expiresAt };
+    if (!g || g.status === 'revoked')
+      return { active: false, grantId: a.grantId, reason: 'revoked', expiresAt: a.expiresAt };
+    if (this.o.now() >= a.expiresAt)
+      return { active: false, grantId: a.grantId, reason: 'expired', expiresAt: a.expiresAt };
     return { active: true, grantId: a.grantId, expiresAt: a.expiresAt };
   }
 

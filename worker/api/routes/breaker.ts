@@ -11,7 +11,11 @@ export interface BreakerRoutesDeps {
   gate: { views(keys: string[]): Promise<Record<string, ProviderGateView>> };
 }
 
-export function registerBreakerRoutes(app: FastifyInstance, auth: AuthHook, { providers, gate }: BreakerRoutesDeps): void {
+export function registerBreakerRoutes(
+  app: FastifyInstance,
+  auth: AuthHook,
+  { providers, gate }: BreakerRoutesDeps,
+): void {
   const read = { preHandler: auth('read') };
   app.get('/v1/providers', read, async () => {
     const all = providers.all();
@@ -40,7 +44,12 @@ export function providerView(p: ResolvedProvider) {
     responseFormat: p.responseFormat,
     extraParamNames: Object.keys(p.extraParams),
     headerNames: Object.keys(p.headers),
-    expiry: { source: p.expiry.source, field: p.expiry.field ?? null, defaultLifetimeSec: p.expiry.defaultLifetimeSec ?? null, cron: p.expiry.cron ?? null },
+    expiry: {
+      source: p.expiry.source,
+      field: p.expiry.field ?? null,
+      defaultLifetimeSec: p.expiry.defaultLifetimeSec ?? null,
+      cron: p.expiry.cron ?? null,
+    },
     rotation: p.rotation,
     oldTokenGrace: p.oldTokenGrace,
     refreshLeadSec: p.refreshLeadSec,

@@ -21,7 +21,8 @@ export interface ConnectionRouteDeps {
   auth: AuthHook;
 }
 
-const CONFLICT = 'a connection with this provider and externalId exists; PUT /v1/connections/:id/tokens replaces its tokens';
+const CONFLICT =
+  'a connection with this provider and externalId exists; PUT /v1/connections/:id/tokens replaces its tokens';
 
 export function connectionRoutes(app: FastifyInstance, d: ConnectionRouteDeps): void {
   const read = { preHandler: d.auth('read') };
@@ -31,8 +32,14 @@ export function connectionRoutes(app: FastifyInstance, d: ConnectionRouteDeps): 
     const v = validateCreate(req.body, (k) => d.providers.get(k) !== undefined);
     if (!v.ok) return bad(reply, v.field, v.message);
     const provider = d.providers.get(v.value.provider)!;
-    const created = await d.registration.create({ provider, externalId: v.value.externalId, tokens: v.value.tokens, metadata: v.value.metadata });
-    if (created.kind === 'conflict') return reply.code(409).send({ error: 'conflict', message: CONFLICT, id: created.id });
+    const created = await d.registration.create({
+      provider,
+      externalId: v.value.externalId,
+      tokens: v.value.tokens,
+      metadata: v.value.metadata,
+    });
+    if (created.kind === 'conflict')
+      return reply.code(409).send({ error: 'conflict', message: CONFLICT, id: created.id });
     await d.scheduler.ensure(created.row.id, created.row.provider, created.row.nextRefreshAt);
     const linked = await createLinked(d, provider, created.row, v.value.tokens.raw);
     return reply.code(201).send(createdView(created.row, linked));
@@ -42,7 +49,10 @@ export function connectionRoutes(app: FastifyInstance, d: ConnectionRouteDeps): 
     const q = parseConnectionPage(req.query, (k) => d.providers.get(k) !== undefined);
     if (!q.ok) return bad(reply, q.field, q.message);
     const rows = await connectionPage(d.db, q.value);
-    return { connections: rows.map(connectionView), next: rows.length === q.value.limit ? rows[rows.length - 1].id : null };
+    return {
+      connections: rows.map(connectionView),
+      next: rows.length === q.value.limit ? rows[rows.length - 1].id : null,
+    };
   });
 
   app.get<{ Params: { id: string } }>('/v1/connections/:id', read, async (req, reply) => {
@@ -62,12 +72,23 @@ export function connectionRoutes(app: FastifyInstance, d: ConnectionRouteDeps): 
 }
 
 /** Linked token sets (e.g. Slack's user token) are kept fresh as their own connections. */
-async function createLinked(d: ConnectionRouteDeps, provider: ResolvedProvider, parent: Connection, raw: Record<string, unknown>) {
+async function createLinked(
+  d: ConnectionRouteDeps,
+  provider: ResolvedProvider,
+  parent: Connection,
+  raw: Record<string, unknown>,
+) {
   const linked: { id: string; externalId: string }[] = [];
   for (const l of provider.hooks?.linkedTokenSets?.(raw) ?? []) {
     const t = validateTokens(l.tokens, `tokens${l.suffix}`);
     if (!t.ok) continue;
-    const c = await d.registration.create({ provider, externalId: `${parent.externalId}${l.suffix}`, tokens: t.value, metadata: {}, parentId: parent.id });
+    const c = await d.registration.create({
+      provider,
+      externalId: `${parent.externalId}${l.suffix}`,
+      tokens: t.value,
+      metadata: {},
+      parentId: parent.id,
+    });
     if (c.kind === 'created') {
       linked.push({ id: c.row.id, externalId: c.row.externalId });
       await d.scheduler.ensure(c.row.id, c.row.provider, c.row.nextRefreshAt);

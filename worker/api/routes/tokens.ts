@@ -27,24 +27,31 @@ export interface TokenRouteDeps {
 export function tokenRoutes(app: FastifyInstance, d: TokenRouteDeps): void {
   const write = { preHandler: d.auth('token') };
 
-  app.get<{ Params: { id: string }; Querystring: { min_valid_seconds?: string } }>('/v1/connections/:id/token', write, async (req, reply) => {
-    const mv = parseMinValidSeconds(req.query.min_valid_seconds);
-    if (!mv.ok) return bad(reply, mv.field, mv.message);
-    if (!isUuid(req.params.id)) return bad(reply, 'id', NOT_A_CONNECTION_ID);
-    const r = await d.onDemand.token(req.params.id, mv.value * 1000);
-    switch (r.kind) {
-      case 'not_found':
-        return notFound(reply);
-      case 'needs_reauth':
-        return reply.code(409).send({ status: 'needs_reauth', reauthReason: r.reauthReason });
-      case 'unavailable':
-        // When the connection is backing off after failures, Retry-After says when its next try is.
-        return reply.code(503).header('retry-after', String(retryAfterSeconds(r.outcome, d.now()))).send({ error: 'refresh_failed', ...outcomeView(r.outcome) });
-      case 'token':
-        reply.header('cache-control', 'no-store');
-        return tokenView(r);
-    }
-  });
+  app.get<{ Params: { id: string }; Querystring: { min_valid_seconds?: string } }>(
+    '/v1/connections/:id/token',
+    write,
+    async (req, reply) => {
+      const mv = parseMinValidSeconds(req.query.min_valid_seconds);
+      if (!mv.ok) return bad(reply, mv.field, mv.message);
+      if (!isUuid(req.params.id)) return bad(reply, 'id', NOT_A_CONNECTION_ID);
+      const r = await d.onDemand.token(req.params.id, mv.value * 1000);
+      switch (r.kind) {
+        case 'not_found':
+          return notFound(reply);
+        case 'needs_reauth':
+          return reply.code(409).send({ status: 'needs_reauth', reauthReason: r.reauthReason });
+        case 'unavailable':
+          // When the connection is backing off after failures, Retry-After says when its next try is.
+          return reply
+            .code(503)
+            .header('retry-after', String(retryAfterSeconds(r.outcome, d.now())))
+            .send({ error: 'refresh_failed', ...outcomeView(r.outcome) });
+        case 'token':
+          reply.header('cache-control', 'no-store');
+          return tokenView(r);
+      }
+    },
+  );
 
   app.post<{ Params: { id: string } }>('/v1/connections/:id/refresh', write, async (req, reply) => {
     const row = await loadById(d.db, req.params.id, reply);
@@ -62,8 +69,16 @@ export function tokenRoutes(app: FastifyInstance, d: TokenRouteDeps): void {
     const v = validateReplaceTokens(req.body);
     if (!v.ok) return bad(reply, v.field, v.message);
     const provider = d.providers.get(row.provider);
-    if (!provider) return reply.code(409).send({ error: 'provider_unknown', message: 'the connection\'s provider is no longer defined' });
-    const updated = await d.registration.replaceTokens({ id: row.id, provider, tokens: v.value.tokens, metadata: v.value.metadata });
+    if (!provider)
+      return reply
+        .code(409)
+        .send({ error: 'provider_unknown', message: "the connection's provider is no longer defined" });
+    const updated = await d.registration.replaceTokens({
+      id: row.id,
+      provider,
+      tokens: v.value.tokens,
+      metadata: v.value.metadata,
+    });
     if (!updated) return notFound(reply);
     await d.scheduler.ensure(updated.id, updated.provider, updated.nextRefreshAt);
     return connectionView(updated);

@@ -19,14 +19,22 @@ Examples:
   ops connections show acct-42`;
 
 async function list(argv: string[], ctx: OpsContext): Promise<number> {
-  const { flags, positionals } = parseFlags(argv, { status: { type: 'string' }, provider: { type: 'string' }, limit: { type: 'string' } });
+  const { flags, positionals } = parseFlags(argv, {
+    status: { type: 'string' },
+    provider: { type: 'string' },
+    limit: { type: 'string' },
+  });
   if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
   const status = stringFlag(flags.status);
-  if (status !== undefined && status !== 'active' && status !== 'needs_reauth') throw new UsageError('--status must be active or needs_reauth');
+  if (status !== undefined && status !== 'active' && status !== 'needs_reauth')
+    throw new UsageError('--status must be active or needs_reauth');
   const limit = intFlag(flags.limit, 'limit', 1, 100_000) ?? 100;
   const provider = stringFlag(flags.provider);
   await ctx.connect();
-  const where = { ...(status ? { status: status as 'active' | 'needs_reauth' } : {}), ...(provider ? { provider } : {}) };
+  const where = {
+    ...(status ? { status: status as 'active' | 'needs_reauth' } : {}),
+    ...(provider ? { provider } : {}),
+  };
   const [rows, total] = await Promise.all([
     ctx.daemon.db.connection.findMany({ where, orderBy: [{ createdAt: 'desc' }, { id: 'asc' }], take: limit }),
     ctx.daemon.db.connection.count({ where }),
@@ -43,19 +51,35 @@ async function list(argv: string[], ctx: OpsContext): Promise<number> {
   for (const line of table(
     ['ID', 'PROVIDER', 'EXTERNAL ID', 'STATUS', 'VER', 'NEXT REFRESH', 'LAST REFRESH', 'FAILS', 'PROBLEM'],
     rows.map((r) => [
-      r.id, r.provider, truncate(r.externalId, 32), r.status, r.version,
-      r.status === 'active' ? relative(r.nextRefreshAt, now) : '-', relative(r.lastRefreshedAt, now), r.consecutiveFailures,
+      r.id,
+      r.provider,
+      truncate(r.externalId, 32),
+      r.status,
+      r.version,
+      r.status === 'active' ? relative(r.nextRefreshAt, now) : '-',
+      relative(r.lastRefreshedAt, now),
+      r.consecutiveFailures,
       r.status === 'needs_reauth' ? `reauth: ${r.reauthReason ?? '?'}` : r.lastErrorCode ? `${r.lastErrorCode}` : '',
     ]),
-  )) ctx.out(line);
+  ))
+    ctx.out(line);
   ctx.out('');
-  ctx.out(`${plural(rows.length, 'connection')} shown of ${total}.${rows.length < total ? ' Use --limit to see more.' : ''}`);
+  ctx.out(
+    `${plural(rows.length, 'connection')} shown of ${total}.${rows.length < total ? ' Use --limit to see more.' : ''}`,
+  );
   return 0;
 }
 
 /** When a queue job will run: a delayed job's score in the delayed set (BullMQ: ms * 0x1000 + counter). */
-async function runAtOf(ctx: OpsContext, provider: string, jobId: string, state: string, fallback: number): Promise<Date> {
-  if (state !== 'delayed') return new Date(state === 'waiting' || state === 'active' || state === 'prioritized' ? Date.now() : fallback);
+async function runAtOf(
+  ctx: OpsContext,
+  provider: string,
+  jobId: string,
+  state: string,
+  fallback: number,
+): Promise<Date> {
+  if (state !== 'delayed')
+    return new Date(state === 'waiting' || state === 'active' || state === 'prioritized' ? Date.now() : fallback);
   const q = ctx.daemon.queues.refreshQueue(provider);
   const score = await ctx.daemon.queues.connection.zscore(q.keys.delayed, jobId);
   return new Date(score === null ? fallback : Math.floor(Number(score) / 0x1000));
@@ -68,33 +92,81 @@ async function show(argv: string[], ctx: OpsContext): Promise<number> {
   await ctx.connect();
   const { db, queues } = ctx.daemon;
   const c = await findConnection(db, positionals[0], stringFlag(flags.provider));
-  const attempts = await db.refreshAttempt.findMany({ where: { connectionId: c.id }, orderBy: { startedAt: 'desc' }, take: n });
+  const attempts = await db.refreshAttempt.findMany({
+    where: { connectionId: c.id },
+    orderBy: { startedAt: 'desc' },
+    take: n,
+  });
   const job = await queues.refreshQueue(c.provider).getJob(c.id);
   const jobState = job ? await job.getState() : 'none';
   const jobRunAt = job ? await runAtOf(ctx, c.provider, c.id, jobState, job.timestamp + (job.delay ?? 0)) : null;
   const view = connectionView(c);
   const attemptViews = attempts.map((a) => ({
-    startedAt: a.startedAt.toISOString(), finishedAt: a.finishedAt?.toISOString() ?? null, trigger: a.trigger, outcome: a.outcome ?? 'unfinished',
-    httpStatus: a.httpStatus, errorCode: a.errorCode, errorDescription: a.errorDescription, uncertain: a.uncertain, providerRotated: a.providerRotated,
-    versionBefore: a.versionBefore, versionAfter: a.versionAfter, durationMs: a.durationMs, commitWindowUs: a.commitWindowUs, workerId: a.workerId,
+    startedAt: a.startedAt.toISOString(),
+    finishedAt: a.finishedAt?.toISOString() ?? null,
+    trigger: a.trigger,
+    outcome: a.outcome ?? 'unfinished',
+    httpStatus: a.httpStatus,
+    errorCode: a.errorCode,
+    errorDescription: a.errorDescription,
+    uncertain: a.uncertain,
+    providerRotated: a.providerRotated,
+    versionBefore: a.versionBefore,
+    versionAfter: a.versionAfter,
+    durationMs: a.durationMs,
+    commitWindowUs: a.commitWindowUs,
+    workerId: a.workerId,
   }));
   if (ctx.json) {
-    ctx.out(JSON.stringify({ connection: view, queue: { job: job ? job.id : null, state: jobState, runAt: jobRunAt?.toISOString() ?? null, trigger: job?.data.trigger ?? null }, attempts: attemptViews }));
+    ctx.out(
+      JSON.stringify({
+        connection: view,
+        queue: {
+          job: job ? job.id : null,
+          state: jobState,
+          runAt: jobRunAt?.toISOString() ?? null,
+          trigger: job?.data.trigger ?? null,
+        },
+        attempts: attemptViews,
+      }),
+    );
     return 0;
   }
   const now = Date.now();
   const kv = (k: string, v: string) => ctx.out(`${(k + ':').padEnd(16)}${v}`);
   kv('Connection', `${c.id}`);
   kv('Provider', `${c.provider}   externalId: ${c.externalId}`);
-  kv('Status', c.status === 'active' ? 'active' : `needs_reauth (${c.reauthReason ?? '?'}) since ${isoShort(c.reauthAt)} (${relative(c.reauthAt, now)})`);
+  kv(
+    'Status',
+    c.status === 'active'
+      ? 'active'
+      : `needs_reauth (${c.reauthReason ?? '?'}) since ${isoShort(c.reauthAt)} (${relative(c.reauthAt, now)})`,
+  );
   kv('Version', String(c.version));
   kv('Created', `${isoShort(c.createdAt)} (${relative(c.createdAt, now)})`);
-  kv('Access token', c.expiresAt ? `expires ${isoShort(c.expiresAt)} (${relative(c.expiresAt, now)})` : 'no expiry known');
+  kv(
+    'Access token',
+    c.expiresAt ? `expires ${isoShort(c.expiresAt)} (${relative(c.expiresAt, now)})` : 'no expiry known',
+  );
   kv('Last refresh', `${isoShort(c.lastRefreshedAt)} (${relative(c.lastRefreshedAt, now)})`);
-  kv('Next refresh', c.status === 'active' ? `${isoShort(c.nextRefreshAt)} (${relative(c.nextRefreshAt, now)})` : '- (not scheduled)');
-  kv('Queue job', job ? `${jobState}, runs ${isoShort(jobRunAt)} (${relative(jobRunAt, now)}), trigger ${job.data.trigger}` : c.status === 'active' ? 'none yet (the feeder adds it when the refresh is within the horizon)' : 'none');
+  kv(
+    'Next refresh',
+    c.status === 'active' ? `${isoShort(c.nextRefreshAt)} (${relative(c.nextRefreshAt, now)})` : '- (not scheduled)',
+  );
+  kv(
+    'Queue job',
+    job
+      ? `${jobState}, runs ${isoShort(jobRunAt)} (${relative(jobRunAt, now)}), trigger ${job.data.trigger}`
+      : c.status === 'active'
+        ? 'none yet (the feeder adds it when the refresh is within the horizon)'
+        : 'none',
+  );
   kv('Failures', c.consecutiveFailures ? `${c.consecutiveFailures} in a row since ${isoShort(c.failingSince)}` : '0');
-  if (c.lastErrorCode) kv('Last error', `${c.lastErrorCode}${c.lastErrorDescription ? `: ${truncate(c.lastErrorDescription, 100)}` : ''} at ${isoShort(c.lastErrorAt)}`);
+  if (c.lastErrorCode)
+    kv(
+      'Last error',
+      `${c.lastErrorCode}${c.lastErrorDescription ? `: ${truncate(c.lastErrorDescription, 100)}` : ''} at ${isoShort(c.lastErrorAt)}`,
+    );
   const md = JSON.stringify(c.metadata);
   if (md && md !== '{}') kv('Metadata', truncate(md, 160));
   ctx.out('');
@@ -105,10 +177,17 @@ async function show(argv: string[], ctx: OpsContext): Promise<number> {
     for (const line of table(
       ['STARTED', 'TRIGGER', 'OUTCOME', 'HTTP', 'ERROR', 'VERSION', 'MS', 'WORKER'],
       attempts.map((a) => [
-        isoShort(a.startedAt), a.trigger, a.outcome ?? 'UNFINISHED', a.httpStatus, a.errorCode,
-        a.versionAfter !== null ? `${a.versionBefore}->${a.versionAfter}` : String(a.versionBefore), a.durationMs, truncate(a.workerId, 24),
+        isoShort(a.startedAt),
+        a.trigger,
+        a.outcome ?? 'UNFINISHED',
+        a.httpStatus,
+        a.errorCode,
+        a.versionAfter !== null ? `${a.versionBefore}->${a.versionAfter}` : String(a.versionBefore),
+        a.durationMs,
+        truncate(a.workerId, 24),
       ]),
-    )) ctx.out(`  ${line}`);
+    ))
+      ctx.out(`  ${line}`);
   }
   if (c.status === 'needs_reauth' || c.lastErrorCode) ctx.out(`\nWhy: ops why ${c.id}`);
   return 0;

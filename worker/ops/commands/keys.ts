@@ -49,7 +49,11 @@ const SPEC = {
   'dry-run': { type: 'boolean' as const },
 };
 
-interface Failure { id: string; keyId: string; reason: string }
+interface Failure {
+  id: string;
+  keyId: string;
+  reason: string;
+}
 
 function reasonOf(e: unknown): string {
   if (e instanceof DecryptError) return e.message.replace(/^token ciphertext cannot be decrypted \(key [^)]*\): /, '');
@@ -62,23 +66,52 @@ async function status(argv: string[], ctx: OpsContext): Promise<number> {
   const provider = stringFlag(flags.provider);
   await ctx.connect();
   const { db, keyring } = ctx.daemon;
-  const groups = await db.connection.groupBy({ by: ['encKeyId'], where: provider ? { provider } : {}, _count: { _all: true }, orderBy: { encKeyId: 'asc' } });
+  const groups = await db.connection.groupBy({
+    by: ['encKeyId'],
+    where: provider ? { provider } : {},
+    _count: { _all: true },
+    orderBy: { encKeyId: 'asc' },
+  });
   const configured = new Set(keyring.ids);
   const rows = groups.map((g) => ({
     keyId: g.encKeyId,
     rows: g._count._all,
-    state: g.encKeyId === keyring.currentId ? 'current' : configured.has(g.encKeyId) ? 'configured (rotate away)' : 'MISSING from ENCRYPTION_KEYS',
+    state:
+      g.encKeyId === keyring.currentId
+        ? 'current'
+        : configured.has(g.encKeyId)
+          ? 'configured (rotate away)'
+          : 'MISSING from ENCRYPTION_KEYS',
   }));
   const unused = keyring.ids.filter((id) => !groups.some((g) => g.encKeyId === id));
   const missing = rows.filter((r) => !configured.has(r.keyId));
   const toRotate = rows.filter((r) => r.keyId !== keyring.currentId).reduce((s, r) => s + r.rows, 0);
   if (ctx.json) {
-    ctx.out(JSON.stringify({ currentKeyId: keyring.currentId, configuredKeyIds: keyring.ids, keys: rows, unusedKeyIds: unused, rowsToRotate: toRotate }));
+    ctx.out(
+      JSON.stringify({
+        currentKeyId: keyring.currentId,
+        configuredKeyIds: keyring.ids,
+        keys: rows,
+        unusedKeyIds: unused,
+        rowsToRotate: toRotate,
+      }),
+    );
   } else {
     ctx.out(`current key: ${keyring.currentId}   configured: ${keyring.ids.join(', ')}`);
-    for (const l of table(['KEY ID', 'ROWS', 'STATE'], rows.map((r) => [r.keyId, r.rows, r.state]))) ctx.out(l);
-    if (unused.length) ctx.out(`no rows use: ${unused.join(', ')}${unused.includes(keyring.currentId) ? '' : ' (can be removed from ENCRYPTION_KEYS)'}`);
-    ctx.out(toRotate ? `${plural(toRotate, 'connection')} not on the current key: run "ops keys rotate"` : 'every connection is on the current key');
+    for (const l of table(
+      ['KEY ID', 'ROWS', 'STATE'],
+      rows.map((r) => [r.keyId, r.rows, r.state]),
+    ))
+      ctx.out(l);
+    if (unused.length)
+      ctx.out(
+        `no rows use: ${unused.join(', ')}${unused.includes(keyring.currentId) ? '' : ' (can be removed from ENCRYPTION_KEYS)'}`,
+      );
+    ctx.out(
+      toRotate
+        ? `${plural(toRotate, 'connection')} not on the current key: run "ops keys rotate"`
+        : 'every connection is on the current key',
+    );
   }
   return missing.length ? 1 : 0;
 }
@@ -110,19 +143,30 @@ async function withRetry<T>(what: string, fn: () => Promise<T>, progress?: (line
       return await fn();
     } catch (e) {
       if (attempt >= 4) throw e;
-      progress?.(`keys rotate: ${what} failed (${(e as Error).name}: ${(e as Error).message.split('\n')[0].slice(0, 120)}); retrying`);
+      progress?.(
+        `keys rotate: ${what} failed (${(e as Error).name}: ${(e as Error).message.split('\n')[0].slice(0, 120)}); retrying`,
+      );
       await new Promise((r) => setTimeout(r, 500 * attempt));
     }
   }
 }
 
 /** Re-encrypts rows not on keyring.currentId; see the header comment for the guarantees. */
-export async function rotateKeys(db: OpsContext['daemon']['db'], keyring: OpsContext['daemon']['keyring'], o: RotateOptions): Promise<RotateResult> {
+export async function rotateKeys(
+  db: OpsContext['daemon']['db'],
+  keyring: OpsContext['daemon']['keyring'],
+  o: RotateOptions,
+): Promise<RotateResult> {
   const current = keyring.currentId;
-  const base: Prisma.ConnectionWhereInput = { encKeyId: { not: current }, ...(o.provider ? { provider: o.provider } : {}) };
+  const base: Prisma.ConnectionWhereInput = {
+    encKeyId: { not: current },
+    ...(o.provider ? { provider: o.provider } : {}),
+  };
   const total = await db.connection.count({ where: base });
   const planned = Math.min(total, o.limit ?? total);
-  o.progress?.(`keys rotate: ${plural(total, 'connection')} not on key "${current}"${o.limit && o.limit < total ? ` (this run: at most ${o.limit})` : ''}${o.dryRun ? ' (dry run)' : ''}`);
+  o.progress?.(
+    `keys rotate: ${plural(total, 'connection')} not on key "${current}"${o.limit && o.limit < total ? ` (this run: at most ${o.limit})` : ''}${o.dryRun ? ' (dry run)' : ''}`,
+  );
   const failures = new Map<string, Failure>();
   let rotated = 0;
   let raced = 0;
@@ -132,7 +176,9 @@ export async function rotateKeys(db: OpsContext['daemon']['db'], keyring: OpsCon
     const now = Date.now();
     if (!force && now - lastReport < 1000) return;
     lastReport = now;
-    o.progress?.(`keys rotate: ${progressBar(rotated + failures.size, planned)}  rotated ${rotated}, failed ${failures.size}${raced ? `, changed concurrently ${raced}` : ''}`);
+    o.progress?.(
+      `keys rotate: ${progressBar(rotated + failures.size, planned)}  rotated ${rotated}, failed ${failures.size}${raced ? `, changed concurrently ${raced}` : ''}`,
+    );
   };
   // A row changed under us is picked up by the next pass (if it is still on an old key).
   for (let pass = 1; pass <= 5; pass++) {
@@ -141,22 +187,36 @@ export async function rotateKeys(db: OpsContext['daemon']['db'], keyring: OpsCon
     for (;;) {
       if (o.limit !== undefined && rotated >= o.limit) break;
       const take = o.limit !== undefined ? Math.min(o.batch, o.limit - rotated) : o.batch;
-      const rows = await withRetry('reading a batch', () => db.connection.findMany({
-        where: { ...base, ...(after ? { id: { gt: after } } : {}) },
-        select: { id: true, version: true, encKeyId: true, accessTokenEnc: true, refreshTokenEnc: true },
-        orderBy: { id: 'asc' },
-        take,
-      }), o.progress);
+      const rows = await withRetry(
+        'reading a batch',
+        () =>
+          db.connection.findMany({
+            where: { ...base, ...(after ? { id: { gt: after } } : {}) },
+            select: { id: true, version: true, encKeyId: true, accessTokenEnc: true, refreshTokenEnc: true },
+            orderBy: { id: 'asc' },
+            take,
+          }),
+        o.progress,
+      );
       if (rows.length === 0) break;
       after = rows[rows.length - 1].id;
       batches++;
-      const writes: { id: string; version: number; encKeyId: string; a: string; r: string; na: string; nr: string }[] = [];
+      const writes: { id: string; version: number; encKeyId: string; a: string; r: string; na: string; nr: string }[] =
+        [];
       for (const row of rows) {
         if (failures.has(row.id)) continue;
         try {
           const access = keyring.decrypt(row.accessTokenEnc);
           const refresh = keyring.decrypt(row.refreshTokenEnc);
-          writes.push({ id: row.id, version: row.version, encKeyId: row.encKeyId, a: row.accessTokenEnc, r: row.refreshTokenEnc, na: keyring.encrypt(access), nr: keyring.encrypt(refresh) });
+          writes.push({
+            id: row.id,
+            version: row.version,
+            encKeyId: row.encKeyId,
+            a: row.accessTokenEnc,
+            r: row.refreshTokenEnc,
+            na: keyring.encrypt(access),
+            nr: keyring.encrypt(refresh),
+          });
         } catch (e) {
           failures.set(row.id, { id: row.id, keyId: row.encKeyId, reason: reasonOf(e) });
         }
@@ -168,10 +228,25 @@ export async function rotateKeys(db: OpsContext['daemon']['db'], keyring: OpsCon
         // Fenced: only a row still exactly as read is rewritten (same plaintext, new key).
         // A retry after a lost commit acknowledgement finds its rows already changed: counted as
         // "changed concurrently" and re-read on the next pass (by then on the current key).
-        const results = await withRetry('writing a batch', () => db.$transaction(writes.map((w) => db.connection.updateMany({
-          where: { id: w.id, version: w.version, encKeyId: w.encKeyId, accessTokenEnc: w.a, refreshTokenEnc: w.r },
-          data: { accessTokenEnc: w.na, refreshTokenEnc: w.nr, encKeyId: current },
-        }))), o.progress);
+        const results = await withRetry(
+          'writing a batch',
+          () =>
+            db.$transaction(
+              writes.map((w) =>
+                db.connection.updateMany({
+                  where: {
+                    id: w.id,
+                    version: w.version,
+                    encKeyId: w.encKeyId,
+                    accessTokenEnc: w.a,
+                    refreshTokenEnc: w.r,
+                  },
+                  data: { accessTokenEnc: w.na, refreshTokenEnc: w.nr, encKeyId: current },
+                }),
+              ),
+            ),
+          o.progress,
+        );
         for (const r of results) {
           if (r.count === 1) rotated++;
           else racedThisPass++;
@@ -184,7 +259,14 @@ export async function rotateKeys(db: OpsContext['daemon']['db'], keyring: OpsCon
   }
   progress(true);
   const remaining = await db.connection.count({ where: base });
-  return { currentKeyId: current, rotated, failed: [...failures.values()], changedConcurrently: raced, remaining, batches };
+  return {
+    currentKeyId: current,
+    rotated,
+    failed: [...failures.values()],
+    changedConcurrently: raced,
+    remaining,
+    batches,
+  };
 }
 
 async function rotate(argv: string[], ctx: OpsContext): Promise<number> {
@@ -195,18 +277,51 @@ async function rotate(argv: string[], ctx: OpsContext): Promise<number> {
   const provider = stringFlag(flags.provider);
   const dryRun = flags['dry-run'] === true;
   await ctx.connect();
-  const r = await rotateKeys(ctx.daemon.db, ctx.daemon.keyring, { batch, limit, provider, dryRun, progress: (l) => ctx.err(l) });
+  const r = await rotateKeys(ctx.daemon.db, ctx.daemon.keyring, {
+    batch,
+    limit,
+    provider,
+    dryRun,
+    progress: (l) => ctx.err(l),
+  });
   const { currentKeyId: current, rotated, failed, remaining } = r;
   if (ctx.json) {
-    ctx.out(JSON.stringify({ currentKeyId: current, dryRun, [dryRun ? 'wouldRotate' : 'rotated']: rotated, failed, changedConcurrently: r.changedConcurrently, remaining, batches: r.batches }));
+    ctx.out(
+      JSON.stringify({
+        currentKeyId: current,
+        dryRun,
+        [dryRun ? 'wouldRotate' : 'rotated']: rotated,
+        failed,
+        changedConcurrently: r.changedConcurrently,
+        remaining,
+        batches: r.batches,
+      }),
+    );
   } else {
-    ctx.out(dryRun ? `would rotate ${plural(rotated, 'connection')} to key "${current}"` : `rotated ${plural(rotated, 'connection')} to key "${current}"`);
+    ctx.out(
+      dryRun
+        ? `would rotate ${plural(rotated, 'connection')} to key "${current}"`
+        : `rotated ${plural(rotated, 'connection')} to key "${current}"`,
+    );
     if (failed.length) {
       ctx.out(`${plural(failed.length, 'connection')} could NOT be decrypted and were left untouched:`);
-      for (const l of table(['CONNECTION', 'KEY ID', 'REASON'], failed.map((f) => [f.id, f.keyId, f.reason]))) ctx.out(l);
-      ctx.out('These rows need their tokens replaced (PUT /v1/connections/:id/tokens after the user re-authorizes) or the right key in ENCRYPTION_KEYS.');
+      for (const l of table(
+        ['CONNECTION', 'KEY ID', 'REASON'],
+        failed.map((f) => [f.id, f.keyId, f.reason]),
+      ))
+        ctx.out(l);
+      ctx.out(
+        'These rows need their tokens replaced (PUT /v1/connections/:id/tokens after the user re-authorizes) or the right key in ENCRYPTION_KEYS.',
+      );
     }
-    if (!dryRun) ctx.out(remaining - failed.length > 0 ? `${plural(remaining - failed.length, 'connection')} still on older keys: run again to continue` : failed.length ? 'every readable connection is on the current key' : 'every connection is on the current key');
+    if (!dryRun)
+      ctx.out(
+        remaining - failed.length > 0
+          ? `${plural(remaining - failed.length, 'connection')} still on older keys: run again to continue`
+          : failed.length
+            ? 'every readable connection is on the current key'
+            : 'every connection is on the current key',
+      );
   }
   return failed.length ? 1 : 0;
 }
@@ -242,8 +357,15 @@ async function verify(argv: string[], ctx: OpsContext): Promise<number> {
   }
   if (ctx.json) ctx.out(JSON.stringify({ checked, failed }));
   else {
-    ctx.out(`checked ${plural(checked, 'connection')}: ${failed.length ? `${failed.length} fail to decrypt` : 'all decrypt'}`);
-    if (failed.length) for (const l of table(['CONNECTION', 'KEY ID', 'REASON'], failed.map((f) => [f.id, f.keyId, f.reason]))) ctx.out(l);
+    ctx.out(
+      `checked ${plural(checked, 'connection')}: ${failed.length ? `${failed.length} fail to decrypt` : 'all decrypt'}`,
+    );
+    if (failed.length)
+      for (const l of table(
+        ['CONNECTION', 'KEY ID', 'REASON'],
+        failed.map((f) => [f.id, f.keyId, f.reason]),
+      ))
+        ctx.out(l);
   }
   return failed.length ? 1 : 0;
 }

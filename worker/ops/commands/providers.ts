@@ -28,10 +28,25 @@ export const providersCommand: OpsCommand = {
       const st = states.find((s) => s.provider === p.key);
       const n = (status: string) => counts.find((c) => c.provider === p.key && c.status === status)?._count._all ?? 0;
       return {
-        key: p.key, displayName: p.displayName, configured: p.configured, tokenUrl: p.tokenUrl, clientAuth: p.clientAuth, paramsIn: p.paramsIn,
-        rotation: p.rotation, expiry: p.expiry.source === 'none' ? `none${p.expiry.cron ? ` (cron ${p.expiry.cron})` : ''}` : p.expiry.source,
-        refreshLeadSec: p.refreshLeadSec, idleLifetimeSec: p.idleLifetimeSec ?? null, concurrency: p.concurrency, ratePerSecond: p.ratePerSecond,
-        breaker: { state: st?.breakerState ?? 'closed', openedAt: st?.openedAt?.toISOString() ?? null, lastProbeAt: st?.lastProbeAt?.toISOString() ?? null, lastErrorCode: st?.lastErrorCode ?? null, lastErrorDescription: st?.lastErrorDescription ?? null },
+        key: p.key,
+        displayName: p.displayName,
+        configured: p.configured,
+        tokenUrl: p.tokenUrl,
+        clientAuth: p.clientAuth,
+        paramsIn: p.paramsIn,
+        rotation: p.rotation,
+        expiry: p.expiry.source === 'none' ? `none${p.expiry.cron ? ` (cron ${p.expiry.cron})` : ''}` : p.expiry.source,
+        refreshLeadSec: p.refreshLeadSec,
+        idleLifetimeSec: p.idleLifetimeSec ?? null,
+        concurrency: p.concurrency,
+        ratePerSecond: p.ratePerSecond,
+        breaker: {
+          state: st?.breakerState ?? 'closed',
+          openedAt: st?.openedAt?.toISOString() ?? null,
+          lastProbeAt: st?.lastProbeAt?.toISOString() ?? null,
+          lastErrorCode: st?.lastErrorCode ?? null,
+          lastErrorDescription: st?.lastErrorDescription ?? null,
+        },
         connections: { active: n('active'), needs_reauth: n('needs_reauth') },
       };
     });
@@ -42,18 +57,51 @@ export const providersCommand: OpsCommand = {
       return 0;
     }
     for (const line of table(
-      ['PROVIDER', 'CONFIGURED', 'ROTATION', 'EXPIRY', 'LEAD S', 'CONC', 'RATE/S', 'BREAKER', 'ACTIVE', 'REAUTH', 'TOKEN URL'],
-      rows.map((r) => [r.key, r.configured ? 'yes' : 'NO', r.rotation, r.expiry, r.refreshLeadSec, r.concurrency, r.ratePerSecond || '-', r.breaker.state, r.connections.active, r.connections.needs_reauth, truncate(r.tokenUrl, 50)]),
-    )) ctx.out(line);
+      [
+        'PROVIDER',
+        'CONFIGURED',
+        'ROTATION',
+        'EXPIRY',
+        'LEAD S',
+        'CONC',
+        'RATE/S',
+        'BREAKER',
+        'ACTIVE',
+        'REAUTH',
+        'TOKEN URL',
+      ],
+      rows.map((r) => [
+        r.key,
+        r.configured ? 'yes' : 'NO',
+        r.rotation,
+        r.expiry,
+        r.refreshLeadSec,
+        r.concurrency,
+        r.ratePerSecond || '-',
+        r.breaker.state,
+        r.connections.active,
+        r.connections.needs_reauth,
+        truncate(r.tokenUrl, 50),
+      ]),
+    ))
+      ctx.out(line);
     const open = rows.filter((r) => r.breaker.state !== 'closed');
     for (const r of open) {
       ctx.out('');
-      ctx.out(`Breaker ${r.breaker.state} for ${r.key} since ${isoShort(r.breaker.openedAt ? new Date(r.breaker.openedAt) : null)} (${relative(r.breaker.openedAt ? new Date(r.breaker.openedAt) : null, now)}): ${r.breaker.lastErrorCode ?? '?'}${r.breaker.lastErrorDescription ? ` (${truncate(r.breaker.lastErrorDescription, 80)})` : ''}`);
+      ctx.out(
+        `Breaker ${r.breaker.state} for ${r.key} since ${isoShort(r.breaker.openedAt ? new Date(r.breaker.openedAt) : null)} (${relative(r.breaker.openedAt ? new Date(r.breaker.openedAt) : null, now)}): ${r.breaker.lastErrorCode ?? '?'}${r.breaker.lastErrorDescription ? ` (${truncate(r.breaker.lastErrorDescription, 80)})` : ''}`,
+      );
       ctx.out(`  Fix the client credentials for ${r.key}; the breaker closes on the next successful probe.`);
     }
-    const unconfigured = rows.filter((r) => !r.configured && (r.connections.active + r.connections.needs_reauth) > 0);
-    for (const r of unconfigured) ctx.out(`\n${r.key} has connections but no client credentials: set ${providerEnvName(r.key, 'CLIENT_ID')} and _CLIENT_SECRET.`);
-    if (orphans.length) ctx.out(`\nConnections exist for providers that are not defined: ${orphans.join(', ')} (add them to PROVIDERS_FILE).`);
+    const unconfigured = rows.filter((r) => !r.configured && r.connections.active + r.connections.needs_reauth > 0);
+    for (const r of unconfigured)
+      ctx.out(
+        `\n${r.key} has connections but no client credentials: set ${providerEnvName(r.key, 'CLIENT_ID')} and _CLIENT_SECRET.`,
+      );
+    if (orphans.length)
+      ctx.out(
+        `\nConnections exist for providers that are not defined: ${orphans.join(', ')} (add them to PROVIDERS_FILE).`,
+      );
     return 0;
   },
 };

@@ -22,23 +22,41 @@ export const reconcileCommand: OpsCommand = {
     const { db, queues, scheduler, config } = ctx.daemon;
     const until = new Date(Date.now() + config.horizonMs);
     // What is missing before the pass (per provider), to say what the pass added.
-    const due = await db.connection.groupBy({ by: ['provider'], where: { status: 'active', nextRefreshAt: { lte: until } }, _count: { _all: true } });
+    const due = await db.connection.groupBy({
+      by: ['provider'],
+      where: { status: 'active', nextRefreshAt: { lte: until } },
+      _count: { _all: true },
+    });
     const missingBefore = new Map<string, number>();
     for (const g of due) {
-      const ids = await db.connection.findMany({ where: { provider: g.provider, status: 'active', nextRefreshAt: { lte: until } }, select: { id: true } });
+      const ids = await db.connection.findMany({
+        where: { provider: g.provider, status: 'active', nextRefreshAt: { lte: until } },
+        select: { id: true },
+      });
       const pipe = queues.connection.pipeline();
       for (const r of ids) pipe.exists(queues.jobKey(g.provider, r.id));
       const res = (await pipe.exec()) ?? [];
       missingBefore.set(g.provider, res.filter((x) => x?.[1] !== 1).length);
     }
     const r = await scheduler.feed();
-    const rows = due.map((g) => ({ provider: g.provider, dueWithinHorizon: g._count._all, added: missingBefore.get(g.provider) ?? 0 }));
+    const rows = due.map((g) => ({
+      provider: g.provider,
+      dueWithinHorizon: g._count._all,
+      added: missingBefore.get(g.provider) ?? 0,
+    }));
     if (ctx.json) {
       ctx.out(JSON.stringify({ horizonMs: config.horizonMs, scanned: r.scanned, added: r.enqueued, providers: rows }));
       return 0;
     }
-    ctx.out(`Reconciled: scanned ${plural(r.scanned, 'connection')} due within ${formatDuration(config.horizonMs)}; added ${plural(r.enqueued, 'missing job')}.`);
-    if (rows.length) for (const line of table(['PROVIDER', 'DUE IN HORIZON', 'ADDED'], rows.map((x) => [x.provider, x.dueWithinHorizon, x.added]))) ctx.out(`  ${line}`);
+    ctx.out(
+      `Reconciled: scanned ${plural(r.scanned, 'connection')} due within ${formatDuration(config.horizonMs)}; added ${plural(r.enqueued, 'missing job')}.`,
+    );
+    if (rows.length)
+      for (const line of table(
+        ['PROVIDER', 'DUE IN HORIZON', 'ADDED'],
+        rows.map((x) => [x.provider, x.dueWithinHorizon, x.added]),
+      ))
+        ctx.out(`  ${line}`);
     if (r.enqueued === 0) ctx.out('The queue already matched PostgreSQL.');
     return 0;
   },

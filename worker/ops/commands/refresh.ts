@@ -27,8 +27,12 @@ export const refreshCommand: OpsCommand = {
     const { db, onDemand, scheduler } = ctx.daemon;
     const c = await findConnection(db, positionals[0], stringFlag(flags.provider));
     if (c.status !== 'active') {
-      if (ctx.json) ctx.out(JSON.stringify({ id: c.id, refreshed: false, status: c.status, reauthReason: c.reauthReason }));
-      else ctx.out(`Not refreshed: ${c.id} is ${c.status} (${c.reauthReason ?? '?'}); the user must reconnect. See: ops why ${c.id}`);
+      if (ctx.json)
+        ctx.out(JSON.stringify({ id: c.id, refreshed: false, status: c.status, reauthReason: c.reauthReason }));
+      else
+        ctx.out(
+          `Not refreshed: ${c.id} is ${c.status} (${c.reauthReason ?? '?'}); the user must reconnect. See: ops why ${c.id}`,
+        );
       return 1;
     }
     const out = await onDemand.refresh(c.id, 'forced');
@@ -40,7 +44,9 @@ export const refreshCommand: OpsCommand = {
     } else {
       const detail = 'code' in out ? ` ${out.code}${out.description ? `: ${out.description}` : ''}` : '';
       ctx.out(`${c.id} (${c.provider} / ${c.externalId}): ${out.outcome}${detail}`);
-      ctx.out(`  version ${c.version} -> ${after?.version ?? '?'}; next refresh ${isoShort(after?.nextRefreshAt ?? null)}${after?.status === 'needs_reauth' ? `; now needs_reauth (${after.reauthReason}), see: ops why ${c.id}` : ''}`);
+      ctx.out(
+        `  version ${c.version} -> ${after?.version ?? '?'}; next refresh ${isoShort(after?.nextRefreshAt ?? null)}${after?.status === 'needs_reauth' ? `; now needs_reauth (${after.reauthReason}), see: ops why ${c.id}` : ''}`,
+      );
     }
     return out.outcome === 'rotated' || out.outcome === 'lost_race' ? 0 : 1;
   },

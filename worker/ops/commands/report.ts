@@ -34,8 +34,17 @@ export const reportCommand: OpsCommand = {
     const from = new Date(now - sinceMs);
     const prevFrom = new Date(now - 2 * sinceMs);
 
-    const byOutcome = await db.refreshAttempt.groupBy({ by: ['provider', 'outcome'], where: { startedAt: { gte: from } }, _count: { _all: true } });
-    const reauth = await db.connection.groupBy({ by: ['provider', 'reauthReason'], where: { status: 'needs_reauth', reauthAt: { gte: from } }, _count: { _all: true }, orderBy: [{ provider: 'asc' }, { reauthReason: 'asc' }] });
+    const byOutcome = await db.refreshAttempt.groupBy({
+      by: ['provider', 'outcome'],
+      where: { startedAt: { gte: from } },
+      _count: { _all: true },
+    });
+    const reauth = await db.connection.groupBy({
+      by: ['provider', 'reauthReason'],
+      where: { status: 'needs_reauth', reauthAt: { gte: from } },
+      _count: { _all: true },
+      orderBy: [{ provider: 'asc' }, { reauthReason: 'asc' }],
+    });
     const dead = await db.$queryRaw<{ provider: string; metadata: unknown; cur: boolean; n: number }[]>`
       SELECT a."provider", c."metadata", (a."startedAt" >= ${from}) AS cur, count(*)::int AS n
       FROM "RefreshAttempt" a JOIN "Connection" c ON c."id" = a."connectionId"
@@ -44,13 +53,23 @@ export const reportCommand: OpsCommand = {
 
     const providers = [...new Set([...byOutcome.map((r) => r.provider), ...reauth.map((r) => r.provider)])].sort();
     const rows = providers.map((p) => {
-      const count = (o: string) => byOutcome.filter((r) => r.provider === p && r.outcome === o).reduce((s, r) => s + r._count._all, 0);
+      const count = (o: string) =>
+        byOutcome.filter((r) => r.provider === p && r.outcome === o).reduce((s, r) => s + r._count._all, 0);
       const total = byOutcome.filter((r) => r.provider === p).reduce((s, r) => s + r._count._all, 0);
-      const unfinished = byOutcome.filter((r) => r.provider === p && r.outcome === null).reduce((s, r) => s + r._count._all, 0);
+      const unfinished = byOutcome
+        .filter((r) => r.provider === p && r.outcome === null)
+        .reduce((s, r) => s + r._count._all, 0);
       const failures = count('transient') + count('misconfigured') + count('needs_reauth');
       return {
-        provider: p, attempts: total, rotated: count('rotated'), transient: count('transient'), misconfigured: count('misconfigured'),
-        lostRace: count('lost_race'), needsReauth: count('needs_reauth'), unfinished, failures,
+        provider: p,
+        attempts: total,
+        rotated: count('rotated'),
+        transient: count('transient'),
+        misconfigured: count('misconfigured'),
+        lostRace: count('lost_race'),
+        needsReauth: count('needs_reauth'),
+        unfinished,
+        failures,
         failureRate: total ? Math.round((failures / total) * 1000) / 10 : 0,
       };
     });
@@ -69,13 +88,17 @@ export const reportCommand: OpsCommand = {
     const spikes: Spike[] = detectSpikes(cur, prev);
 
     if (ctx.json) {
-      ctx.out(JSON.stringify({
-        from: from.toISOString(), to: new Date(now).toISOString(), previousFrom: prevFrom.toISOString(),
-        providers: rows,
-        needsReauth: reauth.map((r) => ({ provider: r.provider, reason: r.reauthReason, count: r._count._all })),
-        deadGrants: { current: Object.fromEntries(cur), previous: Object.fromEntries(prev) },
-        spikes,
-      }));
+      ctx.out(
+        JSON.stringify({
+          from: from.toISOString(),
+          to: new Date(now).toISOString(),
+          previousFrom: prevFrom.toISOString(),
+          providers: rows,
+          needsReauth: reauth.map((r) => ({ provider: r.provider, reason: r.reauthReason, count: r._count._all })),
+          deadGrants: { current: Object.fromEntries(cur), previous: Object.fromEntries(prev) },
+          spikes,
+        }),
+      );
       return 0;
     }
     ctx.out(`Report for the last ${formatDuration(sinceMs)} (${isoShort(from)} to ${isoShort(new Date(now))})`);
@@ -85,22 +108,39 @@ export const reportCommand: OpsCommand = {
     } else {
       for (const line of table(
         ['PROVIDER', 'ATTEMPTS', 'ROTATED', 'TRANSIENT', 'MISCONFIG', 'LOST RACE', 'NEEDS REAUTH', 'FAIL %'],
-        rows.map((r) => [r.provider, r.attempts, r.rotated, r.transient, r.misconfigured, r.lostRace, r.needsReauth, `${r.failureRate}%`]),
-      )) ctx.out(line);
+        rows.map((r) => [
+          r.provider,
+          r.attempts,
+          r.rotated,
+          r.transient,
+          r.misconfigured,
+          r.lostRace,
+          r.needsReauth,
+          `${r.failureRate}%`,
+        ]),
+      ))
+        ctx.out(line);
     }
     ctx.out('');
     if (reauth.length === 0) {
       ctx.out('No connection needed re-authorization in this period.');
     } else {
       ctx.out('Needed re-authorization, by reason:');
-      for (const line of table(['PROVIDER', 'REASON', 'CONNECTIONS'], reauth.map((r) => [r.provider, r.reauthReason ?? '?', r._count._all]))) ctx.out(`  ${line}`);
+      for (const line of table(
+        ['PROVIDER', 'REASON', 'CONNECTIONS'],
+        reauth.map((r) => [r.provider, r.reauthReason ?? '?', r._count._all]),
+      ))
+        ctx.out(`  ${line}`);
     }
     ctx.out('');
     if (spikes.length === 0) {
       ctx.out(`invalid_grant spikes: none (vs the previous ${formatDuration(sinceMs)}).`);
     } else {
       ctx.out(`invalid_grant spikes (vs the previous ${formatDuration(sinceMs)}):`);
-      for (const s of spikes) ctx.out(`  ! ${s.group}: ${s.current} dead-grant answers, previous period ${s.previous}${s.previous ? ` (x${s.factor})` : ''}`);
+      for (const s of spikes)
+        ctx.out(
+          `  ! ${s.group}: ${s.current} dead-grant answers, previous period ${s.previous}${s.previous ? ` (x${s.factor})` : ''}`,
+        );
       ctx.out('  A whole Salesforce org at once points to an org policy; try: ops why <id of one of them>');
     }
     return 0;

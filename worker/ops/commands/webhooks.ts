@@ -73,19 +73,26 @@ function listWhere(flags: Flags, now: number): Prisma.OutboxEventWhereInput {
   const type = stringFlag(flags.type);
   const base: Prisma.OutboxEventWhereInput = { createdAt: { gte: since }, ...(type ? { type } : {}) };
   switch (chosen[0]) {
-    case 'failed': return { ...base, deliveredAt: null, attempts: { gt: 0 } };
-    case 'dead': return { ...base, deadAt: { not: null } };
-    case 'pending': return { ...base, deliveredAt: null, deadAt: null };
-    case 'delivered': return { ...base, deliveredAt: { not: null } };
-    case 'all': return base;
-    default: return { ...base, deliveredAt: null };
+    case 'failed':
+      return { ...base, deliveredAt: null, attempts: { gt: 0 } };
+    case 'dead':
+      return { ...base, deadAt: { not: null } };
+    case 'pending':
+      return { ...base, deliveredAt: null, deadAt: null };
+    case 'delivered':
+      return { ...base, deliveredAt: { not: null } };
+    case 'all':
+      return base;
+    default:
+      return { ...base, deliveredAt: null };
   }
 }
 
 async function list(argv: string[], ctx: OpsContext): Promise<number> {
   const { flags, positionals } = parseFlags(argv, SPEC);
   if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
-  if (flags.id !== undefined || flags['dry-run']) throw new UsageError('--id and --dry-run belong to "webhooks replay"');
+  if (flags.id !== undefined || flags['dry-run'])
+    throw new UsageError('--id and --dry-run belong to "webhooks replay"');
   const limit = intFlag(flags.limit, 'limit', 1, 10_000) ?? 50;
   const now = Date.now();
   const where = listWhere(flags, now);
@@ -101,17 +108,33 @@ async function list(argv: string[], ctx: OpsContext): Promise<number> {
       FROM "OutboxEvent"`,
     listGoneEndpoints(db),
   ]);
-  const totals = { pending: Number(counts[0]?.pending ?? 0), failing: Number(counts[0]?.failing ?? 0), dead: Number(counts[0]?.dead ?? 0) };
+  const totals = {
+    pending: Number(counts[0]?.pending ?? 0),
+    failing: Number(counts[0]?.failing ?? 0),
+    dead: Number(counts[0]?.dead ?? 0),
+  };
   if (ctx.json) {
-    ctx.out(JSON.stringify({
-      totals, matched,
-      gone: gone.map((g) => ({ url: g.url, urlHash: g.urlHash, goneAt: g.goneAt.toISOString(), eventId: g.eventId })),
-      events: events.map((e) => ({
-        id: e.id, type: e.type, state: stateOf(e), connectionId: e.connectionId, provider: e.provider, createdAt: e.createdAt.toISOString(),
-        attempts: e.attempts, lastStatus: e.lastStatus, lastError: e.lastError, nextAttemptAt: e.nextAttemptAt.toISOString(),
-        deliveredAt: e.deliveredAt?.toISOString() ?? null, deadAt: e.deadAt?.toISOString() ?? null,
-      })),
-    }));
+    ctx.out(
+      JSON.stringify({
+        totals,
+        matched,
+        gone: gone.map((g) => ({ url: g.url, urlHash: g.urlHash, goneAt: g.goneAt.toISOString(), eventId: g.eventId })),
+        events: events.map((e) => ({
+          id: e.id,
+          type: e.type,
+          state: stateOf(e),
+          connectionId: e.connectionId,
+          provider: e.provider,
+          createdAt: e.createdAt.toISOString(),
+          attempts: e.attempts,
+          lastStatus: e.lastStatus,
+          lastError: e.lastError,
+          nextAttemptAt: e.nextAttemptAt.toISOString(),
+          deliveredAt: e.deliveredAt?.toISOString() ?? null,
+          deadAt: e.deadAt?.toISOString() ?? null,
+        })),
+      }),
+    );
     return 0;
   }
   ctx.out(`outbox: ${totals.pending} pending, ${totals.failing} failing, ${totals.dead} dead (all time)`);
@@ -121,10 +144,21 @@ async function list(argv: string[], ctx: OpsContext): Promise<number> {
     return 0;
   }
   const rows = events.map((e) => [
-    e.id, e.type, stateOf(e), e.connectionId ?? e.provider ?? '-', isoShort(e.createdAt), e.attempts, e.lastStatus ?? '-',
-    truncate(e.lastError ?? '', 40) || '-', e.deliveredAt || e.deadAt ? '-' : relative(e.nextAttemptAt, now),
+    e.id,
+    e.type,
+    stateOf(e),
+    e.connectionId ?? e.provider ?? '-',
+    isoShort(e.createdAt),
+    e.attempts,
+    e.lastStatus ?? '-',
+    truncate(e.lastError ?? '', 40) || '-',
+    e.deliveredAt || e.deadAt ? '-' : relative(e.nextAttemptAt, now),
   ]);
-  for (const l of table(['EVENT', 'TYPE', 'STATE', 'CONNECTION/PROVIDER', 'CREATED', 'ATTEMPTS', 'STATUS', 'LAST ERROR', 'NEXT TRY'], rows)) ctx.out(l);
+  for (const l of table(
+    ['EVENT', 'TYPE', 'STATE', 'CONNECTION/PROVIDER', 'CREATED', 'ATTEMPTS', 'STATUS', 'LAST ERROR', 'NEXT TRY'],
+    rows,
+  ))
+    ctx.out(l);
   if (matched > events.length) ctx.out(`... ${matched - events.length} more (use --limit or --json)`);
   return 0;
 }
@@ -142,10 +176,19 @@ async function resume(argv: string[], ctx: OpsContext): Promise<number> {
   if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
   await ctx.connect();
   const gone = await listGoneEndpoints(ctx.daemon.db);
-  const n = flags['dry-run'] ? gone.length : await resumeEndpoints(ctx.daemon.db, gone.map((g) => g.urlHash));
-  if (ctx.json) ctx.out(JSON.stringify({ dryRun: flags['dry-run'] === true, resumed: gone.map((g) => g.url), count: n }));
+  const n = flags['dry-run']
+    ? gone.length
+    : await resumeEndpoints(
+        ctx.daemon.db,
+        gone.map((g) => g.urlHash),
+      );
+  if (ctx.json)
+    ctx.out(JSON.stringify({ dryRun: flags['dry-run'] === true, resumed: gone.map((g) => g.url), count: n }));
   else if (gone.length === 0) ctx.out('no URL answered 410 Gone: nothing to resume');
-  else ctx.out(`${flags['dry-run'] ? 'would resume' : 'resumed'} deliveries to ${plural(n, 'URL')}: ${gone.map((g) => g.url).join(', ')}`);
+  else
+    ctx.out(
+      `${flags['dry-run'] ? 'would resume' : 'resumed'} deliveries to ${plural(n, 'URL')}: ${gone.map((g) => g.url).join(', ')}`,
+    );
   return 0;
 }
 
@@ -164,10 +207,14 @@ async function secret(argv: string[], ctx: OpsContext): Promise<number> {
 async function replay(argv: string[], ctx: OpsContext): Promise<number> {
   const { flags, positionals } = parseFlags(argv, SPEC);
   if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
-  const ids = stringFlag(flags.id)?.split(',').map((s) => s.trim()).filter(Boolean);
+  const ids = stringFlag(flags.id)
+    ?.split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   const modes = [ids ? 'id' : null, flags.dead ? 'dead' : null, flags.failed ? 'failed' : null].filter(Boolean);
   if (modes.length !== 1) throw new UsageError('choose exactly one of --id, --dead, --failed');
-  if (flags.pending || flags.delivered || flags.all || flags.limit !== undefined) throw new UsageError('--pending, --delivered, --all and --limit belong to "webhooks list"');
+  if (flags.pending || flags.delivered || flags.all || flags.limit !== undefined)
+    throw new UsageError('--pending, --delivered, --all and --limit belong to "webhooks list"');
   for (const id of ids ?? []) if (!isUuid(id)) throw new UsageError(`--id: "${id}" is not an event id (uuid)`);
   const since = new Date(Date.now() - durationFlag(flags.since, 'since', 7 * 86_400_000));
   const where: Prisma.OutboxEventWhereInput = ids
@@ -177,10 +224,21 @@ async function replay(argv: string[], ctx: OpsContext): Promise<number> {
       : { deliveredAt: null, attempts: { gt: 0 }, createdAt: { gte: since } };
   await ctx.connect();
   const db = ctx.daemon.db;
-  const selected = await db.outboxEvent.findMany({ where, select: { id: true, type: true, deliveredAt: true, deadAt: true, attempts: true }, orderBy: { createdAt: 'asc' } });
+  const selected = await db.outboxEvent.findMany({
+    where,
+    select: { id: true, type: true, deliveredAt: true, deadAt: true, attempts: true },
+    orderBy: { createdAt: 'asc' },
+  });
   const missing = ids ? ids.filter((id) => !selected.some((s) => s.id === id)) : [];
   if (flags['dry-run']) {
-    if (ctx.json) ctx.out(JSON.stringify({ dryRun: true, wouldReplay: selected.map((s) => ({ id: s.id, type: s.type, state: stateOf(s) })), notFound: missing }));
+    if (ctx.json)
+      ctx.out(
+        JSON.stringify({
+          dryRun: true,
+          wouldReplay: selected.map((s) => ({ id: s.id, type: s.type, state: stateOf(s) })),
+          notFound: missing,
+        }),
+      );
     else {
       ctx.out(`would replay ${plural(selected.length, 'event')}`);
       for (const s of selected) ctx.out(`  ${s.id}  ${s.type}  ${stateOf(s)}`);

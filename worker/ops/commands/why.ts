@@ -24,7 +24,14 @@ Examples:
   ops why acct-42 --provider salesforce`;
 
 /** Other connections of the same provider whose metadata matches by a key function (bounded scan). */
-async function peersBy(db: Db, provider: string, selfId: string, keyOf: (md: unknown) => string | undefined, key: string, hint: string): Promise<Peer[]> {
+async function peersBy(
+  db: Db,
+  provider: string,
+  selfId: string,
+  keyOf: (md: unknown) => string | undefined,
+  key: string,
+  hint: string,
+): Promise<Peer[]> {
   // Narrow in SQL by a metadata substring (the org id / user id), then match exactly in code.
   const like = `%${hint.replace(/[\\%_]/g, (m) => `\\${m}`)}%`;
   const rows = await db.$queryRaw<(Peer & { metadata: unknown })[]>`
@@ -45,7 +52,11 @@ export const whyCommand: OpsCommand = {
     await ctx.connect();
     const { db, providers } = ctx.daemon;
     const c = await findConnection(db, positionals[0], stringFlag(flags.provider));
-    const attempts = await db.refreshAttempt.findMany({ where: { connectionId: c.id }, orderBy: { startedAt: 'desc' }, take: 50 });
+    const attempts = await db.refreshAttempt.findMany({
+      where: { connectionId: c.id },
+      orderBy: { startedAt: 'desc' },
+      take: 50,
+    });
     const def = providers.get(c.provider);
     const breaker = await db.providerState.findUnique({ where: { provider: c.provider } }).catch(() => null);
     const userKey = userKeyOf(def, c.metadata);
@@ -61,24 +72,51 @@ export const whyCommand: OpsCommand = {
       connection: { ...c, metadata: c.metadata },
       attempts,
       provider: def
-        ? { key: def.key, displayName: def.displayName, configured: def.configured, idleLifetimeSec: def.idleLifetimeSec, tokenCapPerUser: def.tokenCapPerUser, org: def.org, fixedGrantLifetimes: def.fixedGrantLifetimes }
+        ? {
+            key: def.key,
+            displayName: def.displayName,
+            configured: def.configured,
+            idleLifetimeSec: def.idleLifetimeSec,
+            tokenCapPerUser: def.tokenCapPerUser,
+            org: def.org,
+            fixedGrantLifetimes: def.fixedGrantLifetimes,
+          }
         : null,
-      breaker: breaker ? { state: breaker.breakerState, lastErrorCode: breaker.lastErrorCode, openedAt: breaker.openedAt } : null,
+      breaker: breaker
+        ? { state: breaker.breakerState, lastErrorCode: breaker.lastErrorCode, openedAt: breaker.openedAt }
+        : null,
       sameUser,
       sameOrg,
       providerMisconfigured,
     };
     const d = diagnose(input);
     if (ctx.json) {
-      ctx.out(JSON.stringify({
-        connection: { id: c.id, provider: c.provider, externalId: c.externalId, status: c.status, reauthReason: c.reauthReason, reauthAt: c.reauthAt?.toISOString() ?? null, version: c.version },
-        diagnosis: d,
-        context: { attempts: attempts.length, sameUser: sameUser.length, sameOrg: sameOrg.length, org: orgKey ?? null, orgName: def?.org?.name ?? null },
-      }));
+      ctx.out(
+        JSON.stringify({
+          connection: {
+            id: c.id,
+            provider: c.provider,
+            externalId: c.externalId,
+            status: c.status,
+            reauthReason: c.reauthReason,
+            reauthAt: c.reauthAt?.toISOString() ?? null,
+            version: c.version,
+          },
+          diagnosis: d,
+          context: {
+            attempts: attempts.length,
+            sameUser: sameUser.length,
+            sameOrg: sameOrg.length,
+            org: orgKey ?? null,
+            orgName: def?.org?.name ?? null,
+          },
+        }),
+      );
       return 0;
     }
     const now = Date.now();
-    const state = c.status === 'active' ? 'active' : `needs_reauth since ${isoShort(c.reauthAt)} (${relative(c.reauthAt, now)})`;
+    const state =
+      c.status === 'active' ? 'active' : `needs_reauth since ${isoShort(c.reauthAt)} (${relative(c.reauthAt, now)})`;
     ctx.out(`Connection ${c.id} (${c.provider} / ${c.externalId}): ${state}`);
     ctx.out('');
     ctx.out(`Diagnosis: ${d.headline}.`);

@@ -22,12 +22,19 @@ export function personaMeta(persona: Persona, g: GrantState): Record<string, unk
     case 'salesforce': {
       const org = `00D${randAlnumUpper(15)}`;
       const user = `005${randAlnumUpper(15)}`;
-      return { instance_url: `https://fake-${randHex(4)}.my.salesforce.com`, id: `https://login.salesforce.com/id/${org}/${user}` };
+      return {
+        instance_url: `https://fake-${randHex(4)}.my.salesforce.com`,
+        id: `https://login.salesforce.com/id/${org}/${user}`,
+      };
     }
     case 'slack':
       return g.kind === 'user'
         ? {}
-        : { app_id: `A${randAlnumUpper(10)}`, bot_user_id: `U${randAlnumUpper(10)}`, team: { id: `T${randAlnumUpper(10)}`, name: 'Fake Team' } };
+        : {
+            app_id: `A${randAlnumUpper(10)}`,
+            bot_user_id: `U${randAlnumUpper(10)}`,
+            team: { id: `T${randAlnumUpper(10)}`, name: 'Fake Team' },
+          };
     case 'notion':
       return {
         bot_id: randomUUID(),
@@ -44,18 +51,41 @@ export function personaMeta(persona: Persona, g: GrantState): Record<string, unk
 }
 
 /** The success JSON for this persona (authorization answer or refresh answer). */
-export function buildAnswer(c: AnswerCtx, g: GrantState, accessToken: string, refreshToken: string | undefined): Record<string, unknown> {
+export function buildAnswer(
+  c: AnswerCtx,
+  g: GrantState,
+  accessToken: string,
+  refreshToken: string | undefined,
+): Record<string, unknown> {
   const ttl = c.accessTtlSeconds;
   const m = g.meta;
   const rt = refreshToken === undefined ? {} : { refresh_token: refreshToken };
   switch (c.persona) {
     case 'gong':
-      return { access_token: accessToken, ...rt, scope: g.scope, token_type: 'bearer', expires_in: ttl, api_base_url_for_customer: m.api_base_url_for_customer };
+      return {
+        access_token: accessToken,
+        ...rt,
+        scope: g.scope,
+        token_type: 'bearer',
+        expires_in: ttl,
+        api_base_url_for_customer: m.api_base_url_for_customer,
+      };
     case 'salesforce': {
       const issuedAt = String(c.now());
       const id = String(m.id);
-      const signature = createHmac('sha256', c.clientSecret).update(id + issuedAt).digest('base64');
-      return { access_token: accessToken, ...rt, signature, scope: g.scope, instance_url: m.instance_url, id, token_type: 'Bearer', issued_at: issuedAt };
+      const signature = createHmac('sha256', c.clientSecret)
+        .update(id + issuedAt)
+        .digest('base64');
+      return {
+        access_token: accessToken,
+        ...rt,
+        signature,
+        scope: g.scope,
+        instance_url: m.instance_url,
+        id,
+        token_type: 'Bearer',
+        issued_at: issuedAt,
+      };
     }
     case 'slack': {
       const base = { ok: true, app_id: m.app_id, access_token: accessToken, expires_in: ttl, ...rt, scope: g.scope };
@@ -66,17 +96,38 @@ export function buildAnswer(c: AnswerCtx, g: GrantState, accessToken: string, re
     case 'google':
       return { access_token: accessToken, expires_in: ttl, ...rt, scope: g.scope, token_type: 'Bearer' };
     case 'microsoft':
-      return { token_type: 'Bearer', scope: g.scope, expires_in: ttl, ext_expires_in: ttl, access_token: accessToken, ...rt };
+      return {
+        token_type: 'Bearer',
+        scope: g.scope,
+        expires_in: ttl,
+        ext_expires_in: ttl,
+        access_token: accessToken,
+        ...rt,
+      };
     case 'hubspot':
       return { token_type: 'bearer', ...rt, access_token: accessToken, expires_in: ttl };
     case 'github':
-      return { access_token: accessToken, expires_in: ttl, ...rt, ...(refreshToken !== undefined ? { refresh_token_expires_in: 15897600 } : {}), scope: g.scope, token_type: 'bearer' };
+      return {
+        access_token: accessToken,
+        expires_in: ttl,
+        ...rt,
+        ...(refreshToken !== undefined ? { refresh_token_expires_in: 15897600 } : {}),
+        scope: g.scope,
+        token_type: 'bearer',
+      };
     case 'atlassian':
       return { access_token: accessToken, expires_in: ttl, token_type: 'Bearer', ...rt, scope: g.scope };
     case 'xero':
       return { access_token: accessToken, expires_in: ttl, token_type: 'Bearer', ...rt, scope: g.scope };
     case 'zoom':
-      return { access_token: accessToken, token_type: 'bearer', ...rt, expires_in: ttl, scope: g.scope, api_url: m.api_url };
+      return {
+        access_token: accessToken,
+        token_type: 'bearer',
+        ...rt,
+        expires_in: ttl,
+        scope: g.scope,
+        api_url: m.api_url,
+      };
     case 'notion': // Notion shows no expiry in the answer.
       return {
         access_token: accessToken,
@@ -91,7 +142,13 @@ export function buildAnswer(c: AnswerCtx, g: GrantState, accessToken: string, re
         request_id: randomUUID(),
       };
     case 'shopify':
-      return { access_token: accessToken, scope: g.scope, expires_in: ttl, ...rt, ...(refreshToken !== undefined ? { refresh_token_expires_in: 7776000 } : {}) };
+      return {
+        access_token: accessToken,
+        scope: g.scope,
+        expires_in: ttl,
+        ...rt,
+        ...(refreshToken !== undefined ? { refresh_token_expires_in: 7776000 } : {}),
+      };
     case 'standard':
     default:
       return { access_token: accessToken, token_type: 'Bearer', expires_in: ttl, ...rt, scope: g.scope };

@@ -22,27 +22,45 @@ function parseObject(bodyBuf: Buffer): Parsed {
   if (bodyBuf.length === 0) return { ok: true, body: {} };
   try {
     const parsed: unknown = JSON.parse(bodyBuf.toString('utf8'));
-    if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) return { ok: true, body: parsed as Record<string, unknown> };
+    if (parsed && typeof parsed === 'object' && !Array.isArray(parsed))
+      return { ok: true, body: parsed as Record<string, unknown> };
     return { ok: false, reply: json(400, { error: 'body must be a JSON object' }) };
   } catch {
     return { ok: false, reply: json(400, { error: 'invalid JSON' }) };
   }
 }
 
-function handleAdmin(core: ProviderCore, info: () => Record<string, unknown>, method: string, path: string, bodyBuf: Buffer): Reply {
+function handleAdmin(
+  core: ProviderCore,
+  info: () => Record<string, unknown>,
+  method: string,
+  path: string,
+  bodyBuf: Buffer,
+): Reply {
   const parsed = parseObject(bodyBuf);
   if (!parsed.ok) return parsed.reply;
   const { body } = parsed;
   const parts = path.split('/').filter(Boolean).map(safeDecode); // ['_admin', ...]
   const route = `${method} /${parts.slice(1).join('/')}`;
   try {
-    return grantRoutes(core, method, parts, route, body) ?? faultRoutes(core, route, body) ?? readRoutes(core, info, route) ?? json(404, { error: 'unknown admin route', route });
+    return (
+      grantRoutes(core, method, parts, route, body) ??
+      faultRoutes(core, route, body) ??
+      readRoutes(core, info, route) ??
+      json(404, { error: 'unknown admin route', route })
+    );
   } catch (err) {
     return json(400, { error: String(err instanceof Error ? err.message : err) });
   }
 }
 
-function grantRoutes(core: ProviderCore, method: string, parts: string[], route: string, body: Record<string, unknown>): Reply | undefined {
+function grantRoutes(
+  core: ProviderCore,
+  method: string,
+  parts: string[],
+  route: string,
+  body: Record<string, unknown>,
+): Reply | undefined {
   if (route === 'POST /grants') {
     const userId = typeof body.userId === 'string' ? body.userId : undefined;
     const extra = body.extra && typeof body.extra === 'object' ? (body.extra as Record<string, unknown>) : undefined;

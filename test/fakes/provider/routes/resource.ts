@@ -10,7 +10,12 @@ export function resourceRoute(core: ProviderCore): Route {
     const m = /^Bearer\s+(\S+)/i.exec(req.headers.authorization ?? '');
     const info = m ? core.store.checkAccessToken(m[1]!) : { active: false, reason: 'unknown' as const };
     const g = info.grantId ? core.store.grant(info.grantId) : undefined;
-    send(res, info.active && g ? json(200, { grantId: g.grantId, userId: g.userId }) : json(401, { error: 'invalid_token', reason: info.reason }));
+    send(
+      res,
+      info.active && g
+        ? json(200, { grantId: g.grantId, userId: g.userId })
+        : json(401, { error: 'invalid_token', reason: info.reason }),
+    );
     return true;
   };
 }

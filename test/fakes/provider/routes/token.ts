@@ -50,7 +50,8 @@ async function serveToken(core: ProviderCore, req: IncomingMessage, res: ServerR
       return;
     }
   }
-  const invalidClient = () => fail(core, { kind: 'bad_client_secret', viaBasic: core.spec.clientAuth === 'basic' }, ctx);
+  const invalidClient = () =>
+    fail(core, { kind: 'bad_client_secret', viaBasic: core.spec.clientAuth === 'basic' }, ctx);
   const faulted = f ? faultReply(f, core.persona, core.accessTtlSeconds, invalidClient) : undefined;
   if (faulted) {
     core.store.counters.faulted++;
@@ -66,7 +67,10 @@ async function serveToken(core: ProviderCore, req: IncomingMessage, res: ServerR
 function gatherParams(core: ProviderCore, url: URL, body: ParsedBody): Params {
   const params: Params = {};
   if (core.spec.params.includes('query')) for (const [k, v] of url.searchParams) params[k] = v;
-  if ((body.type === 'form' && core.spec.params.includes('form')) || (body.type === 'json' && core.spec.params.includes('json'))) {
+  if (
+    (body.type === 'form' && core.spec.params.includes('form')) ||
+    (body.type === 'json' && core.spec.params.includes('json'))
+  ) {
     Object.assign(params, body.data);
   }
   return params;
@@ -84,7 +88,14 @@ function observe(core: ProviderCore, params: Params, body: ParsedBody): void {
 
 const fail = (core: ProviderCore, f: Failure, ctx: ReqCtx): Reply => renderFailure(core.persona, f, ctx, core.now);
 
-function processRequest(core: ProviderCore, req: IncomingMessage, params: Params, body: ParsedBody, ctx: ReqCtx, omitRefreshToken: boolean): Reply {
+function processRequest(
+  core: ProviderCore,
+  req: IncomingMessage,
+  params: Params,
+  body: ParsedBody,
+  ctx: ReqCtx,
+  omitRefreshToken: boolean,
+): Reply {
   const malformed = malformedRequest(core, params, body);
   if (malformed) return fail(core, malformed, ctx);
   const grantType = params.grant_type!;
