@@ -1,6 +1,6 @@
 // GET /v1/providers[/:key] (read scope): every provider definition, secret-free, with its
 // credential breaker and limiter state. Registered by the provider gate extension
-// (providers/breaker.ts), which owns that state.
+// (gate/breaker.ts), which owns that state.
 import type { FastifyInstance } from 'fastify';
 import type { AuthHook } from '../../interfaces.ts';
 import type { ProviderGateView } from '../../providers/breaker-policy.ts';
