@@ -19,7 +19,7 @@
 import type { Logger } from 'pino';
 import { registerBreakerRoutes } from '../api/routes/breaker.ts';
 import type { DaemonExtension, ExtensionHost, GatedProvider, ProviderGate } from '../interfaces.ts';
-import { scrubSecrets } from '../log/logger.ts';
+import { scrubSecrets } from '../log/scrub.ts';
 import type { Db } from '../store/db.ts';
 import {
   claimProbe,

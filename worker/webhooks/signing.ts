@@ -7,7 +7,7 @@
 // The key is the base64-decoded part of a `whsec_...` secret (see config/env.ts). Receivers verify
 // with any Standard Webhooks library (the `standardwebhooks` npm package, Svix's, ...).
 import { createHmac, randomBytes } from 'node:crypto';
-import { decodeWebhookSecret } from '../config/env.ts';
+import { decodeWebhookSecret } from '../config/webhook-secret.ts';
 
 export const SIGNATURE_VERSION = 'v1';
 export const HEADER_ID = 'webhook-id';
