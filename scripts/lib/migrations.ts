@@ -18,8 +18,8 @@ import type { MigrationList, SchemaEngine, SchemaFilter } from '@prisma/schema-e
 export const DEFAULT_DATABASE_URL = 'postgresql://postgres@127.0.0.1:5432/oauth_refresher';
 
 const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const SCHEMA_PATH = path.join(projectRoot, 'prisma', 'schema.prisma');
-export const MIGRATIONS_DIR = path.join(projectRoot, 'prisma', 'migrations');
+const SCHEMA_PATH = path.join(projectRoot, 'prisma', 'schema.prisma');
+const MIGRATIONS_DIR = path.join(projectRoot, 'prisma', 'migrations');
 
 const LOCKFILE = 'migration_lock.toml';
 const LOCKFILE_CONTENT =
@@ -153,7 +153,7 @@ async function withClient<T>(
  * Creates the database (and the `?schema=` schema) named by the URL if missing.
  * Returns true when it created the database. Throws DatabaseUnreachableError if no server answers.
  */
-export async function ensureDatabase(databaseUrl: string): Promise<boolean> {
+async function ensureDatabase(databaseUrl: string): Promise<boolean> {
   const target = parseTarget(databaseUrl);
   let created = false;
   try {
@@ -225,11 +225,6 @@ function loadEngineModule(): Promise<EngineModule> {
     return bg;
   })();
   return engineModule;
-}
-
-/** Version (git hash) of the WASM schema engine in use. */
-export async function engineVersion(): Promise<string> {
-  return (await loadEngineModule()).version();
 }
 
 const CHAR_OID = 18;
@@ -394,7 +389,7 @@ async function withEngine<T>(
 }
 
 /** Reads prisma/migrations the way the Prisma CLI does before handing it to the engine. */
-export async function listMigrations(migrationsDir: string = MIGRATIONS_DIR): Promise<MigrationList> {
+async function listMigrations(migrationsDir: string = MIGRATIONS_DIR): Promise<MigrationList> {
   const baseDir = path.resolve(migrationsDir);
   const lockContent = await readFile(path.join(baseDir, LOCKFILE), 'utf8').catch(() => null);
   const entries = await readdir(baseDir, { withFileTypes: true }).catch((error: unknown) => {
@@ -451,7 +446,7 @@ function timestamp(date: Date): string {
 }
 
 /** Prisma-style folder suffix: lower case, [a-z0-9_] only. */
-export function slugifyMigrationName(name: string): string {
+function slugifyMigrationName(name: string): string {
   return name
     .trim()
     .toLowerCase()

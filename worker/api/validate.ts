@@ -5,7 +5,7 @@ import { isUuid } from '../util/ids.ts';
 
 export type Valid<T> = { ok: true; value: T } | { ok: false; field: string; message: string };
 
-export const LIMITS = {
+const LIMITS = {
   tokenChars: 8192,
   externalIdChars: 255,
   scopeChars: 4096,
@@ -34,7 +34,7 @@ const UNSTORABLE_RE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\ud
 const MAX_JSON_DEPTH = 20;
 
 /** The path of the first value that PostgreSQL cannot store (NUL, lone surrogate) or that nests too deep; null if fine. */
-export function unstorablePath(v: unknown, path: string, depth = 0): string | null {
+function unstorablePath(v: unknown, path: string, depth = 0): string | null {
   if (typeof v === 'string') return UNSTORABLE_RE.test(v) ? path : null;
   if (typeof v !== 'object' || v === null) return null;
   if (depth >= MAX_JSON_DEPTH) return path;
@@ -113,7 +113,7 @@ export function validateTokens(v: unknown, prefix = 'tokens'): Valid<TokenSetInp
   };
 }
 
-export function validateMetadata(v: unknown): Valid<Record<string, unknown>> {
+function validateMetadata(v: unknown): Valid<Record<string, unknown>> {
   if (v === undefined || v === null) return { ok: true, value: {} };
   if (!isObject(v)) return fail('metadata', 'must be an object');
   const unstorable = unstorablePath(v, 'metadata');

@@ -106,7 +106,7 @@ function url(env: Env, name: string, def: string | undefined, protocols: string[
 }
 
 /** Reads a secret from NAME or from the file named by NAME_FILE (Docker/K8s secrets). */
-export function secretFromEnv(env: Env, name: string): string | undefined {
+function secretFromEnv(env: Env, name: string): string | undefined {
   const file = env[`${name}_FILE`];
   if (file) {
     try {

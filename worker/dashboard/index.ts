@@ -10,7 +10,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ApiKeys } from '../api/auth.ts';
 import type { DaemonExtension, ExtensionHost } from '../interfaces.ts';
 
-export const DASHBOARD_PATH = '/admin/queues';
+const DASHBOARD_PATH = '/admin/queues';
 
 /** Bearer key or Basic password, as the "Bearer <key>" header ApiKeys checks. */
 export function bearerFrom(header: string | undefined): string | undefined {

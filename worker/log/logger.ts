@@ -2,7 +2,7 @@
 import pino, { type Logger } from 'pino';
 import { scrubSecrets } from './scrub.ts';
 
-export const REDACT_PATHS = [
+const REDACT_PATHS = [
   'access_token',
   'refresh_token',
   'id_token',

@@ -9,7 +9,7 @@ import type { OpsIo } from './context.ts';
 import { NotFound } from './lookup.ts';
 import type { OpsCommand, OpsContext } from './types.ts';
 
-export function usage(commands: OpsCommand[] = COMMANDS): string {
+function usage(commands: OpsCommand[] = COMMANDS): string {
   const w = Math.max(...commands.map((c) => c.name.length));
   return [
     'Usage: npm run ops -- <command> [subcommand] [flags]      (or: oauth-refresher-ops <command> ...)',

@@ -5,7 +5,7 @@
 export type Env = Record<string, string | undefined>;
 
 /** A provider key as it appears in env variable names: upper-cased, anything else as _. */
-export function providerEnvKey(key: string): string {
+function providerEnvKey(key: string): string {
   return key.toUpperCase().replace(/[^A-Z0-9]/g, '_');
 }
 

@@ -33,7 +33,7 @@ export function strList(provider: string, field: string, v: unknown, def: string
   return v.map(String);
 }
 
-export function optString(provider: string, field: string, v: unknown): string | undefined {
+function optString(provider: string, field: string, v: unknown): string | undefined {
   if (v === undefined) return undefined;
   if (typeof v !== 'string' || v === '') throw new ProviderConfigError(provider, field, 'must be a non-empty string');
   return v;

@@ -29,7 +29,7 @@ export interface RefreshPolicy {
   cronSpreadMs: number;
 }
 
-export const openGate: ProviderGate = {
+const openGate: ProviderGate = {
   admit: async () => true,
   run: (_p, fn) => fn(),
   report: async () => {},

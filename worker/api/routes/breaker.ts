@@ -31,7 +31,7 @@ export function registerBreakerRoutes(
 }
 
 /** The public, secret-free description of a provider definition. */
-export function providerView(p: ResolvedProvider) {
+function providerView(p: ResolvedProvider) {
   // Never show userinfo or a query string (either could carry a credential someone put there).
   const tokenUrl = p.tokenUrl.split('?')[0].replace(/^([a-z]+:\/\/)[^/@]*@/i, '$1');
   return {
