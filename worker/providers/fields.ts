@@ -64,6 +64,19 @@ export function strMap(provider: string, field: string, v: unknown): Record<stri
   return v as Record<string, string>;
 }
 
+// RFC 9110 token characters: a header name outside them (a space, a colon, a line break) would be
+// refused by the HTTP client at the first refresh, or split the request; refuse it at load instead.
+const HEADER_NAME_RE = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/;
+
+/** `headers`: an object of strings whose names are HTTP header names. */
+export function headerMap(provider: string, v: unknown): Record<string, string> {
+  const headers = strMap(provider, 'headers', v);
+  for (const name of Object.keys(headers))
+    if (!HEADER_NAME_RE.test(name))
+      throw new ProviderConfigError(provider, `headers.${name}`, 'is not a valid HTTP header name');
+  return headers;
+}
+
 export function normalizeGrace(g: ProviderInput['oldTokenGrace'], provider: string): OldTokenGrace {
   if (g === undefined || g === 'none') return { kind: 'none' };
   if (g === 'until_used') return { kind: 'until_used' };

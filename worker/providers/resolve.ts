@@ -11,6 +11,7 @@ import {
   descriptionReasons,
   fieldName,
   grantLifetimes,
+  headerMap,
   isPlainObject,
   metadataRefs,
   normalizeGrace,
@@ -168,7 +169,7 @@ export function resolveProvider(
     clientSecret: clientSecret ?? '',
     paramsIn: oneOf(key, 'paramsIn', input.paramsIn, ['form', 'json', 'query'] as const, DEFAULTS.paramsIn),
     extraParams: strMap(key, 'extraParams', input.extraParams),
-    headers: strMap(key, 'headers', input.headers),
+    headers: headerMap(key, input.headers),
     responseFormat: oneOf(
       key,
       'responseFormat',
