@@ -44,8 +44,8 @@ function bareContext(io: OpsIo, json: boolean): OpsContext {
     connect: none,
     json,
     tty: io.tty && !json,
-    out: io.out,
-    err: io.err,
+    out: (line) => io.out(line),
+    err: (line) => io.err(line),
   };
 }
 

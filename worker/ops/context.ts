@@ -35,8 +35,8 @@ export function createOpsContext(
     daemon: d,
     json,
     tty: io.tty && !json,
-    out: io.out,
-    err: io.err,
+    out: (line) => io.out(line),
+    err: (line) => io.err(line),
     connect() {
       connected ??= (async () => {
         await Promise.all([d.redis, d.bullRedis].map((r) => (r.status === 'wait' ? r.connect() : Promise.resolve())));

@@ -172,7 +172,7 @@ export function metadataRefs(provider: string, field: string, v: unknown, def: M
       field,
       'must be an array of metadata paths ("team.id") or {path, pattern, host}',
     );
-  return v.map((r, i) => {
+  return v.map((r: unknown, i) => {
     const at = `${field}[${i}]`;
     const ref = typeof r === 'string' ? { path: r } : r;
     if (!isPlainObject(ref) || typeof ref.path !== 'string' || !METADATA_PATH_RE.test(ref.path))

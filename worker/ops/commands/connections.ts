@@ -32,7 +32,7 @@ async function list(argv: string[], ctx: OpsContext): Promise<number> {
   const provider = stringFlag(flags.provider);
   await ctx.connect();
   const where = {
-    ...(status ? { status: status as 'active' | 'needs_reauth' } : {}),
+    ...(status ? ({ status } as const) : {}),
     ...(provider ? { provider } : {}),
   };
   const [rows, total] = await Promise.all([
