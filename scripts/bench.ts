@@ -30,7 +30,7 @@ import { applyMigrations, dropDatabase } from './lib/migrations.ts';
 import { Keyring } from '../worker/crypto/keyring.ts';
 import { createDb } from '../worker/store/db.ts';
 import { ConnectionStore } from '../worker/store/connections.ts';
-import { Queues, REFRESH_JOB_OPTS, type RefreshJobData } from '../worker/schedule/queues.ts';
+import { Queues, REFRESH_JOB_OPTS } from '../worker/schedule/queues.ts';
 import { FEEDER_PAGE_SQL, Scheduler } from '../worker/schedule/scheduler.ts';
 import {
   deleteKeys,
@@ -82,7 +82,36 @@ const ENC_KEY = randomBytes(32);
 const API_KEY = `bench-${randomBytes(12).toString('hex')}`;
 const poolSizeFor = (c: number) => Math.max(10, Math.min(50, c + 5)); // as in daemon.ts
 
-const out: Record<string, any> = {
+interface Ceiling {
+  concurrency: number;
+  pgCommitsPerSecond: number;
+  bullmqJobsPerSecond: number;
+  lower: number;
+  pgCpuMsPerOp: Record<string, number>;
+  bullmqCpuMsPerOp: Record<string, number>;
+}
+
+/** The JSON line the bench prints (and the table is built from); a phase left out leaves its field empty. */
+interface BenchOut {
+  date: string;
+  command: string;
+  machine: {
+    cpus: number;
+    cpuModel: string | undefined;
+    memGb: number;
+    node: string;
+    postgresConnections?: { max: number; used: number };
+    loadavgAtStart?: string;
+    loadavgAtEnd?: string;
+  };
+  ceilings: Ceiling[];
+  e2e: E2E[];
+  skipped?: string[];
+  lateness?: Awaited<ReturnType<typeof lateness>>;
+  million?: Awaited<ReturnType<typeof million>>;
+}
+
+const out: BenchOut = {
   date: new Date().toISOString(),
   command: `npm run bench${argv.length ? ` -- ${argv.join(' ')}` : ''}`,
   machine: {
@@ -91,6 +120,8 @@ const out: Record<string, any> = {
     memGb: Math.round(totalmem() / 2 ** 30),
     node: process.version,
   },
+  ceilings: [],
+  e2e: [],
 };
 
 const keyring = new Keyring([{ id: 'k1', key: ENC_KEY }]);
@@ -171,12 +202,12 @@ async function pgCeiling(c: number): Promise<{ rate: number; cpuMsPerOp: Record<
   let count = 0;
   let measuring = false;
   let stop = false;
-  let failed: unknown;
+  let failed: { error: unknown } | undefined; // the first loop's exception
   const loop = async (i: number) => {
     try {
       await loopBody(i);
     } catch (e) {
-      failed ??= e;
+      failed ??= { error: e };
       stop = true;
     }
   };
@@ -218,7 +249,7 @@ async function pgCeiling(c: number): Promise<{ rate: number; cpuMsPerOp: Record<
   stop = true;
   await Promise.all(loops);
   await db.$disconnect();
-  if (failed) throw failed;
+  if (failed) throw failed.error;
   return {
     rate,
     cpuMsPerOp: {
@@ -371,9 +402,10 @@ async function e2e(procs: number, c: number, n: number): Promise<E2E> {
     await sleep(500);
     const done = Number(
       (
-        await pool.query(`SELECT count(*) FROM "RefreshAttempt" WHERE provider = $1 AND "finishedAt" IS NOT NULL`, [
-          key,
-        ])
+        await pool.query<{ count: string }>(
+          `SELECT count(*) FROM "RefreshAttempt" WHERE provider = $1 AND "finishedAt" IS NOT NULL`,
+          [key],
+        )
       ).rows[0].count,
     );
     if (done >= n || Date.now() - t0 > DURATION_S * 1000) break;
@@ -451,7 +483,8 @@ async function lateness(c: number, procs: number) {
   for (;;) {
     await sleep(1000);
     const done = Number(
-      (await pool.query(`SELECT count(*) FROM "RefreshAttempt" WHERE provider = $1`, [key])).rows[0].count,
+      (await pool.query<{ count: string }>(`SELECT count(*) FROM "RefreshAttempt" WHERE provider = $1`, [key])).rows[0]
+        .count,
     );
     if (Date.now() > endMs && (done >= LATE_N || Date.now() > endMs + 30_000)) break;
     if (Date.now() % 10_000 < 1000) progress(`lateness: ${done}/${LATE_N} started`);
@@ -465,7 +498,7 @@ async function lateness(c: number, procs: number) {
   );
   const plannedBeforeReady = Number(
     (
-      await pool.query(`SELECT count(*) FROM bench_plan WHERE planned < $1::timestamp`, [
+      await pool.query<{ count: string }>(`SELECT count(*) FROM bench_plan WHERE planned < $1::timestamp`, [
         new Date(readyAt).toISOString(),
       ])
     ).rows[0].count,
@@ -521,9 +554,11 @@ async function million() {
   });
   const seedS = (performance.now() - t0) / 1000;
   await pool.query(`VACUUM ANALYZE "Connection"`);
-  const total = Number((await pool.query(`SELECT count(*) FROM "Connection"`)).rows[0].count);
+  const total = Number((await pool.query<{ count: string }>(`SELECT count(*) FROM "Connection"`)).rows[0].count);
   const sizes = (
-    await pool.query(`SELECT pg_relation_size('"Connection"') AS heap, pg_indexes_size('"Connection"') AS idx, pg_total_relation_size('"Connection"') AS total,
+    await pool.query<
+      Record<'heap' | 'idx' | 'total' | 'feeder_idx' | 'att_heap' | 'att_idx' | 'attempts', string>
+    >(`SELECT pg_relation_size('"Connection"') AS heap, pg_indexes_size('"Connection"') AS idx, pg_total_relation_size('"Connection"') AS total,
     pg_relation_size('"Connection_status_nextRefreshAt_id_idx"') AS feeder_idx,
     pg_relation_size('"RefreshAttempt"') AS att_heap, pg_indexes_size('"RefreshAttempt"') AS att_idx, (SELECT count(*) FROM "RefreshAttempt") AS attempts`)
   ).rows[0];
@@ -697,7 +732,6 @@ async function main() {
   out.machine.loadavgAtStart = loadavg;
 
   // 1) Ceilings at each concurrency.
-  out.ceilings = [] as any[];
   for (const c of PHASES.has('ceilings') ? CONCURRENCY : []) {
     progress(`ceiling: PostgreSQL fenced commits at concurrency ${c}`);
     const pgC = await pgCeiling(c);
@@ -717,7 +751,6 @@ async function main() {
   }
 
   // 2) End to end, one daemon process, at each concurrency; then PROCS processes at the best one.
-  out.e2e = [] as E2E[];
   const e2eN = QUICK ? 8000 : 25_000;
   for (const c of PHASES.has('e2e') || PHASES.has('lateness') ? CONCURRENCY : []) {
     const free = await freeConnections();
@@ -737,14 +770,14 @@ async function main() {
   }
   if (!out.e2e.length && PHASES.has('e2e'))
     throw new Error('no end-to-end setting could run (PostgreSQL connections exhausted by other users?)');
-  const best = (out.e2e as E2E[]).reduce((a, b) => (b.rate > a.rate ? b : a), {
+  const best = out.e2e.reduce((a, b) => (b.rate > a.rate ? b : a), {
     concurrency: Math.min(...CONCURRENCY),
     rate: 0,
   } as E2E);
   if (PROCS > 1 && PHASES.has('e2e')) {
     // Each process has its own pool (concurrency + 5): stay well inside PostgreSQL's max_connections.
     const free = await freeConnections();
-    const fit = (out.e2e as E2E[]).filter((r) => r.concurrency <= 25 && PROCS * poolSizeFor(r.concurrency) + 4 <= free);
+    const fit = out.e2e.filter((r) => r.concurrency <= 25 && PROCS * poolSizeFor(r.concurrency) + 4 <= free);
     if (!fit.length) {
       progress(`end-to-end: SKIPPED ${PROCS} processes: not enough free PostgreSQL connections (${free})`);
       (out.skipped ??= []).push(`e2e ${PROCS} processes: only ${free} free PostgreSQL connections`);
@@ -788,15 +821,8 @@ function report() {
   const lines: string[] = [];
   const row = (a: string, b: string, c = '') =>
     lines.push(`| ${a.padEnd(62)} | ${b.padStart(16)} | ${c}`.trimEnd() + (c ? ' |' : ' |'));
-  const e2e = out.e2e as E2E[];
-  const ceil = out.ceilings as {
-    concurrency: number;
-    pgCommitsPerSecond: number;
-    bullmqJobsPerSecond: number;
-    lower: number;
-    pgCpuMsPerOp: Record<string, number>;
-    bullmqCpuMsPerOp: Record<string, number>;
-  }[];
+  const e2e = out.e2e;
+  const ceil = out.ceilings;
   const ceilAt = (c: number) => ceil.find((x) => x.concurrency === c) ?? { lower: NaN };
   const lowestCeiling = Math.max(...ceil.map((x) => x.lower));
   lines.push(
@@ -953,7 +979,7 @@ process.on('unhandledRejection', (e) => {
   progress(`unhandled: ${e instanceof Error ? e.stack : String(e)}`);
   if (interrupted) return;
   interrupted = true;
-  cleanup().finally(() => process.exit(1));
+  void cleanup().finally(() => process.exit(1));
 });
 
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
@@ -961,7 +987,7 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
     if (interrupted) process.exit(130);
     interrupted = true;
     progress(`${sig}: cleaning up`);
-    cleanup().finally(() => process.exit(130));
+    void cleanup().finally(() => process.exit(130));
   });
 }
 
