@@ -96,7 +96,7 @@ export async function startProviderProcess(): Promise<{ url: string; child: Chil
   });
   const port = await new Promise<number>((resolve, reject) => {
     let buf = '';
-    child.stdout!.on('data', (d: Buffer) => {
+    child.stdout.on('data', (d: Buffer) => {
       buf += d.toString();
       const m = /listening (\d+)/.exec(buf);
       if (m) resolve(Number(m[1]));
@@ -128,7 +128,7 @@ export function startDaemonProcess(
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let errTail = '';
-  child.stderr!.on('data', (d: Buffer) => {
+  child.stderr.on('data', (d: Buffer) => {
     errTail = (errTail + d.toString()).slice(-4000);
   });
   child.once('exit', (code, sig) => {

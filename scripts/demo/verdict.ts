@@ -128,7 +128,7 @@ async function victimCheck(s: Stage, watch: Watch, reauth: Conn[]): Promise<Chec
     Boolean(victim) &&
     reauth.length === 1 &&
     reauth[0] === victim &&
-    victim!.reauthReason === 'revoked' &&
+    victim.reauthReason === 'revoked' &&
     victimToken?.status === 409 &&
     victimToken.body?.reauthReason === 'revoked';
   return {

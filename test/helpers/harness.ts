@@ -149,7 +149,7 @@ export async function waitFor<T>(
   let last: T | undefined;
   for (;;) {
     last = await fn();
-    if (last) return last as NonNullable<T>;
+    if (last) return last;
     if (Date.now() > deadline)
       throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last value: ${JSON.stringify(last)}`);
     await new Promise((r) => setTimeout(r, intervalMs));

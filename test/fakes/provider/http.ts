@@ -35,7 +35,7 @@ export function parseBasic(
 ): { id: string; secret: string; rawId: string; rawSecret: string } | undefined {
   const m = /^Basic\s+(\S+)\s*$/i.exec(header ?? '');
   if (!m) return undefined;
-  const dec = Buffer.from(m[1]!, 'base64').toString('utf8');
+  const dec = Buffer.from(m[1], 'base64').toString('utf8');
   const i = dec.indexOf(':');
   const rawId = i < 0 ? dec : dec.slice(0, i);
   const rawSecret = i < 0 ? '' : dec.slice(i + 1);
