@@ -17,7 +17,7 @@ export function formEncoded(status: number, obj: Record<string, unknown>): Reply
   const p = new URLSearchParams();
   for (const [k, v] of Object.entries(obj)) {
     if (v === undefined || v === null) continue;
-    p.append(k, typeof v === 'object' ? JSON.stringify(v) : String(v));
+    p.append(k, typeof v === 'object' ? JSON.stringify(v) : String(v as string | number | boolean | bigint));
   }
   return { status, contentType: 'application/x-www-form-urlencoded; charset=utf-8', body: p.toString() };
 }
