@@ -59,8 +59,8 @@ async function forcedRefreshes(s: Stage, others: Conn[], lose: Lose): Promise<vo
     for (let attempt = 0; attempt < 3; attempt++) {
       const r = await s
         .api('POST', `/v1/connections/${c.id}/refresh`)
-        .catch((e: Error) => ({ status: 0, body: { outcome: e.message } }));
-      const outcome = r.body?.outcome as string | undefined;
+        .catch((e: Error): ApiReply => ({ status: 0, body: { outcome: e.message } }));
+      const outcome = r.body?.outcome;
       if (r.status === 200 && (outcome === 'rotated' || outcome === 'lost_race')) return;
       if (r.status === 200 && outcome === 'transient' && attempt < 2) {
         await s.run.sleep(500);
@@ -77,7 +77,7 @@ async function tokensAccepted(s: Stage, others: Conn[], lose: Lose): Promise<voi
   await mapLimit(others, 6, async (c) => {
     const r = await s
       .api('GET', `/v1/connections/${c.id}/token?min_valid_seconds=1`)
-      .catch((e: Error) => ({ status: 0, body: { error: e.message } }));
+      .catch((e: Error): ApiReply => ({ status: 0, body: { error: e.message } }));
     if (r.status !== 200) return lose(c, `GET /token answered ${r.status} ${JSON.stringify(r.body)}`);
     const info = s.fake.checkAccessToken(String(r.body.access_token));
     if (!info.active || info.grantId !== c.grantId)
