@@ -57,7 +57,7 @@ async function main(): Promise<number> {
   return passed ? 0 : 1;
 }
 
-let code = 1;
+let code: number;
 try {
   code = await main();
 } catch (e) {

@@ -156,7 +156,7 @@ describe('standard persona: rotation and reuse detection', () => {
     const a2 = await refresh(p, a1.body.refresh_token as string);
     expect(a2.status).toBe(200);
     expect(p.stats()).toMatchObject({ reuseEvents: 1, revokedByReuse: 0 });
-    expect(p.ledger().grants[0]!.status).toBe('active');
+    expect(p.ledger().grants[0].status).toBe('active');
   });
 
   it('rotation=never keeps the refresh token and never counts reuse', async () => {
@@ -168,7 +168,7 @@ describe('standard persona: rotation and reuse detection', () => {
       expect(a.body.refresh_token).toBeUndefined();
     }
     expect(p.stats()).toMatchObject({ successes: 3, reuseEvents: 0 });
-    expect(p.ledger().grants[0]!.issued).toEqual([g.refreshToken]);
+    expect(p.ledger().grants[0].issued).toEqual([g.refreshToken]);
   });
 
   it('accepts client auth by Basic or in the body, and rejects wrong credentials', async () => {
@@ -296,7 +296,7 @@ describe('grace window', () => {
     expect(late.body).toEqual({ error: 'invalid_grant' });
     expect(p.stats()).toMatchObject({ reuseEvents: 1, revokedByReuse: 1 });
     expect((await refresh(p, rt3)).status).toBe(400);
-    expect(p.ledger().grants[0]!.issued).toEqual([g.refreshToken, rt2, rt3]);
+    expect(p.ledger().grants[0].issued).toEqual([g.refreshToken, rt2, rt3]);
   });
 
   it('atlassian: 600 s grace by default, overridable with graceSeconds', async () => {
@@ -767,7 +767,7 @@ describe('persona specifics', () => {
     expect(late.status).toBe(400);
     expect(late.body.error).toBe('invalid_grant');
     expect(p.stats()).toMatchObject({ reuseEvents: 1, revokedByReuse: 1 });
-    expect(p.ledger().grants[0]!.issued).toEqual([g.refreshToken, rt2, rt3, a3.body.refresh_token]);
+    expect(p.ledger().grants[0].issued).toEqual([g.refreshToken, rt2, rt3, a3.body.refresh_token]);
   });
 });
 
@@ -823,7 +823,7 @@ describe('faults', () => {
     await expect(fetch(url, { ...init, signal: AbortSignal.timeout(100) })).rejects.toThrow();
     const rotated = p.currentRefreshToken(g.grantId);
     expect(rotated).not.toBe(g.refreshToken);
-    expect(p.ledger().grants[0]!.issued).toHaveLength(2);
+    expect(p.ledger().grants[0].issued).toHaveLength(2);
     // The client, not knowing, retries with the old token: a reuse -> family revoked.
     const retry = await refresh(p, g.refreshToken);
     expect(retry.body.error).toBe('invalid_grant');

@@ -3,7 +3,7 @@ import type { Config } from './config/env.ts';
 import type { DaemonExtension } from './interfaces.ts';
 import { keyCheckExtension } from './crypto/verify.ts';
 import { webhookExtension } from './webhooks/dispatcher.ts';
-import { providerGateExtension } from './providers/breaker.ts';
+import { providerGateExtension } from './gate/breaker.ts';
 import { cronExtension } from './schedule/cron.ts';
 import { createMetrics } from './metrics/index.ts';
 import { DashboardExtension } from './dashboard/index.ts';

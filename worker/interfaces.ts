@@ -56,7 +56,7 @@ export const FAULT_POINTS: readonly FaultPoint[] = ['before_call', 'after_answer
 /** Called at the chosen points of a refresh (a test hook: kills or freezes the process there). */
 export type FaultHook = (point: FaultPoint, ctx?: { connectionId: string; provider: string }) => void | Promise<void>;
 
-// ----- the provider gate (providers/breaker-gate.ts) ----------------------------------------------
+// ----- the provider gate (gate/breaker.ts) --------------------------------------------------------
 
 /** What the gate reads of a provider: read live, since a reload changes definitions in place. */
 export interface GatedProvider {

@@ -84,7 +84,7 @@ export class DaemonProcess {
       const level = LEVELS[j.level ?? 0] ?? 'other';
       const about: string[] = [];
       if (typeof j.connectionId === 'string') about.push(this.labelFor(j.connectionId) ?? j.connectionId);
-      for (const k of ['reason', 'code'] as const) if (typeof j[k] === 'string') about.push(`${k} ${j[k] as string}`);
+      for (const k of ['reason', 'code'] as const) if (typeof j[k] === 'string') about.push(`${k} ${j[k]}`);
       if (j.err?.message) about.push(j.err.message.split('\n')[0]);
       entry = { level, text: `${j.msg ?? line}${about.length ? ` (${about.join(', ')})` : ''}`, fields: j };
     } catch {

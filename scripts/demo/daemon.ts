@@ -9,7 +9,7 @@ import type { FakeProvider } from '../../test/fakes/fake-provider.ts';
 import { FAST_TIMINGS } from '../../test/helpers/timings.ts';
 import { DaemonProcess } from './daemon-process.ts';
 import type { Run } from './run.ts';
-import { PROVIDER_KEY, type Api, type ApiReply } from './types.ts';
+import { PROVIDER_KEY, type Api, type ApiBody, type ApiReply } from './types.ts';
 import { secs, type Ui } from './ui.ts';
 import { freePort } from './util.ts';
 
@@ -124,6 +124,7 @@ function apiClient(baseUrl: string, apiKey: string): Api {
     } catch {
       // keep the text
     }
-    return { status: res.status, body: parsed };
+    // A non-JSON answer keeps its text: callers look at the status before the body.
+    return { status: res.status, body: parsed as ApiBody };
   };
 }

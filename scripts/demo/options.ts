@@ -6,7 +6,7 @@ export interface Options {
   json: boolean;
 }
 
-export const USAGE = 'usage: npm run demo [-- --seconds N (default 60)] [--connections N (default 36)] [--json]';
+const USAGE = 'usage: npm run demo [-- --seconds N (default 60)] [--connections N (default 36)] [--json]';
 
 export function fatal(message: string, code = 1): never {
   process.stderr.write(`demo: ${message}\n`);

@@ -19,9 +19,27 @@ export interface Check {
   detail: string;
 }
 
+/** The fields of the API's JSON answers that the demo reads (each answer carries some of them). */
+export interface ApiBody {
+  id?: string;
+  status?: string;
+  reauthReason?: string | null;
+  version?: number;
+  nextRefreshAt?: string | null;
+  expiresAt?: string | null;
+  outcome?: string;
+  access_token?: string;
+  refreshed?: boolean;
+  error?: string;
+  connections?: ApiBody[];
+}
+
+/** A connection as GET /v1/connections lists it (id, status and version are always there). */
+export type ConnectionBody = ApiBody & { id: string; status: string; version: number };
+
 export interface ApiReply {
   status: number;
-  body: any; // eslint-disable-line @typescript-eslint/no-explicit-any
+  body: ApiBody;
 }
 
 /** The daemon's HTTP API, with the demo's key. */

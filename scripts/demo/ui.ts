@@ -6,7 +6,8 @@ export interface Ui {
   out: NodeJS.WriteStream;
   tty: boolean;
   st: Style;
-  say(line?: string): void;
+  /** A plain function (callers destructure it from the Ui). */
+  say: (line?: string) => void;
   /** The pass and fail marks. */
   ok: string;
   bad: string;

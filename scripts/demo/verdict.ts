@@ -82,7 +82,7 @@ async function tokensAccepted(s: Stage, others: Conn[], lose: Lose): Promise<voi
       .api('GET', `/v1/connections/${c.id}/token?min_valid_seconds=1`)
       .catch((e: Error) => ({ status: 0, body: { error: e.message } }));
     if (r.status !== 200) return lose(c, `GET /token answered ${r.status} ${JSON.stringify(r.body)}`);
-    const info = s.fake.checkAccessToken(String(r.body.access_token));
+    const info = s.fake.checkAccessToken(String((r.body as { access_token?: unknown }).access_token));
     if (!info.active || info.grantId !== c.grantId)
       lose(c, `the provider rejects its access token (${info.reason ?? 'wrong grant'})`);
   });

@@ -71,7 +71,7 @@ function fit(line: string, width: number): string {
   return `${visible(line).slice(0, Math.max(0, width - 1))}…`;
 }
 
-export function statusCounts(conns: ConnView[]): { active: number; reauth: number; other: number } {
+function statusCounts(conns: ConnView[]): { active: number; reauth: number; other: number } {
   let active = 0;
   let reauth = 0;
   let other = 0;
@@ -83,7 +83,7 @@ export function statusCounts(conns: ConnView[]): { active: number; reauth: numbe
   return { active, reauth, other };
 }
 
-export function nextDue(conns: ConnView[], now: number): { label: string; inMs: number; soon: number } | undefined {
+function nextDue(conns: ConnView[], now: number): { label: string; inMs: number; soon: number } | undefined {
   const due = conns
     .filter((c) => c.status === 'active' && c.nextRefreshAt !== null)
     .sort((a, b) => a.nextRefreshAt! - b.nextRefreshAt!);

@@ -2,7 +2,7 @@
 // attempt lines (refreshes by trigger, lateness) and when the revoked connection turned needs_reauth.
 import type { DaemonLogLine } from './daemon-process.ts';
 import type { Stage } from './stage.ts';
-import type { Conn } from './types.ts';
+import type { ConnectionBody, Conn } from './types.ts';
 import { secs } from './ui.ts';
 import { clock } from './view.ts';
 
@@ -54,13 +54,13 @@ export class Watch {
       const r = await this.s.api('GET', '/v1/connections?limit=1000');
       if (r.status !== 200) throw new Error(`GET /v1/connections answered ${r.status}`);
       this.pollError = undefined;
-      for (const row of r.body.connections as Array<Record<string, any>>) this.update(row);
+      for (const row of r.body.connections as ConnectionBody[]) this.update(row);
     } catch (e) {
       this.pollError = e instanceof Error ? e.message : String(e);
     }
   }
 
-  private update(row: Record<string, any>): void {
+  private update(row: ConnectionBody): void {
     const c = this.s.byId.get(row.id);
     if (!c) return;
     const was = c.status;

@@ -162,7 +162,7 @@ async function withClient<T>(
  * Creates the database (and the `?schema=` schema) named by the URL if missing.
  * Returns true when it created the database. Throws DatabaseUnreachableError if no server answers.
  */
-export async function ensureDatabase(databaseUrl: string): Promise<boolean> {
+async function ensureDatabase(databaseUrl: string): Promise<boolean> {
   const target = parseTarget(databaseUrl);
   let created = false;
   try {
@@ -234,11 +234,6 @@ function loadEngineModule(): Promise<EngineModule> {
     return bg;
   })();
   return engineModule;
-}
-
-/** Version (git hash) of the WASM schema engine in use. */
-export async function engineVersion(): Promise<string> {
-  return (await loadEngineModule()).version();
 }
 
 const CHAR_OID = 18;
@@ -403,7 +398,7 @@ async function withEngine<T>(
 }
 
 /** Reads prisma/migrations the way the Prisma CLI does before handing it to the engine. */
-export async function listMigrations(migrationsDir: string = MIGRATIONS_DIR): Promise<MigrationList> {
+async function listMigrations(migrationsDir: string = MIGRATIONS_DIR): Promise<MigrationList> {
   const baseDir = path.resolve(migrationsDir);
   const lockContent = await readFile(path.join(baseDir, LOCKFILE), 'utf8').catch(() => null);
   const entries = await readdir(baseDir, { withFileTypes: true }).catch((error: unknown) => {
@@ -460,7 +455,7 @@ function timestamp(date: Date): string {
 }
 
 /** Prisma-style folder suffix: lower case, [a-z0-9_] only. */
-export function slugifyMigrationName(name: string): string {
+function slugifyMigrationName(name: string): string {
   return name
     .trim()
     .toLowerCase()

@@ -63,7 +63,7 @@ export async function judge(inp: CheckInput): Promise<Map<string, Verdict>> {
       });
       continue;
     }
-    let stored = '';
+    let stored: string;
     try {
       stored = inp.keyring.decrypt(row.refreshTokenEnc);
     } catch {

@@ -8,7 +8,7 @@ import { createInterface } from 'node:readline';
 
 const children = new Set<ChildProcess>();
 
-export function killAllChildren(): void {
+function killAllChildren(): void {
   for (const c of children) {
     try {
       if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');

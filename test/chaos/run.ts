@@ -7,6 +7,7 @@
 //   npm run test:chaos                      all scenarios (about 6 minutes)
 //   CHAOS_SCENARIOS=redis,postgres npm run test:chaos
 //   CHAOS_CONNECTIONS=120 CHAOS_KEEP=1 (keep the database and logs)
+import { inspect } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -771,7 +772,7 @@ async function settleAndJudge(
   startedAt: number,
 ): Promise<{ verdicts: Map<string, Verdict>; waitedMs: number }> {
   const t = Date.now();
-  let verdicts = new Map<string, Verdict>();
+  let verdicts: Map<string, Verdict>;
   for (let dbErrors = 0; ;) {
     const judged = w.connections.filter((c) => !w.retired.has(c.id));
     const judging = judge({
@@ -960,7 +961,7 @@ async function main(): Promise<number> {
     );
   }
   if (fatal) {
-    process.stderr.write(`chaos: ${fatal instanceof Error ? (fatal.stack ?? fatal.message) : String(fatal)}\n`);
+    process.stderr.write(`chaos: ${fatal instanceof Error ? (fatal.stack ?? fatal.message) : inspect(fatal)}\n`);
     return 2;
   }
   const failed = rows.filter((r) => r.result === 'FAIL');

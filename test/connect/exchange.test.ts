@@ -2,7 +2,7 @@
 // token) change no connection and end on the return URL with the flow's error; Slack's success keeps
 // both token sets. Without PUBLIC_URL the connect endpoints answer 503.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { providerGateExtension } from '../../worker/providers/breaker.ts';
+import { providerGateExtension } from '../../worker/gate/breaker.ts';
 import { FakeProvider } from '../fakes/fake-provider.ts';
 import { startDaemon, testDb, waitFor, writeProvidersFile, type TestDaemon } from '../helpers/harness.ts';
 import {

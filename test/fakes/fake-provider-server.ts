@@ -31,7 +31,7 @@ function num(flag: string, v: string | undefined): number {
 function parseArgs(argv: string[]): FakeProviderOptions {
   const opts: FakeProviderOptions = { admin: true };
   for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
+    const arg = argv[i];
     const eq = arg.indexOf('=');
     const flag = eq > 0 ? arg.slice(0, eq) : arg;
     const takeValue = (): string => {

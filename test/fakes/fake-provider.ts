@@ -19,12 +19,9 @@
 export { FakeProvider } from './provider/provider.ts';
 export {
   PERSONAS,
-  type AccessTokenInfo,
   type FakeProviderOptions,
-  type Faults,
   type IssuedGrant,
   type Ledger,
-  type LedgerGrant,
   type Persona,
   type ProviderStats,
   type Rotation,

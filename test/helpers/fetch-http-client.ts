@@ -1,6 +1,5 @@
 // A fetch-based HttpClient, only for tests: the reference the node:http adapter
 // (worker/oauth/http.ts) is compared with in test/unit/http-client.test.ts.
-import type { HttpAnswer } from '../../worker/oauth/answer.ts';
 import type { HttpClient } from '../../worker/oauth/http.ts';
 
 const MAX_BODY = 256 * 1024;

@@ -16,7 +16,7 @@ import { createDb, type Db } from '../../worker/store/db.ts';
 export const TEST_API_KEY = 'test-api-key-0123456789abcdef';
 export const TEST_READ_KEY = 'test-read-key-0123456789abcdef';
 export const TEST_ENCRYPTION_KEY = Buffer.alloc(32, 7).toString('base64');
-export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 /**
  * This test file's own database, cloned from the run's migrated template when the harness is first
@@ -52,7 +52,7 @@ export function databaseUrl(): string {
   return fileDatabaseUrl;
 }
 
-export function uniquePrefix(label = 't'): string {
+function uniquePrefix(label = 't'): string {
   return `{ort-${label}-${randomBytes(4).toString('hex')}}`;
 }
 
@@ -149,7 +149,7 @@ export async function waitFor<T>(
   let last: T | undefined;
   for (;;) {
     last = await fn();
-    if (last) return last as NonNullable<T>;
+    if (last) return last;
     if (Date.now() > deadline)
       throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last value: ${JSON.stringify(last)}`);
     await new Promise((r) => setTimeout(r, intervalMs));

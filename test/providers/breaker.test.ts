@@ -14,7 +14,7 @@ import {
   TEST_READ_KEY,
   type TestDaemon,
 } from '../helpers/harness.ts';
-import { BreakerGate, providerGateExtension } from '../../worker/providers/breaker.ts';
+import { BreakerGate, providerGateExtension } from '../../worker/gate/breaker.ts';
 import { resolveProvider } from '../../worker/providers/registry.ts';
 
 const PROBE_MS = 1000;

@@ -599,7 +599,7 @@ describe('PROVIDERS_FILE', () => {
       'errors.descriptionReasons[0].contains',
     ],
   ])('rejects %j naming provider %s and field %s', (providers, provider, field) => {
-    const e = configError(() => loadWith(providers as Record<string, unknown>));
+    const e = configError(() => loadWith(providers));
     expect(e.provider).toBe(provider);
     expect(e.field).toBe(field);
     expect(e.message).toContain(`provider "${provider}"`);

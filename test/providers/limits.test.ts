@@ -10,7 +10,7 @@ import {
   TEST_READ_KEY,
   type TestDaemon,
 } from '../helpers/harness.ts';
-import { providerGateExtension } from '../../worker/providers/breaker.ts';
+import { providerGateExtension } from '../../worker/gate/breaker.ts';
 
 const SLOW_MS = 2500;
 const slow = new FakeProvider({ persona: 'standard', rotation: 'always', accessTtlSeconds: 3600 });

@@ -8,7 +8,7 @@ import { CronExpressionParser } from 'cron-parser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakeProvider, type IssuedGrant } from '../fakes/fake-provider.ts';
 import { startDaemon, testDb, waitFor, writeProvidersFile, type TestDaemon } from '../helpers/harness.ts';
-import { providerGateExtension } from '../../worker/providers/breaker.ts';
+import { providerGateExtension } from '../../worker/gate/breaker.ts';
 
 const creds = { clientId: 'client-id', clientSecret: 'client-secret' };
 const fakes = {

@@ -48,7 +48,7 @@ describe('SIGHUP', () => {
     const env = {
       ...process.env,
       ...testEnv({ PROVIDERS_FILE: file, ROLES: 'api', LOG_LEVEL: 'info' }),
-    } as NodeJS.ProcessEnv;
+    };
     child = spawn(process.execPath, ['--import', 'tsx', 'worker/main.ts'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let buf = '';
     child.stdout!.on('data', (c: Buffer) => {

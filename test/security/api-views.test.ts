@@ -58,7 +58,7 @@ describe('views', () => {
     ['next try in 0.2 s rounds up', transient(200), 1],
     ['next try an hour away is capped at 10 min', transient(3_600_000), 600],
     ['next try already past', transient(-5_000), 1],
-    ['no next try known', { outcome: 'skipped', why: 'busy', nextRefreshAt: null } as RefreshOutcome, 5],
+    ['no next try known', { outcome: 'skipped', why: 'busy', nextRefreshAt: null } satisfies RefreshOutcome, 5],
   ])('Retry-After: %s', (_name, o, seconds) => {
     expect(retryAfterSeconds(o, NOW)).toBe(seconds);
   });

@@ -235,7 +235,7 @@ describe('ops keys rotate', () => {
       for (let round = 1; !stop && round < 200; round++) {
         for (const [i, id] of raced.entries()) {
           if (stop) break;
-          const res = await d!.api('PUT', `/v1/connections/${id}/tokens`, {
+          const res = await d.api('PUT', `/v1/connections/${id}/tokens`, {
             access_token: `race-at-${i}-${round}`,
             refresh_token: `race-rt-${i}-${round}`,
             expires_in: 86400,

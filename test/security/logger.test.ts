@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../worker/config/env.ts';
-import { redactEchoedSecrets, redactKnown } from '../../worker/log/logger.ts';
+import { redactEchoedSecrets, redactKnown } from '../../worker/log/scrub.ts';
 import { testEnv } from '../helpers/harness.ts';
 import { captureLogger, findSecrets } from './support.ts';
 

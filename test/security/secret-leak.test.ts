@@ -73,8 +73,7 @@ const recordingHttp: HttpClient = async (req, timeoutMs) => {
   if (answer.kind === 'response') {
     try {
       const body = JSON.parse(answer.bodyText) as Record<string, unknown>;
-      for (const f of ['access_token', 'refresh_token'])
-        if (typeof body[f] === 'string') secrets.add(body[f] as string);
+      for (const f of ['access_token', 'refresh_token']) if (typeof body[f] === 'string') secrets.add(body[f]);
       if (typeof body.access_token === 'string') accessTokens.add(body.access_token);
     } catch {
       /* not JSON */

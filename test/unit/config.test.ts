@@ -92,6 +92,16 @@ describe('providers file validation names provider and field', () => {
     ],
     [{ acme: { tokenUrl: 'https://a/t', clientId: '${NOPE_NOT_SET_ID}', clientSecret: 'b' } }, 'acme', 'clientId'],
     [{ 'Bad Key': { tokenUrl: 'https://a/t' } }, 'Bad Key', 'key'],
+    [
+      { acme: { tokenUrl: 'https://a/t', clientId: 'a', clientSecret: 'b', headers: { 'X Tenant': 't1' } } },
+      'acme',
+      'headers.X Tenant',
+    ],
+    [
+      { acme: { tokenUrl: 'https://a/t', clientId: 'a', clientSecret: 'b', headers: { 'X-A\r\nX-B': 'v' } } },
+      'acme',
+      'headers.X-A\r\nX-B',
+    ],
   ])('%j', (providers, provider, field) => {
     const file = writeProvidersFile(providers);
     try {

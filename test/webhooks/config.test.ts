@@ -23,7 +23,7 @@ function configError(env: Record<string, string | undefined>): ConfigError {
     expect(e).toBeInstanceOf(ConfigError);
     return e as ConfigError;
   }
-  return expect.unreachable('should have thrown') as never;
+  return expect.unreachable('should have thrown');
 }
 
 describe('webhook secrets', () => {

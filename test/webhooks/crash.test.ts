@@ -22,10 +22,10 @@ function startChild(env: Record<string, string>): Promise<{ child: ChildProcess;
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   children.push(child);
-  child.stderr!.on('data', (b: Buffer) => stderr.push(b.toString()));
+  child.stderr.on('data', (b: Buffer) => stderr.push(b.toString()));
   return new Promise((resolve, reject) => {
     const t = setTimeout(() => reject(new Error(`child did not start: ${stderr.join('')}`)), 45_000);
-    child.stdout!.on('data', (b: Buffer) => {
+    child.stdout.on('data', (b: Buffer) => {
       if (b.toString().includes('ready')) {
         clearTimeout(t);
         resolve({ child, stderr });

@@ -106,7 +106,7 @@ export class WebhookReceiver {
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
     const body = Buffer.concat(chunks).toString('utf8');
-    const h = (n: string) => (typeof req.headers[n] === 'string' ? (req.headers[n] as string) : undefined);
+    const h = (n: string) => (typeof req.headers[n] === 'string' ? req.headers[n] : undefined);
     const rec: Received = {
       id: h('webhook-id'),
       timestamp: h('webhook-timestamp'),

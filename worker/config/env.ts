@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { cronOverrideFromEnv } from '../providers/env.ts';
+import { decodeWebhookSecret } from './webhook-secret.ts';
 
 export class ConfigError extends Error {
   constructor(
@@ -115,7 +116,7 @@ function url(env: Env, name: string, def: string | undefined, protocols: string[
 }
 
 /** Reads a secret from NAME or from the file named by NAME_FILE (Docker/K8s secrets). */
-export function secretFromEnv(env: Env, name: string): string | undefined {
+function secretFromEnv(env: Env, name: string): string | undefined {
   const file = env[`${name}_FILE`];
   if (file) {
     try {
@@ -185,18 +186,6 @@ export function parseEncryptionKeys(env: Env): { id: string; key: Buffer }[] {
 }
 
 const MAKE_WEBHOOK_SECRET = 'make one with `npm run ops -- webhooks secret`';
-
-/** A Standard Webhooks secret, `whsec_<base64 of 24-64 bytes>`, decoded to its HMAC key. */
-export function decodeWebhookSecret(secret: string): { ok: true; key: Buffer } | { ok: false; problem: string } {
-  if (!secret.startsWith('whsec_')) return { ok: false, problem: 'does not start with whsec_' };
-  const b64 = secret.slice('whsec_'.length);
-  const key = Buffer.from(b64, 'base64');
-  // Node's decoder skips bad characters; re-encoding catches them (and a missing padding).
-  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(b64) || key.toString('base64') !== b64)
-    return { ok: false, problem: 'is not standard base64 after whsec_' };
-  if (key.length < 24 || key.length > 64) return { ok: false, problem: `decodes to ${key.length} bytes, not 24-64` };
-  return { ok: true, key };
-}
 
 /** WEBHOOK_SECRETS (space- or comma-separated, first is current) or WEBHOOK_SECRET; each in the whsec_ form. */
 function parseWebhookSecrets(env: Env): string[] {

@@ -12,7 +12,7 @@ import type { ConnectSession, ConnectSessions } from '../store/connect-sessions.
 import type { Db } from '../store/db.ts';
 import { enqueueEvent } from '../store/outbox.ts';
 import type { Registration } from '../store/registration.ts';
-import { scrubSecrets } from '../log/logger.ts';
+import { scrubSecrets } from '../log/scrub.ts';
 import { buildAuthorizeUrl } from './authorize-url.ts';
 import { bindingCookie, clearedBindingCookie, readBindingCookie } from './cookie.ts';
 import { buildCodeExchange, classifyExchange, type ExchangeResult } from './exchange.ts';

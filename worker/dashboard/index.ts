@@ -13,7 +13,7 @@ import { nextRefreshTimes } from '../store/connection-queries.ts';
 import { RefreshQueueAdapter } from './plans.ts';
 import type { DaemonExtension, ExtensionHost } from '../interfaces.ts';
 
-export const DASHBOARD_PATH = '/admin/queues';
+const DASHBOARD_PATH = '/admin/queues';
 
 /** Bearer key or Basic password, as the "Bearer <key>" header ApiKeys checks. */
 export function bearerFrom(header: string | undefined): string | undefined {

@@ -1,7 +1,7 @@
 // Reads a token endpoint's answer: parse, then classify. Pure: the clock is passed in.
 // Safety rule: only a known dead-grant answer is terminal; anything we cannot read is transient.
 import type { ProviderDefinition } from '../providers/types.ts';
-import { scrubSecrets } from '../log/logger.ts';
+import { scrubSecrets } from '../log/scrub.ts';
 
 /** What the HTTP adapter saw. */
 export type HttpAnswer =

@@ -1,5 +1,5 @@
 // Builds the refresh_token grant request for a provider definition. Pure.
-import { fillTokenUrl } from '../providers/registry.ts';
+import { fillTokenUrl } from '../providers/token-url.ts';
 import type { ProviderDefinition } from '../providers/types.ts';
 
 export interface TokenRequest {

@@ -24,7 +24,7 @@ export function parseFlags(
       allowPositionals: true,
       strict: true,
     });
-    return { flags: values as Record<string, string | boolean | undefined>, positionals };
+    return { flags: values, positionals };
   } catch (e) {
     const msg = (e as Error).message.replace(/\. To specify a positional argument.*$/s, '');
     throw new UsageError(msg);

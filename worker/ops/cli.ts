@@ -9,7 +9,7 @@ import type { OpsIo } from './context.ts';
 import { NotFound } from './lookup.ts';
 import type { OpsCommand, OpsContext } from './types.ts';
 
-export function usage(commands: OpsCommand[] = COMMANDS): string {
+function usage(commands: OpsCommand[] = COMMANDS): string {
   const w = Math.max(...commands.map((c) => c.name.length));
   return [
     'Usage: npm run ops -- <command> [subcommand] [flags]      (or: oauth-refresher-ops <command> ...)',
@@ -44,8 +44,8 @@ function bareContext(io: OpsIo, json: boolean): OpsContext {
     connect: none,
     json,
     tty: io.tty && !json,
-    out: io.out,
-    err: io.err,
+    out: (line) => io.out(line),
+    err: (line) => io.err(line),
   };
 }
 

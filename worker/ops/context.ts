@@ -5,7 +5,7 @@ import type { Config } from '../config/env.ts';
 import { Daemon } from '../daemon.ts';
 import { createLogger } from '../log/logger.ts';
 import type { Logger } from 'pino';
-import { providerGateExtension } from '../providers/breaker.ts';
+import { providerGateExtension } from '../gate/breaker.ts';
 import type { OpsContext } from './types.ts';
 
 export interface OpsIo {
@@ -51,8 +51,8 @@ export function createOpsContext(
     daemon: d,
     json,
     tty: io.tty && !json,
-    out: io.out,
-    err: io.err,
+    out: (line) => io.out(line),
+    err: (line) => io.err(line),
     connect() {
       connected ??= (async () => {
         await Promise.all([d.redis, d.bullRedis].map((r) => (r.status === 'wait' ? r.connect() : Promise.resolve())));

@@ -4,15 +4,7 @@
 import { RULES, said, type DiagContext } from './diagnose-rules.ts';
 import type { Diagnosis, DiagnoseInput } from './diagnose-types.ts';
 
-export type {
-  DiagAttempt,
-  DiagConnection,
-  DiagnoseInput,
-  DiagnosisCode,
-  Diagnosis,
-  DiagProvider,
-  Peer,
-} from './diagnose-types.ts';
+export type { DiagAttempt, DiagConnection, DiagnoseInput, Diagnosis, DiagProvider, Peer } from './diagnose-types.ts';
 export { RULES } from './diagnose-rules.ts';
 
 export function contextOf(input: DiagnoseInput): DiagContext {

@@ -1,12 +1,11 @@
 // How provider keys appear in environment variable names, and the variables read per provider.
-// The one place that maps a key to its env form (github-app -> GITHUB_APP) and back.
-import { readFileSync } from 'node:fs';
-import { ProviderConfigError } from './config-error.ts';
+// The one place that maps a key to its env form (github-app -> GITHUB_APP) and back. Pure: reading
+// ${VAR} and VAR_FILE is substitute-env.ts's job.
 
 export type Env = Record<string, string | undefined>;
 
 /** A provider key as it appears in env variable names: upper-cased, anything else as _. */
-export function providerEnvKey(key: string): string {
+function providerEnvKey(key: string): string {
   return key.toUpperCase().replace(/[^A-Z0-9]/g, '_');
 }
 
@@ -32,36 +31,4 @@ export function cronOverrideFromEnv(env: Env): Record<string, string> {
 /** The variable that overrides this provider's cron schedule. */
 export function cronEnvName(key: string): string {
   return `${CRON_PREFIX}${providerEnvKey(key)}`;
-}
-
-/** Fills ${VAR} from the environment (or the file named by VAR_FILE); a missing variable is a config error naming it. */
-export function substituteEnv(
-  value: string,
-  env: Env,
-  provider: string,
-  field: string,
-  optional: boolean,
-): string | undefined {
-  let missing: string | undefined;
-  const out = value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_m, name: string) => {
-    const fileVar = env[`${name}_FILE`];
-    if (fileVar) {
-      try {
-        return readFileSync(fileVar, 'utf8').trim();
-      } catch {
-        throw new ProviderConfigError(provider, field, `cannot read file named by ${name}_FILE`);
-      }
-    }
-    const v = env[name];
-    if (v === undefined || v === '') {
-      missing = name;
-      return '';
-    }
-    return v;
-  });
-  if (missing) {
-    if (optional) return undefined;
-    throw new ProviderConfigError(provider, field, `environment variable ${missing} is not set`);
-  }
-  return out;
 }

@@ -33,7 +33,7 @@ export function strList(provider: string, field: string, v: unknown, def: string
   return v.map(String);
 }
 
-export function optString(provider: string, field: string, v: unknown): string | undefined {
+function optString(provider: string, field: string, v: unknown): string | undefined {
   if (v === undefined) return undefined;
   if (typeof v !== 'string' || v === '') throw new ProviderConfigError(provider, field, 'must be a non-empty string');
   return v;
@@ -62,6 +62,19 @@ export function strMap(provider: string, field: string, v: unknown): Record<stri
     if (/[\r\n\0]/.test(x)) throw new ProviderConfigError(provider, `${field}.${k}`, 'must not contain line breaks');
   }
   return v as Record<string, string>;
+}
+
+// RFC 9110 token characters: a header name outside them (a space, a colon, a line break) would be
+// refused by the HTTP client at the first refresh, or split the request; refuse it at load instead.
+const HEADER_NAME_RE = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/;
+
+/** `headers`: an object of strings whose names are HTTP header names. */
+export function headerMap(provider: string, v: unknown): Record<string, string> {
+  const headers = strMap(provider, 'headers', v);
+  for (const name of Object.keys(headers))
+    if (!HEADER_NAME_RE.test(name))
+      throw new ProviderConfigError(provider, `headers.${name}`, 'is not a valid HTTP header name');
+  return headers;
 }
 
 export function normalizeGrace(g: ProviderInput['oldTokenGrace'], provider: string): OldTokenGrace {
@@ -159,7 +172,7 @@ export function metadataRefs(provider: string, field: string, v: unknown, def: M
       field,
       'must be an array of metadata paths ("team.id") or {path, pattern, host}',
     );
-  return v.map((r, i) => {
+  return v.map((r: unknown, i) => {
     const at = `${field}[${i}]`;
     const ref = typeof r === 'string' ? { path: r } : r;
     if (!isPlainObject(ref) || typeof ref.path !== 'string' || !METADATA_PATH_RE.test(ref.path))

@@ -4,7 +4,8 @@ import { createHash } from 'node:crypto';
 import { resolveAuthorization } from './authorization.ts';
 import { ProviderConfigError } from './config-error.ts';
 import { DEFAULT_ERRORS, DEFAULT_USER_KEYS, DEFAULTS } from './defaults.ts';
-import { cronEnvName, providerEnvName, substituteEnv, type Env } from './env.ts';
+import { cronEnvName, providerEnvName, type Env } from './env.ts';
+import { substituteEnv } from './substitute-env.ts';
 import {
   bodyPredicates,
   cronOf,

@@ -4,7 +4,7 @@
 // Everything expected comes back as a RefreshOutcome; a thrown error is a bug or an outage.
 import type { Logger } from 'pino';
 import { classifyAnswer, type Classified, type HttpAnswer, type ReauthReason } from '../oauth/answer.ts';
-import { redactEchoedSecrets } from '../log/logger.ts';
+import { redactEchoedSecrets } from '../log/scrub.ts';
 import type { HttpClient } from '../oauth/http.ts';
 import { buildRefreshRequest, type TokenRequest } from '../oauth/request.ts';
 import { DecryptError, type Keyring } from '../crypto/keyring.ts';

@@ -43,7 +43,7 @@ export function cronTarget(connectionId: string, tickMs: number, spreadMs: numbe
 }
 
 /** Providers refreshed by cron: no expiry in their answers and a cron pattern. */
-export function cronProviders(all: ResolvedProvider[]): ResolvedProvider[] {
+function cronProviders(all: ResolvedProvider[]): ResolvedProvider[] {
   return all.filter((p) => p.expiry.source === 'none' && typeof p.expiry.cron === 'string' && p.expiry.cron !== '');
 }
 

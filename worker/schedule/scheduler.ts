@@ -114,7 +114,7 @@ export class Scheduler {
       take: pageSize,
       select: { id: true, provider: true, nextRefreshAt: true },
     });
-    return rows as FeedRow[];
+    return rows;
   }
 
   /** One feeder tick: enqueue every active connection due within the horizon that has no job. */
@@ -128,7 +128,7 @@ export class Scheduler {
     // Pages overlap: PostgreSQL reads the next page while Redis checks and adds the previous ones
     // (at most FEED_PIPELINE_DEPTH in flight), so a tick costs about max(PG, Redis), not the sum.
     const inflight: Promise<void>[] = [];
-    let failed: unknown;
+    let failed: Error | undefined;
     const enqueuePage = async (rows: FeedRow[]) => {
       const pipe = redis.pipeline();
       for (const r of rows) pipe.exists(this.queues.jobKey(r.provider, r.id));

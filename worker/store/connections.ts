@@ -181,7 +181,7 @@ export class ConnectionStore {
     const r = rows[0];
     if (!r) return { row: null, attemptId: null };
     const { claimedAttemptId, ...row } = r;
-    return { row: row as ConnectionRow, attemptId: claimedAttemptId };
+    return { row, attemptId: claimedAttemptId };
   }
 
   /** Removes a claimed attempt that did not go ahead before any call (the provider's breaker is open). */

@@ -1,5 +1,4 @@
 // Writes that come from the app: a new connection, a new token set after re-authorization, removal.
-import type { Keyring } from '../crypto/keyring.ts';
 import type { ResolvedProvider } from '../providers/registry.ts';
 import type { TokenSetInput } from '../interfaces.ts';
 import type { Db } from './db.ts';
@@ -31,12 +30,21 @@ function pickMetadata(provider: ResolvedProvider, raw: Record<string, unknown>):
   return out;
 }
 
+/**
+ * What registration needs of the keyring (crypto/keyring.ts's Keyring is one). Declared here so
+ * store/ does not import crypto/, whose start-up key check (crypto/verify.ts) reads the store.
+ */
+interface TokenSealer {
+  encrypt(plaintext: string): string;
+  readonly currentId: string;
+}
+
 export class Registration {
   private readonly now: () => number;
 
   constructor(
     private readonly db: Db,
-    private readonly keyring: Keyring,
+    private readonly keyring: TokenSealer,
     private readonly plan: PlanFn,
     opts: { now?: () => number } = {},
   ) {

@@ -15,7 +15,7 @@
 import type { Logger } from 'pino';
 import { ConfigError, type Config } from '../config/env.ts';
 import type { DaemonExtension, ExtensionHost } from '../interfaces.ts';
-import { scrubSecrets } from '../log/logger.ts';
+import { scrubSecrets } from '../log/scrub.ts';
 import type { Db } from '../store/db.ts';
 import { claimDueEvents, type ClaimedEvent } from '../store/outbox.ts';
 import { isEndpointGone, markEndpointGone } from '../store/webhook-endpoints.ts';

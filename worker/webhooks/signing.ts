@@ -7,12 +7,12 @@
 // The key is the base64-decoded part of a `whsec_...` secret (see config/env.ts). Receivers verify
 // with any Standard Webhooks library (the `standardwebhooks` npm package, Svix's, ...).
 import { createHmac, randomBytes } from 'node:crypto';
-import { decodeWebhookSecret } from '../config/env.ts';
+import { decodeWebhookSecret } from '../config/webhook-secret.ts';
 
-export const SIGNATURE_VERSION = 'v1';
-export const HEADER_ID = 'webhook-id';
-export const HEADER_TIMESTAMP = 'webhook-timestamp';
-export const HEADER_SIGNATURE = 'webhook-signature';
+const SIGNATURE_VERSION = 'v1';
+const HEADER_ID = 'webhook-id';
+const HEADER_TIMESTAMP = 'webhook-timestamp';
+const HEADER_SIGNATURE = 'webhook-signature';
 
 /** Decoded signing keys, first is current. Throws on a malformed secret: config validated them already. */
 export function signingKeys(secrets: string | readonly string[]): Buffer[] {

@@ -17,6 +17,7 @@ export function formEncoded(status: number, obj: Record<string, unknown>): Reply
   const p = new URLSearchParams();
   for (const [k, v] of Object.entries(obj)) {
     if (v === undefined || v === null) continue;
+    // eslint-disable-next-line @typescript-eslint/no-base-to-string -- objects went to JSON.stringify: v is a primitive here
     p.append(k, typeof v === 'object' ? JSON.stringify(v) : String(v));
   }
   return { status, contentType: 'application/x-www-form-urlencoded; charset=utf-8', body: p.toString() };
@@ -35,7 +36,7 @@ export function parseBasic(
 ): { id: string; secret: string; rawId: string; rawSecret: string } | undefined {
   const m = /^Basic\s+(\S+)\s*$/i.exec(header ?? '');
   if (!m) return undefined;
-  const dec = Buffer.from(m[1]!, 'base64').toString('utf8');
+  const dec = Buffer.from(m[1], 'base64').toString('utf8');
   const i = dec.indexOf(':');
   const rawId = i < 0 ? dec : dec.slice(0, i);
   const rawSecret = i < 0 ? '' : dec.slice(i + 1);

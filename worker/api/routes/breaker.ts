@@ -1,6 +1,6 @@
 // GET /v1/providers[/:key] (read scope): every provider definition, secret-free, with its
 // credential breaker and limiter state. Registered by the provider gate extension
-// (providers/breaker.ts), which owns that state.
+// (gate/breaker.ts), which owns that state.
 import type { FastifyInstance } from 'fastify';
 import type { AuthHook } from '../../interfaces.ts';
 import type { ProviderGateView } from '../../providers/breaker-policy.ts';
@@ -31,7 +31,7 @@ export function registerBreakerRoutes(
 }
 
 /** The public, secret-free description of a provider definition. */
-export function providerView(p: ResolvedProvider) {
+function providerView(p: ResolvedProvider) {
   // Never show userinfo or a query string (either could carry a credential someone put there).
   const tokenUrl = p.tokenUrl.split('?')[0].replace(/^([a-z]+:\/\/)[^/@]*@/i, '$1');
   return {

@@ -376,5 +376,3 @@ export const keysCommand: OpsCommand = {
   help: HELP,
   run: subcommands('keys', { status, rotate, verify }),
 };
-
-export default keysCommand;

@@ -265,5 +265,3 @@ export const webhooksCommand: OpsCommand = {
   needsConfig: (argv) => argv[0] !== 'secret',
   run: subcommands('webhooks', { list, replay, resume, secret }),
 };
-
-export default webhooksCommand;

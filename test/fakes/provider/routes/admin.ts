@@ -5,7 +5,6 @@ import type { ProviderCore } from '../core.ts';
 import { issueGrant } from '../issue.ts';
 import { json, readBody, safeDecode, send, type Reply } from '../http.ts';
 import type { Route } from '../server.ts';
-import type { Faults } from '../types.ts';
 
 export function adminRoute(core: ProviderCore, info: () => Record<string, unknown>): Route {
   return async (req, res, url) => {
@@ -67,7 +66,7 @@ function grantRoutes(
     return json(200, issueGrant(core, { userId, extra }));
   }
   if (method === 'POST' && parts.length === 4 && parts[1] === 'grants' && parts[3] === 'revoke') {
-    const id = parts[2]!;
+    const id = parts[2];
     if (!core.store.grant(id)) return json(404, { error: 'unknown grant', grantId: id });
     core.store.revokeGrant(id, typeof body.reason === 'string' ? body.reason : undefined);
     return json(200, { ok: true });
@@ -81,7 +80,7 @@ function grantRoutes(
 
 function faultRoutes(core: ProviderCore, route: string, body: Record<string, unknown>): Reply | undefined {
   if (route === 'POST /faults') {
-    core.faults.set(body as Faults);
+    core.faults.set(body);
     return json(200, { ok: true, faults: core.faults.current() ?? null });
   }
   if (route === 'DELETE /faults') {

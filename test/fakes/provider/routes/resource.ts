@@ -8,7 +8,7 @@ export function resourceRoute(core: ProviderCore): Route {
   return async (req, res, url) => {
     if (url.pathname !== '/api/me' || req.method !== 'GET') return false;
     const m = /^Bearer\s+(\S+)/i.exec(req.headers.authorization ?? '');
-    const info = m ? core.store.checkAccessToken(m[1]!) : { active: false, reason: 'unknown' as const };
+    const info = m ? core.store.checkAccessToken(m[1]) : { active: false, reason: 'unknown' as const };
     const g = info.grantId ? core.store.grant(info.grantId) : undefined;
     send(
       res,

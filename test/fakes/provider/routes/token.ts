@@ -102,7 +102,7 @@ function processRequest(
 ): Reply {
   const malformed = malformedRequest(core, params, body);
   if (malformed) return fail(core, malformed, ctx);
-  const grantType = params.grant_type!;
+  const grantType = params.grant_type;
   const handler = GRANTS.get(grantType);
   if (!handler) return fail(core, { kind: 'unsupported_grant_type', message: grantType }, ctx);
   const badClient = authenticateClient(core, req, params);

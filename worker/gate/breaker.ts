@@ -6,17 +6,20 @@
 //    probes per BREAKER_PROBE_INTERVAL_MS, the first success closes it, and new credentials (SIGHUP
 //    reload or restart) close it at once. State lives in PostgreSQL (ProviderState) so every process
 //    agrees and it survives restarts; each open/close writes its outbox event in the same transaction.
-//    The rules are in breaker-policy.ts, the SQL in store/provider-state.ts.
-// 2. Per-provider in-process limits on the token endpoint (limiter.ts), for the queue workers and
-//    the on-demand API alike, so a slow or rate-limited provider only ever waits on itself.
+//    The rules are in providers/breaker-policy.ts, the SQL in store/provider-state.ts.
+// 2. Per-provider in-process limits on the token endpoint (providers/limiter.ts), for the queue
+//    workers and the on-demand API alike, so a slow or rate-limited provider only ever waits on itself.
 //
 // No secret ever enters this file's state, logs or API views: only codes, scrubbed descriptions and
 // a credentials fingerprint (kept in the database, never shown). Its HTTP routes (GET
 // /v1/providers) are in api/routes/breaker.ts.
+//
+// It sits in its own folder, above store/ and api/, because it uses both; the provider definitions,
+// the breaker rules and the limiter stay in providers/, below store/ (which reads definitions).
 import type { Logger } from 'pino';
 import { registerBreakerRoutes } from '../api/routes/breaker.ts';
 import type { DaemonExtension, ExtensionHost, GatedProvider, ProviderGate } from '../interfaces.ts';
-import { scrubSecrets } from '../log/logger.ts';
+import { scrubSecrets } from '../log/scrub.ts';
 import type { Db } from '../store/db.ts';
 import {
   claimProbe,
@@ -36,9 +39,9 @@ import {
   type BreakerSnapshot,
   type BreakerState,
   type ProviderGateView,
-} from './breaker-policy.ts';
-import { ProviderLimiter } from './limiter.ts';
-import type { ProviderRegistry, ReloadResult } from './registry.ts';
+} from '../providers/breaker-policy.ts';
+import { ProviderLimiter } from '../providers/limiter.ts';
+import type { ProviderRegistry, ReloadResult } from '../providers/registry.ts';
 
 const MAX_DESC = 300;
 
