@@ -33,7 +33,7 @@ import { applyMigrations, dropDatabase } from './lib/migrations.ts';
 import { Keyring } from '../worker/crypto/keyring.ts';
 import { createDb } from '../worker/store/db.ts';
 import { ConnectionStore } from '../worker/store/connections.ts';
-import { Queues, REFRESH_JOB_OPTS, type RefreshJobData } from '../worker/schedule/queues.ts';
+import { Queues, REFRESH_JOB_OPTS } from '../worker/schedule/queues.ts';
 import { FEEDER_PAGE_SQL, Scheduler } from '../worker/schedule/scheduler.ts';
 import { OUTBOX_CLAIM_SQL } from '../worker/store/outbox.ts';
 import { WEBHOOK_DEFAULTS } from '../worker/webhooks/dispatcher.ts';
@@ -231,7 +231,7 @@ async function pgCeiling(c: number): Promise<{ rate: number; cpuMsPerOp: Record<
   stop = true;
   await Promise.all(loops);
   await db.$disconnect();
-  if (failed) throw failed;
+  if (failed) throw failed instanceof Error ? failed : new Error('a bench loop failed');
   return {
     rate,
     cpuMsPerOp: {
@@ -1172,7 +1172,7 @@ process.on('unhandledRejection', (e) => {
   progress(`unhandled: ${e instanceof Error ? e.stack : String(e)}`);
   if (interrupted) return;
   interrupted = true;
-  cleanup().finally(() => process.exit(1));
+  void cleanup().finally(() => process.exit(1));
 });
 
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
@@ -1180,7 +1180,7 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
     if (interrupted) process.exit(130);
     interrupted = true;
     progress(`${sig}: cleaning up`);
-    cleanup().finally(() => process.exit(130));
+    void cleanup().finally(() => process.exit(130));
   });
 }
 

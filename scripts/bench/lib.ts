@@ -146,7 +146,7 @@ export function startDaemonProcess(
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let errTail = '';
-  child.stderr!.on('data', (d: Buffer) => {
+  child.stderr.on('data', (d: Buffer) => {
     errTail = (errTail + d.toString()).slice(-4000);
   });
   child.once('exit', (code, sig) => {

@@ -63,7 +63,7 @@ async function forcedRefreshes(s: Stage, others: Conn[], lose: Lose): Promise<vo
       const r = await s
         .api('POST', `/v1/connections/${c.id}/refresh`)
         .catch((e: Error) => ({ status: 0, body: { outcome: e.message } }));
-      const outcome = r.body?.outcome as string | undefined;
+      const outcome = r.body?.outcome;
       if (r.status === 200 && (outcome === 'rotated' || outcome === 'lost_race')) return;
       if (r.status === 200 && outcome === 'transient' && attempt < 2) {
         await s.run.sleep(500);
@@ -151,7 +151,7 @@ async function victimCheck(s: Stage, watch: Watch, reauth: Conn[]): Promise<Chec
     Boolean(victim) &&
     reauth.length === 1 &&
     reauth[0] === victim &&
-    victim!.reauthReason === 'revoked' &&
+    victim.reauthReason === 'revoked' &&
     victimToken?.status === 409 &&
     victimToken.body?.reauthReason === 'revoked';
   return {

@@ -27,8 +27,8 @@ function findProjectRoot(from: string): string {
   }
 }
 const projectRoot = findProjectRoot(path.dirname(fileURLToPath(import.meta.url)));
-export const SCHEMA_PATH = path.join(projectRoot, 'prisma', 'schema.prisma');
-export const MIGRATIONS_DIR = path.join(projectRoot, 'prisma', 'migrations');
+const SCHEMA_PATH = path.join(projectRoot, 'prisma', 'schema.prisma');
+const MIGRATIONS_DIR = path.join(projectRoot, 'prisma', 'migrations');
 
 const LOCKFILE = 'migration_lock.toml';
 const LOCKFILE_CONTENT =

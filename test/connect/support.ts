@@ -10,7 +10,7 @@ import type { FakeProvider } from '../fakes/fake-provider.ts';
 import { startDaemon, type TestDaemon } from '../helpers/harness.ts';
 export { launchBrowser, newProfile } from '../helpers/browser.ts';
 
-export async function freePort(): Promise<number> {
+async function freePort(): Promise<number> {
   const s = createNetServer();
   await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
   const port = (s.address() as AddressInfo).port;
@@ -31,7 +31,7 @@ export class ReturnApp {
       res.end('<h1 id="back">Back in the app</h1>');
     });
     await new Promise<void>((r) => this.server!.listen(0, '127.0.0.1', () => r()));
-    this.port = (this.server!.address() as AddressInfo).port;
+    this.port = (this.server.address() as AddressInfo).port;
   }
 
   get base(): string {
@@ -100,7 +100,7 @@ export async function openConsent(ctx: BrowserContext, url: string): Promise<Pag
 }
 
 /** Clicks Allow or Deny and waits for the page the browser ends on once it left the provider. */
-export async function decide(
+async function decide(
   page: Page,
   fake: FakeProvider,
   decision: 'allow' | 'deny',

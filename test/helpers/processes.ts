@@ -46,14 +46,14 @@ export async function spawnDaemon(env: Record<string, string | undefined>, timeo
       PORT: String(apiPort),
       LOG_LEVEL: env.LOG_LEVEL ?? 'info',
       LOG_PRETTY: 'false',
-    } as NodeJS.ProcessEnv,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
-  child.stdout!.on('data', (b: Buffer) => {
+  child.stdout.on('data', (b: Buffer) => {
     out += b.toString();
   });
-  child.stderr!.on('data', (b: Buffer) => {
+  child.stderr.on('data', (b: Buffer) => {
     out += b.toString();
   });
   const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));

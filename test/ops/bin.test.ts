@@ -16,7 +16,7 @@ function run(
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [`${root}scripts/ops-bin.mjs`, ...args], {
       cwd: root,
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env } as NodeJS.ProcessEnv,
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
     });
     let stdout = '';
     let stderr = '';

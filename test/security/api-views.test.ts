@@ -3,7 +3,7 @@
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import type { Connection } from '../../worker/generated/prisma/client.ts';
-import { parseConnectionPage, validateReplaceTokens } from '../../worker/api/validate.ts';
+import { parseConnectionPage, validateReplaceTokens } from '../../worker/validation/validate.ts';
 import { connectionView, createdView, retryAfterSeconds } from '../../worker/api/views.ts';
 import type { RefreshOutcome } from '../../worker/refresh/outcome.ts';
 import { isUuid } from '../../worker/util/ids.ts';

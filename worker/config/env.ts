@@ -270,10 +270,10 @@ function parseReturnUrls(env: Env): string[] {
 }
 
 /** The default metrics port of a process without the api role (Prometheus' range for exporters). */
-export const DEFAULT_METRICS_PORT = 9464;
+const DEFAULT_METRICS_PORT = 9464;
 
 /** METRICS_PORT against PORT and ROLES (pure). */
-export function metricsListen(raw: number | undefined, roles: ReadonlySet<Role>, apiPort: number): MetricsListen {
+function metricsListen(raw: number | undefined, roles: ReadonlySet<Role>, apiPort: number): MetricsListen {
   if (raw === 0) return { kind: 'off' };
   const port = raw ?? (roles.has('api') ? apiPort : DEFAULT_METRICS_PORT);
   return roles.has('api') && port === apiPort ? { kind: 'api' } : { kind: 'port', port };

@@ -2,7 +2,7 @@
 // daemon sets says HttpOnly and SameSite=Lax explicitly (Lax: it comes back on the provider's
 // top-level redirect, never on a cross-site subrequest).
 
-export const BINDING_COOKIE = 'ort_connect';
+const BINDING_COOKIE = 'ort_connect';
 
 export function bindingCookie(value: string, opts: { secure: boolean; maxAgeSec: number }): string {
   return [

@@ -3,7 +3,7 @@
 import type { Logger } from 'pino';
 import type { Keyring } from '../crypto/keyring.ts';
 import type { Connection } from '../generated/prisma/client.ts';
-import { validateTokens } from '../api/validate.ts';
+import { validateTokens } from '../validation/validate.ts';
 import type { HttpClient } from '../oauth/http.ts';
 import type { ProviderRegistry, ResolvedProvider } from '../providers/registry.ts';
 import type { ProviderGate, TokenSetInput } from '../interfaces.ts';
@@ -138,7 +138,7 @@ export class ConnectFlow {
     }
     const provider = this.d.providers.get(s.provider);
     if (!provider) return this.fail(s, 'misconfigured', 'the provider is no longer defined');
-    const one = (k: string) => (typeof query[k] === 'string' ? (query[k] as string) : undefined);
+    const one = (k: string) => (typeof query[k] === 'string' ? query[k] : undefined);
     const iss = one('iss');
     // RFC 9207: a response naming another issuer is not processed (mix-up defence).
     if (provider.issuer && iss !== undefined && iss !== provider.issuer)

@@ -1,11 +1,11 @@
 // The small HTML pages a person sees. Every value is escaped; no page ever shows a token, a code, a
 // state or anything from the query string.
 
-export function escapeHtml(s: string): string {
+function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 }
 
-export function page(title: string, paragraphs: string[]): string {
+function page(title: string, paragraphs: string[]): string {
   const body = paragraphs.map((p) => `<p>${escapeHtml(p)}</p>`).join('\n    ');
   return `<!doctype html>
 <html lang="en">

@@ -1,6 +1,6 @@
 // Random values of the connect flow and their stored forms. Only hashes are kept: a database dump
 // gives no usable connect link, state or browser binding.
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 
 /** 256 random bits, base64url (43 characters): connect tokens, states, browser bindings, PKCE verifiers. */
 export function randomToken(bytes = 32): string {
@@ -19,12 +19,6 @@ export function challengeS256(verifier: string): string {
 /** RFC 7636 4.1: 43 to 128 characters of [A-Za-z0-9-._~]. */
 export function isValidVerifier(v: string): boolean {
   return /^[A-Za-z0-9\-._~]{43,128}$/.test(v);
-}
-
-export function sameHash(a: string, b: string): boolean {
-  const x = Buffer.from(a, 'utf8');
-  const y = Buffer.from(b, 'utf8');
-  return x.length === y.length && timingSafeEqual(x, y);
 }
 
 /** A value we issued looks like this; anything else is refused before any lookup. */

@@ -1,5 +1,5 @@
 // POST /v1/connect-sessions and GET /v1/connect-sessions/:id, below the thin routes.
-import { LIMITS, unstorablePath, validateMetadata, type Valid } from '../api/validate.ts';
+import { LIMITS, unstorablePath, validateMetadata, type Valid } from '../validation/validate.ts';
 import { isUuid } from '../util/ids.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
 import { statusOf, type ConnectSession, type ConnectSessions } from '../store/connect-sessions.ts';
@@ -21,7 +21,7 @@ const SCOPE_RE = /^[\x21\x23-\x5b\x5d-\x7e]{1,256}$/;
 const fail = (field: string, message: string) => ({ ok: false as const, field, message });
 
 /** Shape checks; every rejection names the field. Pure. */
-export function validateSessionInput(
+function validateSessionInput(
   body: unknown,
   providers: ProviderRegistry,
   returnUrls: readonly string[],
@@ -71,7 +71,7 @@ export function validateSessionInput(
       provider: p.key,
       externalId: b.externalId,
       returnUrl: b.returnUrl as string,
-      connectionId: b.connectionId as string | undefined,
+      connectionId: b.connectionId,
       scopes,
       metadata: md.value,
     },

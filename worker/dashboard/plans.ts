@@ -9,7 +9,7 @@ type Plans = (connectionIds: string[]) => Promise<Map<string, Date | null>>;
 type JobLike = { data?: { connectionId?: unknown } } | null | undefined;
 
 /** What Bull Board shows as a refresh job's data (pure): the row's plan first, the queued one as such. */
-export function withRowPlan(data: unknown, plans: ReadonlyMap<string, Date | null>): unknown {
+function withRowPlan(data: unknown, plans: ReadonlyMap<string, Date | null>): unknown {
   if (!data || typeof data !== 'object') return data;
   const d = data as { connectionId?: unknown; plannedAt?: unknown };
   if (typeof d.connectionId !== 'string' || !plans.has(d.connectionId)) return data;

@@ -100,7 +100,7 @@ function toNumber(v: unknown): number | undefined {
   return undefined;
 }
 
-export function parseTokens(
+function parseTokens(
   def: ProviderDefinition,
   rawBody: Record<string, unknown>,
   nowMs: number,

@@ -21,12 +21,7 @@ type AuthorizationSide = Pick<ProviderDefinition, (typeof AUTHORIZATION_FIELDS)[
 const SCOPE_RE = /^[\x21\x23-\x5b\x5d-\x7e]{1,256}$/; // RFC 6749 3.3 scope-token
 
 /** A URL template ({name} / {name|default}): https unless insecure URLs are allowed (loopback tests). */
-export function checkUrlTemplate(
-  provider: string,
-  field: string,
-  v: unknown,
-  allowInsecure: boolean,
-): string | undefined {
+function checkUrlTemplate(provider: string, field: string, v: unknown, allowInsecure: boolean): string | undefined {
   if (v === undefined) return undefined;
   if (typeof v !== 'string' || v === '') throw new AuthorizationConfigError(provider, field, 'must be a URL');
   if (/[\s\0]/.test(v))

@@ -386,4 +386,4 @@ export const BUILTIN_PROVIDERS: Record<string, ProviderInput> = {
 };
 
 // The authorization side of each built-in (hosted connect flow) lives in builtin-authorization.ts.
-for (const [key, facts] of Object.entries(BUILTIN_AUTHORIZATION)) Object.assign(BUILTIN_PROVIDERS[key]!, facts);
+for (const [key, facts] of Object.entries(BUILTIN_AUTHORIZATION)) Object.assign(BUILTIN_PROVIDERS[key], facts);

@@ -20,6 +20,7 @@ import {
   orgSpec,
   patternWithGroup,
   strList,
+  headerMap,
   strMap,
 } from './fields.ts';
 import type { ErrorSpec, ExpirySpec, ProviderDefinition, ProviderInput } from './types.ts';
@@ -169,7 +170,7 @@ export function resolveProvider(
     clientSecret: clientSecret ?? '',
     paramsIn: oneOf(key, 'paramsIn', input.paramsIn, ['form', 'json', 'query'] as const, DEFAULTS.paramsIn),
     extraParams: strMap(key, 'extraParams', input.extraParams),
-    headers: strMap(key, 'headers', input.headers),
+    headers: headerMap(key, input.headers),
     responseFormat: oneOf(
       key,
       'responseFormat',

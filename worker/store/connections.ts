@@ -65,7 +65,7 @@ const UTC_TYPES = {
   getTypeParser: ((oid: number, format?: string) =>
     oid === 1114
       ? (v: string) => new Date(`${v.replace(' ', 'T')}Z`)
-      : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
+      : (pg.types.getTypeParser(oid, format as 'text') as (v: string) => unknown)) as typeof pg.types.getTypeParser,
 };
 
 /** Dates go out as UTC ISO strings cast to timestamp (the zone suffix is ignored), as Prisma writes them. */

@@ -10,7 +10,7 @@ import type { Registration } from '../../store/registration.ts';
 import { isUuid } from '../../util/ids.ts';
 import type { AuthHook } from '../auth.ts';
 import { bad, notFound } from '../replies.ts';
-import { parseConnectionPage, validateCreate, validateTokens } from '../validate.ts';
+import { parseConnectionPage, validateCreate, validateTokens } from '../../validation/validate.ts';
 import { connectionView, createdView } from '../views.ts';
 import { loadById, NOT_A_CONNECTION_ID } from './load.ts';
 

@@ -10,7 +10,7 @@ import type { Registration } from '../../store/registration.ts';
 import { isUuid } from '../../util/ids.ts';
 import type { AuthHook } from '../auth.ts';
 import { bad, notFound } from '../replies.ts';
-import { parseMinValidSeconds, validateReplaceTokens } from '../validate.ts';
+import { parseMinValidSeconds, validateReplaceTokens } from '../../validation/validate.ts';
 import { connectionView, outcomeView, retryAfterSeconds, tokenView } from '../views.ts';
 import { loadById, NOT_A_CONNECTION_ID } from './load.ts';
 

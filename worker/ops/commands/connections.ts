@@ -32,8 +32,8 @@ async function list(argv: string[], ctx: OpsContext): Promise<number> {
   const limit = intFlag(flags.limit, 'limit', 1, 100_000) ?? 100;
   const provider = stringFlag(flags.provider);
   await ctx.connect();
-  const where = {
-    ...(status ? { status: status as 'active' | 'needs_reauth' } : {}),
+  const where: { status?: 'active' | 'needs_reauth'; provider?: string } = {
+    ...(status ? { status } : {}),
     ...(provider ? { provider } : {}),
   };
   const [rows, total] = await Promise.all([

@@ -140,18 +140,18 @@ export class FakeAuthorization {
     // Errors about the client or the redirect URI are shown, never redirected (RFC 6749 4.1.2.1).
     if (q.client_id !== this.host.clientId)
       return html(res, 400, '<h1>Unknown client</h1><p>client_id is not registered.</p>');
-    let ok = false;
+    let ok: boolean;
     try {
       ok = ['http:', 'https:'].includes(new URL(q.redirect_uri ?? '').protocol);
     } catch {
       ok = false;
     }
-    if (!ok || (this.options.redirectUris && !this.options.redirectUris.includes(q.redirect_uri!))) {
+    if (!ok || (this.options.redirectUris && !this.options.redirectUris.includes(q.redirect_uri))) {
       return html(res, 400, '<h1>Invalid redirect URI</h1><p>redirect_uri does not match the app registration.</p>');
     }
     const p: PendingRequest = {
       clientId: q.client_id,
-      redirectUri: q.redirect_uri!,
+      redirectUri: q.redirect_uri,
       state: q.state,
       scope: q.scope,
       challenge: q.code_challenge,

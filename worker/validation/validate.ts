@@ -1,4 +1,5 @@
-// API input validation. Pure: every rejection names the field; nothing is written on a rejection.
+// Input validation for the API and the connect flow. Pure: every rejection names the field; nothing
+// is written on a rejection.
 import type { TokenSetInput } from '../interfaces.ts';
 import type { ConnectionPageQuery } from '../store/connection-queries.ts';
 import { isUuid } from '../util/ids.ts';
