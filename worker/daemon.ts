@@ -25,6 +25,8 @@ import { ConnectFlow } from './connect/flow.ts';
 import { ConnectSessions } from './store/connect-sessions.ts';
 import { openGate } from './refresh/refresher.ts';
 import { revokeRefreshToken, type RevocationResult } from './oauth/revoke.ts';
+import type { ConsoleDeps } from './console/routes.ts';
+import { consoleSecret } from './console/session.ts';
 
 export interface DaemonOptions {
   log?: Logger;
@@ -169,6 +171,7 @@ export class Daemon {
         onDemand: this.onDemand, apiKeys: new ApiKeys(config.apiKeys), log,
         readiness: () => this.readiness(),
         connect: { sessions: this.connectSessions, flow: () => this.connect },
+        console: config.consoleEnabled ? this.consoleDeps() : undefined,
         revoke: (c) => this.revoke(c),
         extend: async (app, auth) => {
           for (const e of this.opts.extensions ?? []) await e.routes?.(app, auth, this.host());
@@ -179,6 +182,18 @@ export class Daemon {
     this.state = 'started';
     for (const w of configWarnings) log.warn(w);
     log.info({ roles: [...config.roles], address: this.address, providers: this.providers.all().filter((p) => p.configured).map((p) => p.key) }, 'oauth-refresher started');
+  }
+
+  /** What the web console reads and may do (it creates reconnect links through the connect flow). */
+  private consoleDeps(): ConsoleDeps {
+    // The breaker gate (when that extension runs) also knows this process's in-flight and waiting counts.
+    const gate = this.gate as ProviderGate & { views?: ConsoleDeps['gateViews'] };
+    return {
+      db: this.db, providers: this.providers, sessions: this.connectSessions, flow: () => this.connect, now: this.opts.now,
+      gateViews: gate.views ? (keys) => gate.views!(keys) : undefined,
+      keys: { keys: this.config.apiKeys, secret: consoleSecret(this.config.encryptionKeys[0].key) },
+      secure: this.config.publicUrl?.startsWith('https:') ?? false,
+    };
   }
 
   /** RFC 7009: revokes a connection's refresh token at its provider (DELETE ?revoke=true). */

@@ -1,4 +1,5 @@
-// The HTTP API: /v1 (bearer keys), /healthz, /readyz, and the hosted connect flow's browser pages.
+// The HTTP API: /v1 (bearer keys), /healthz, /readyz, the hosted connect flow's browser pages and
+// the web console (/console).
 // A composition of one route module per resource; validation (validate.ts), views (views.ts) and
 // the store do the work.
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
@@ -6,6 +7,7 @@ import type { Logger } from 'pino';
 import type { ConnectFlow } from '../connect/flow.ts';
 import { notFoundPage } from '../connect/pages.ts';
 import { registerConnectRoutes } from '../connect/routes.ts';
+import { registerConsole, type ConsoleDeps } from '../console/routes.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
 import type { OnDemand } from '../refresh/ondemand.ts';
 import type { Scheduler } from '../schedule/scheduler.ts';
@@ -38,6 +40,8 @@ export interface ApiDeps {
   revoke?: Revoke;
   /** The hosted connect flow (flow() is undefined while PUBLIC_URL is not set). */
   connect?: { sessions: ConnectSessions; flow: () => ConnectFlow | undefined };
+  /** The web console (CONSOLE_ENABLED). */
+  console?: ConsoleDeps;
 }
 
 export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
@@ -68,6 +72,7 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
     registerConnectSessionRoutes(app, auth, { db: d.db, sessions: d.connect.sessions, providers: d.providers, flow: d.connect.flow });
     registerConnectRoutes(app, d.connect.flow);
   }
+  if (d.console) registerConsole(app, d.console);
   await d.extend?.(app, auth);
   return app;
 }
