@@ -333,3 +333,42 @@ describe('web console in a real browser', () => {
     await ctx.close();
   });
 });
+
+describe('web console over plain HTTP', () => {
+  const post = (headers: Record<string, string>) =>
+    fetch(`${d.baseUrl}/console/sign-in`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+      body: new URLSearchParams({ key: TEST_READ_KEY }).toString(),
+    });
+
+  it('a sign-in POST from another site is refused even with a right key; a same-site one gets the cookie', async () => {
+    const refused: Record<string, string>[] = [
+      { 'sec-fetch-site': 'cross-site' },
+      { 'sec-fetch-site': 'same-site' },
+      { origin: 'http://evil.example' },
+      { origin: 'null' },
+    ];
+    for (const h of refused) {
+      const r = await post(h);
+      expect(r.status, JSON.stringify(h)).toBe(403);
+      expect(r.headers.get('set-cookie')).toBeNull();
+    }
+    const ok = await post({ 'sec-fetch-site': 'same-origin' });
+    expect(ok.status).toBe(303);
+    expect(ok.headers.get('set-cookie')).toMatch(
+      /^ort_console=\d+\.[A-Za-z0-9_-]{43}; Path=\/console; Max-Age=43200; HttpOnly; SameSite=Lax$/,
+    );
+  });
+
+  it('CONSOLE_ENABLED=false: no console routes', async () => {
+    const off = await startDaemon({ ROLES: 'api', CONSOLE_ENABLED: 'false', PROVIDERS_FILE: writeProvidersFile({}) });
+    try {
+      expect((await fetch(`${off.baseUrl}/console/sign-in`)).status).toBe(404);
+      expect((await fetch(`${off.baseUrl}/console`)).status).toBe(404);
+    } finally {
+      await off.stop();
+    }
+  });
+});

@@ -87,20 +87,26 @@ function providerCard(p: ProviderHealth): Html {
   </section>`;
 }
 
+/** Built-in providers nobody configured or uses would bury the ones that matter. */
+const inUse = (p: ProviderHealth) => p.configured !== false || p.active + p.needsReauth > 0 || p.breaker !== 'closed';
+
 export function overviewPage(o: Overview): string {
+  const shown = o.providers.filter(inUse);
+  const idle = o.providers.filter((p) => !inUse(p)).map((p) => p.key);
   return layout(
     'Overview',
-    html`${countsTable(o.providers)}
+    html`${countsTable(shown)}
+      ${idle.length ? html`<p class="muted" id="idle-providers">Not configured and without connections: ${idle.join(', ')}.</p>` : ''}
       <h2>Providers, last 24 hours</h2>
       <p class="legend muted">
-        <span><span class="sw sw-refreshes"></span>refreshes</span
-        ><span><span class="sw sw-failures"></span>failures</span
-        ><span><span class="sw sw-needsReauth"></span>needs_reauth</span
-        ><span
+        <span><span class="sw sw-refreshes"></span>refreshes</span>
+        <span><span class="sw sw-failures"></span>failures</span>
+        <span><span class="sw sw-needsReauth"></span>needs_reauth</span>
+        <span
           >▼ hours with dead-grant answers, when an invalid_grant spike is flagged (as in <code>ops report</code>)</span
         >
       </p>
-      <div class="grid">${o.providers.map(providerCard)}</div>`,
+      <div class="grid">${shown.map(providerCard)}</div>`,
   );
 }
 
