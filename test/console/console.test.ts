@@ -2,9 +2,9 @@
 // read key (and a wrong key refused), the overview's counts and spike, the filtered list, a
 // needs_reauth connection's diagnosis, the reconnect link for token keys, an accessibility pass.
 // Screenshots go to test-output/console/ (git-ignored) for a person to look at.
-import { mkdirSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import axeCore from 'axe-core';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../worker/ops/cli.ts';
@@ -21,7 +21,7 @@ import {
 } from '../helpers/harness.ts';
 
 const SHOTS = join(process.cwd(), 'test-output', 'console');
-const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+const AXE = axeCore.source;
 const db = testDb();
 let d: TestDaemon;
 let browser: Browser;

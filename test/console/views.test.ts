@@ -2,6 +2,7 @@
 // list's filter parsing.
 import { describe, expect, it } from 'vitest';
 import { chartBars, chartSvg, GEOMETRY, type HourBucket } from '../../worker/console/chart.ts';
+import { bucketsOf } from '../../worker/console/data.ts';
 import { html } from '../../worker/console/html.ts';
 import { signInPage } from '../../worker/console/layout.ts';
 import { filterOf } from '../../worker/console/routes.ts';
@@ -270,5 +271,23 @@ describe('list filter', () => {
     const f = filterOf({ status: 'active', q: 'a&b=c', page: '2' });
     expect(filterOf(Object.fromEntries(new URL(listHref(f), 'http://x').searchParams))).toEqual(f);
     expect(listHref({ page: 1 })).toBe('/console/connections');
+  });
+});
+
+describe('hourly buckets', () => {
+  it('one bucket per hour, oldest first, other providers ignored, an attempt at the very end in the last hour', () => {
+    const row = (provider: string, bucket: number, refreshes: number) => ({
+      provider,
+      bucket,
+      refreshes,
+      failures: 1,
+      needsReauth: 0,
+      deadGrants: 0,
+    });
+    const b = bucketsOf([row('acme', 0, 2), row('acme', 23, 1), row('acme', 24, 4), row('other', 5, 9)], 'acme');
+    expect(b).toHaveLength(24);
+    expect(b[0]).toEqual({ refreshes: 2, failures: 1, needsReauth: 0, deadGrants: 0 });
+    expect(b[23]).toEqual({ refreshes: 5, failures: 2, needsReauth: 0, deadGrants: 0 });
+    expect(b[5].refreshes).toBe(0);
   });
 });

@@ -15,8 +15,8 @@ import { providerStates } from '../store/provider-state.ts';
 import type { HourBucket } from './chart.ts';
 import type { ConnectionDetail, ConnectionList, ListFilter, Overview, ProviderHealth } from './types.ts';
 
-export const HOURS = 24;
-export const PAGE_SIZE = 50;
+const HOURS = 24;
+const PAGE_SIZE = 50;
 
 export interface ConsoleData {
   db: Db;

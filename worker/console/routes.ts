@@ -2,7 +2,7 @@
 // the one write is creating a reconnect link, for keys with token access. Thin: data.ts reads,
 // views.ts renders, session.ts decides who is signed in.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Scope } from '../api/auth.ts';
+import type { Scope } from './session.ts';
 import type { ConnectFlow } from '../connect/flow.ts';
 import { createSession } from '../connect/session.ts';
 import type { Connection } from '../generated/prisma/client.ts';
@@ -40,7 +40,7 @@ function send(reply: FastifyReply, status: number, body: string): FastifyReply {
 
 /** The list's filter from the query string: unknown values are dropped, never echoed as given. */
 export function filterOf(q: Record<string, unknown>): ListFilter {
-  const s = (k: string) => (typeof q[k] === 'string' && q[k] !== '' ? (q[k] as string).slice(0, 200) : undefined);
+  const s = (k: string) => (typeof q[k] === 'string' && q[k] !== '' ? q[k].slice(0, 200) : undefined);
   const status = s('status');
   const page = Number(s('page') ?? '1');
   return {

@@ -2,9 +2,11 @@
 // and an HMAC of (expiry, key) under a secret derived from the encryption key, so it is valid on
 // every API replica, dies when the key is removed from the configuration, and never reveals it.
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import type { Scope } from '../api/auth.ts';
+import type { Config } from '../config/env.ts';
 
-export const SESSION_COOKIE = 'ort_console';
+export type Scope = Config['apiKeys'][number]['scope'];
+
+const SESSION_COOKIE = 'ort_console';
 export const SESSION_TTL_MS = 12 * 3_600_000;
 
 export interface ConsoleKeys {
