@@ -35,6 +35,8 @@ const PURE_MODULES = [
   '^worker/util/ids\\.ts$',
   '^worker/(interfaces|types)\\.ts$',
   '^worker/types/',
+  '^worker/connect/pages\\.ts$',
+  '^worker/console/(html|chart|layout)\\.ts$',
   '^worker/[^/]+/(plan|answer|diagnose|outcome|backoff|policy|rules|views|format|types|interfaces)\\.ts$',
 ];
 

@@ -25,6 +25,8 @@ import { ConnectFlow } from './connect/flow.ts';
 import { ConnectSessions } from './store/connect-sessions.ts';
 import { openGate } from './refresh/refresher.ts';
 import { revokeRefreshToken, type RevocationResult } from './oauth/revoke.ts';
+import { registerConsole, type ConsoleDeps } from './console/routes.ts';
+import { consoleSecret } from './console/session.ts';
 
 export interface DaemonOptions {
   log?: Logger;
@@ -245,6 +247,8 @@ export class Daemon {
         connect: { sessions: this.connectSessions, flow: () => this.connect },
         revoke: (c) => this.revoke(c),
         extend: async (app, auth) => {
+          // The web console (CONSOLE_ENABLED) is composed here: the API below it knows nothing of it.
+          if (config.consoleEnabled) registerConsole(app, this.consoleDeps());
           for (const e of this.opts.extensions ?? []) await e.routes?.(app, auth, this.host());
         },
       });
@@ -263,6 +267,22 @@ export class Daemon {
       },
       'oauth-refresher started',
     );
+  }
+
+  /** What the web console reads and may do (it creates reconnect links through the connect flow). */
+  private consoleDeps(): ConsoleDeps {
+    // The breaker gate (when that extension runs) also knows this process's in-flight and waiting counts.
+    const gate = this.gate as ProviderGate & { views?: ConsoleDeps['gateViews'] };
+    return {
+      db: this.db,
+      providers: this.providers,
+      sessions: this.connectSessions,
+      flow: () => this.connect,
+      now: this.opts.now,
+      gateViews: gate.views ? (keys) => gate.views!(keys) : undefined,
+      keys: { keys: this.config.apiKeys, secret: consoleSecret(this.config.encryptionKeys[0].key) },
+      secure: this.config.publicUrl?.startsWith('https:') ?? false,
+    };
   }
 
   /** RFC 7009: revokes a connection's refresh token at its provider (DELETE ?revoke=true). */

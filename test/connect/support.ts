@@ -10,7 +10,7 @@ import type { FakeProvider } from '../fakes/fake-provider.ts';
 import { startDaemon, type TestDaemon } from '../helpers/harness.ts';
 export { launchBrowser, newProfile } from '../helpers/browser.ts';
 
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   const s = createNetServer();
   await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
   const port = (s.address() as AddressInfo).port;

@@ -1,4 +1,5 @@
-// The HTTP API: /v1 (bearer keys), /healthz, /readyz, and the hosted connect flow's browser pages.
+// The HTTP API: /v1 (bearer keys), /healthz, /readyz and the hosted connect flow's browser pages
+// (the web console is added by the daemon).
 // A composition of one route module per resource; validation (validate.ts), views (views.ts) and
 // the store do the work.
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';

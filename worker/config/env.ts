@@ -73,6 +73,8 @@ export interface Config {
   /** Allowed return URL prefixes of the connect flow (CONNECT_RETURN_URLS). */
   connectReturnUrls: string[];
   connectSessionTtlMs: number;
+  /** The web console at /console (served by the api role). */
+  consoleEnabled: boolean;
 }
 
 type Env = Record<string, string | undefined>;
@@ -344,6 +346,7 @@ export function loadConfig(env: Env = process.env): Config {
     publicUrl: env.PUBLIC_URL ? url(env, 'PUBLIC_URL', undefined, ['http:', 'https:']).replace(/\/+$/, '') : undefined,
     connectReturnUrls: parseReturnUrls(env),
     connectSessionTtlMs: int(env, 'CONNECT_SESSION_TTL_MS', 1_800_000, 100, 7 * 24 * 3600_000),
+    consoleEnabled: bool(env, 'CONSOLE_ENABLED', true),
     workerId: env.WORKER_ID || `${process.env.HOSTNAME ?? 'local'}:${process.pid}`,
   };
 }

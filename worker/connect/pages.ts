@@ -1,7 +1,7 @@
 // The small HTML pages a person sees. Every value is escaped; no page ever shows a token, a code, a
 // state or anything from the query string.
 
-function escapeHtml(s: string): string {
+export function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 }
 

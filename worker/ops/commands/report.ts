@@ -3,8 +3,8 @@
 import type { OpsCommand } from '../types.ts';
 import { durationFlag, parseFlags, UsageError } from '../args.ts';
 import { formatDuration, isoShort, table } from '../format.ts';
-import { detectSpikes, DEFAULT_SPIKE, type Spike } from '../spikes.ts';
-import { orgKeyOf, orgLabelOf } from '../../providers/identity.ts';
+import { deadGrantSpikes, DEFAULT_SPIKE, orgOfRegistry } from '../spikes.ts';
+import { deadGrantCounts } from '../../store/attempt-stats.ts';
 
 const HELP = `Usage:
   ops report [--since 24h] [--json]
@@ -45,11 +45,7 @@ export const reportCommand: OpsCommand = {
       _count: { _all: true },
       orderBy: [{ provider: 'asc' }, { reauthReason: 'asc' }],
     });
-    const dead = await db.$queryRaw<{ provider: string; metadata: unknown; cur: boolean; n: number }[]>`
-      SELECT a."provider", c."metadata", (a."startedAt" >= ${from}) AS cur, count(*)::int AS n
-      FROM "RefreshAttempt" a JOIN "Connection" c ON c."id" = a."connectionId"
-      WHERE a."startedAt" >= ${prevFrom} AND (a."outcome" = 'needs_reauth' OR a."errorCode" = 'invalid_grant')
-      GROUP BY a."provider", c."metadata", cur`;
+    const dead = await deadGrantCounts(db, from, prevFrom);
 
     const providers = [...new Set([...byOutcome.map((r) => r.provider), ...reauth.map((r) => r.provider)])].sort();
     const rows = providers.map((p) => {
@@ -75,17 +71,7 @@ export const reportCommand: OpsCommand = {
     });
 
     // Dead-grant answers per group, current vs previous period.
-    const cur = new Map<string, number>();
-    const prev = new Map<string, number>();
-    const add = (m: Map<string, number>, k: string, n: number) => m.set(k, (m.get(k) ?? 0) + n);
-    for (const r of dead) {
-      const m = r.cur ? cur : prev;
-      add(m, `provider ${r.provider}`, r.n);
-      const def = registry.get(r.provider);
-      const org = orgKeyOf(def, r.metadata);
-      if (def && org) add(m, `${orgLabelOf(def)} ${org} (${r.provider})`, r.n);
-    }
-    const spikes: Spike[] = detectSpikes(cur, prev);
+    const { cur, prev, spikes } = deadGrantSpikes(dead, orgOfRegistry(registry));
 
     if (ctx.json) {
       ctx.out(

@@ -4,9 +4,8 @@ import type { OpsCommand } from '../types.ts';
 import { parseFlags, stringFlag, UsageError } from '../args.ts';
 import { isoShort, relative } from '../format.ts';
 import { findConnection } from '../lookup.ts';
-import { diagnose, type DiagnoseInput, type Peer } from '../diagnose.ts';
-import { orgKeyOf, userKeyOf } from '../../providers/identity.ts';
-import type { Db } from '../../store/db.ts';
+import { diagnose } from '../diagnose.ts';
+import { gatherDiagnoseInput } from '../diagnose-input.ts';
 import { connectTrace } from '../connect-trace.ts';
 
 const HELP = `Usage:
@@ -24,25 +23,6 @@ Examples:
   ops why 3f1c9a7e-5b2d-4c1e-9f00-2a7b8c9d0e1f
   ops why acct-42 --provider salesforce`;
 
-/** Other connections of the same provider whose metadata matches by a key function (bounded scan). */
-async function peersBy(
-  db: Db,
-  provider: string,
-  selfId: string,
-  keyOf: (md: unknown) => string | undefined,
-  key: string,
-  hint: string,
-): Promise<Peer[]> {
-  // Narrow in SQL by a metadata substring (the org id / user id), then match exactly in code.
-  const like = `%${hint.replace(/[\\%_]/g, (m) => `\\${m}`)}%`;
-  const rows = await db.$queryRaw<(Peer & { metadata: unknown })[]>`
-    SELECT "id"::text AS id, "externalId", "status"::text AS status, "createdAt", "reauthAt", "metadata"
-    FROM "Connection"
-    WHERE "provider" = ${provider} AND "id" <> ${selfId}::uuid AND "metadata"::text LIKE ${like}
-    LIMIT 5000`;
-  return rows.filter((r) => keyOf(r.metadata) === key).map(({ metadata: _m, ...p }) => p);
-}
-
 export const whyCommand: OpsCommand = {
   name: 'why',
   summary: 'explain a disconnection (or failure) in plain words, with the next step',
@@ -53,43 +33,9 @@ export const whyCommand: OpsCommand = {
     await ctx.connect();
     const { db, providers } = ctx.daemon;
     const c = await findConnection(db, positionals[0], stringFlag(flags.provider));
-    const attempts = await db.refreshAttempt.findMany({
-      where: { connectionId: c.id },
-      orderBy: { startedAt: 'desc' },
-      take: 50,
-    });
+    const { input, attempts, orgKey } = await gatherDiagnoseInput(db, providers, c, Date.now());
+    const { sameUser, sameOrg } = input;
     const def = providers.get(c.provider);
-    const breaker = await db.providerState.findUnique({ where: { provider: c.provider } }).catch(() => null);
-    const userKey = userKeyOf(def, c.metadata);
-    const orgKey = orgKeyOf(def, c.metadata);
-    // Keys are substrings of the metadata they were read from, so each narrows its own scan.
-    const sameUser = userKey ? await peersBy(db, c.provider, c.id, (md) => userKeyOf(def, md), userKey, userKey) : [];
-    const sameOrg = orgKey ? await peersBy(db, c.provider, c.id, (md) => orgKeyOf(def, md), orgKey, orgKey) : [];
-    const providerMisconfigured = c.lastErrorCode
-      ? await db.connection.count({ where: { provider: c.provider, status: 'active', lastErrorCode: c.lastErrorCode } })
-      : 0;
-    const input: DiagnoseInput = {
-      now: Date.now(),
-      connection: { ...c, metadata: c.metadata },
-      attempts,
-      provider: def
-        ? {
-            key: def.key,
-            displayName: def.displayName,
-            configured: def.configured,
-            idleLifetimeSec: def.idleLifetimeSec,
-            tokenCapPerUser: def.tokenCapPerUser,
-            org: def.org,
-            fixedGrantLifetimes: def.fixedGrantLifetimes,
-          }
-        : null,
-      breaker: breaker
-        ? { state: breaker.breakerState, lastErrorCode: breaker.lastErrorCode, openedAt: breaker.openedAt }
-        : null,
-      sameUser,
-      sameOrg,
-      providerMisconfigured,
-    };
     const d = diagnose(input);
     const trace = connectTrace(
       await ctx.daemon.connectSessions.history(c),
