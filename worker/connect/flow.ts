@@ -214,11 +214,10 @@ export class ConnectFlow {
       : await this.d.db.connection.findUnique({
           where: { provider_externalId: { provider: s.provider, externalId: s.externalId } },
         });
-    let row: Connection | null = null;
-    let outcome: 'connected' | 'reconnected' = 'reconnected';
-    if (existing) {
-      row = await this.d.registration.replaceTokens(
-        { id: existing.id, provider, tokens, metadata },
+    // Reconnect in place: new tokens on the same row, the session finished in the same transaction.
+    const reconnect = (id: string) =>
+      this.d.registration.replaceTokens(
+        { id, provider, tokens, metadata },
         {
           recoveredReason: 'reconnected',
           neverExpires,
@@ -231,7 +230,9 @@ export class ConnectFlow {
             ),
         },
       );
-    }
+    let row: Connection | null = null;
+    let outcome: 'connected' | 'reconnected' = 'reconnected';
+    if (existing) row = await reconnect(existing.id);
     if (!row) {
       outcome = 'connected';
       const created = await this.d.registration.create(
@@ -256,20 +257,7 @@ export class ConnectFlow {
       if (created.kind === 'conflict') {
         // Created meanwhile by another path: reconnect that one in place.
         outcome = 'reconnected';
-        row = await this.d.registration.replaceTokens(
-          { id: created.id || NO_ID, provider, tokens, metadata },
-          {
-            recoveredReason: 'reconnected',
-            neverExpires,
-            inTx: (tx, r) =>
-              this.d.sessions.finish(
-                s.id,
-                { status: 'completed', outcome: 'reconnected', resultConnectionId: r.id },
-                nowDate(),
-                tx,
-              ),
-          },
-        );
+        row = await reconnect(created.id || NO_ID);
         if (!row) return this.fail(s, 'provider_unavailable', 'the connection changed while connecting; start again');
       } else row = created.row;
     }
