@@ -2,15 +2,14 @@
 import type { Connection, Prisma } from '../generated/prisma/client.ts';
 import type { Db } from '../store/db.ts';
 import { UsageError } from './args.ts';
-
-const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+import { isUuid } from '../util/ids.ts';
 
 export class NotFound extends Error {}
 
 /** A connection by id or by externalId (ambiguous externalIds need --provider). */
 export async function findConnection(db: Db, ref: string | undefined, provider?: string): Promise<Connection> {
   if (!ref) throw new UsageError('give a connection id or externalId');
-  if (UUID_RE.test(ref)) {
+  if (isUuid(ref)) {
     const row = await db.connection.findUnique({ where: { id: ref } });
     if (row) return row;
   }

@@ -6,6 +6,7 @@ import { hotPool, type Db } from './db.ts';
 import { Prisma, type Connection, type RefreshTrigger } from '../generated/prisma/client.ts';
 import { enqueueEvent } from './outbox.ts';
 import type { ReauthReason } from '../oauth/answer.ts';
+import { isUuid } from '../util/ids.ts';
 
 export type ConnectionRow = Connection;
 
@@ -57,8 +58,6 @@ export interface AttemptFinish {
   uncertain?: boolean;
   tokenFingerprint?: string;
 }
-
-const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Prisma keeps DateTime as UTC in timestamp(3) columns: read them as UTC whatever the process TZ. */
 const UTC_TYPES = {
@@ -146,7 +145,7 @@ export class ConnectionStore {
   }
 
   load(id: string): Promise<ConnectionRow | null> {
-    if (!this.pool || !UUID_RE.test(id)) return this.db.connection.findUnique({ where: { id } });
+    if (!this.pool || !isUuid(id)) return this.db.connection.findUnique({ where: { id } });
     return this.pool
       .query<ConnectionRow>({ name: 'ort_load_connection', text: LOAD_SQL, values: [id], types: UTC_TYPES })
       .then((r) => r.rows[0] ?? null);
@@ -162,7 +161,7 @@ export class ConnectionStore {
    * otherwise present the same single-use refresh token.
    */
   async claim(c: Claim): Promise<{ row: ConnectionRow | null; attemptId: string | null }> {
-    if (!UUID_RE.test(c.connectionId)) return { row: null, attemptId: null };
+    if (!isUuid(c.connectionId)) return { row: null, attemptId: null };
     const values = [
       c.connectionId,
       randomUUID(),
