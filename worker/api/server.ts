@@ -15,11 +15,15 @@ import type { Db } from '../store/db.ts';
 import type { Registration } from '../store/registration.ts';
 import { bearerAuth, type ApiKeys, type AuthHook } from './auth.ts';
 import { endConnectionsWhileClosing } from './closing.ts';
+import { registerOpenApi } from './openapi.ts';
 import { errorHandler } from './replies.ts';
 import { registerConnectSessionRoutes } from './routes/connect-sessions.ts';
 import { connectionRoutes, type Revoke } from './routes/connections.ts';
 import { healthRoutes, type Readiness } from './routes/health.ts';
 import { tokenRoutes } from './routes/tokens.ts';
+
+/** The document's info.version: the API's, not the package's (bump on a contract change). */
+const API_VERSION = '1.0.0';
 
 export interface ApiDeps {
   db: Db;
@@ -63,6 +67,7 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
     }
     return reply.code(404).send({ error: 'not_found', message: 'no such route' });
   });
+  await registerOpenApi(app, API_VERSION);
   const auth = bearerAuth(d.apiKeys);
   healthRoutes(app, d);
   connectionRoutes(app, { ...d, auth });

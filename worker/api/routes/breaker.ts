@@ -3,6 +3,7 @@
 // (gate/breaker.ts), which owns that state.
 import type { FastifyInstance } from 'fastify';
 import type { AuthHook } from '../../interfaces.ts';
+import { routeSchemas as S } from '../schemas.ts';
 import type { ProviderGateView } from '../../providers/breaker-policy.ts';
 import type { ProviderRegistry, ResolvedProvider } from '../../providers/registry.ts';
 
@@ -17,17 +18,21 @@ export function registerBreakerRoutes(
   { providers, gate }: BreakerRoutesDeps,
 ): void {
   const read = { preHandler: auth('read') };
-  app.get('/v1/providers', read, async () => {
+  app.get('/v1/providers', { ...read, schema: S.listProviders }, async () => {
     const all = providers.all();
     const views = await gate.views(all.map((p) => p.key));
     return { providers: all.map((p) => ({ ...providerView(p), breaker: views[p.key] })) };
   });
-  app.get<{ Params: { key: string } }>('/v1/providers/:key', read, async (req, reply) => {
-    const p = providers.get(req.params.key);
-    if (!p) return reply.code(404).send({ error: 'not_found', message: 'no such provider' });
-    const views = await gate.views([p.key]);
-    return { ...providerView(p), breaker: views[p.key] };
-  });
+  app.get<{ Params: { key: string } }>(
+    '/v1/providers/:key',
+    { ...read, schema: S.showProvider },
+    async (req, reply) => {
+      const p = providers.get(req.params.key);
+      if (!p) return reply.code(404).send({ error: 'not_found', message: 'no such provider' });
+      const views = await gate.views([p.key]);
+      return { ...providerView(p), breaker: views[p.key] };
+    },
+  );
 }
 
 /** The public, secret-free description of a provider definition. */

@@ -1,6 +1,7 @@
 // POST /v1/connect-sessions (token scope) and GET /v1/connect-sessions/:id (read scope).
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Scope } from '../auth.ts';
+import { routeSchemas as S } from '../schemas.ts';
 import { isUuid } from '../../util/ids.ts';
 import type { ConnectFlow } from '../../connect/flow.ts';
 import { createSession, sessionView } from '../../connect/session.ts';
@@ -26,34 +27,42 @@ const NOT_CONFIGURED = {
 };
 
 export function registerConnectSessionRoutes(app: FastifyInstance, auth: Auth, d: ConnectSessionRouteDeps): void {
-  app.post('/v1/connect-sessions', { preHandler: auth('token') }, async (req, reply) => {
-    const flow = d.flow();
-    if (!flow) return reply.code(503).send(NOT_CONFIGURED);
-    const r = await createSession(
-      { db: d.db, sessions: d.sessions, providers: d.providers, now: d.now },
-      flow.config,
-      req.body,
-    );
-    switch (r.kind) {
-      case 'invalid':
-        return reply.code(400).send({ error: 'invalid_request', field: r.field, message: r.message });
-      case 'not_found':
-        return reply.code(404).send({ error: 'not_found', field: 'connectionId', message: r.message });
-      case 'conflict':
-        return reply.code(409).send({ error: 'conflict', field: 'connectionId', message: r.message });
-      case 'created':
-        return reply.code(201).header('cache-control', 'no-store').send(r.body);
-    }
-  });
+  app.post(
+    '/v1/connect-sessions',
+    { preHandler: auth('token'), schema: S.createConnectSession },
+    async (req, reply) => {
+      const flow = d.flow();
+      if (!flow) return reply.code(503).send(NOT_CONFIGURED);
+      const r = await createSession(
+        { db: d.db, sessions: d.sessions, providers: d.providers, now: d.now },
+        flow.config,
+        req.body,
+      );
+      switch (r.kind) {
+        case 'invalid':
+          return reply.code(400).send({ error: 'invalid_request', field: r.field, message: r.message });
+        case 'not_found':
+          return reply.code(404).send({ error: 'not_found', field: 'connectionId', message: r.message });
+        case 'conflict':
+          return reply.code(409).send({ error: 'conflict', field: 'connectionId', message: r.message });
+        case 'created':
+          return reply.code(201).header('cache-control', 'no-store').send(r.body);
+      }
+    },
+  );
 
-  app.get<{ Params: { id: string } }>('/v1/connect-sessions/:id', { preHandler: auth('read') }, async (req, reply) => {
-    if (!d.flow()) return reply.code(503).send(NOT_CONFIGURED);
-    if (!isUuid(req.params.id))
-      return reply
-        .code(400)
-        .send({ error: 'invalid_request', field: 'id', message: 'must be a connect session id (uuid)' });
-    const s = await d.sessions.byId(req.params.id);
-    if (!s) return reply.code(404).send({ error: 'not_found', message: 'no such connect session' });
-    return sessionView(s, (d.now ?? Date.now)());
-  });
+  app.get<{ Params: { id: string } }>(
+    '/v1/connect-sessions/:id',
+    { preHandler: auth('read'), schema: S.showConnectSession },
+    async (req, reply) => {
+      if (!d.flow()) return reply.code(503).send(NOT_CONFIGURED);
+      if (!isUuid(req.params.id))
+        return reply
+          .code(400)
+          .send({ error: 'invalid_request', field: 'id', message: 'must be a connect session id (uuid)' });
+      const s = await d.sessions.byId(req.params.id);
+      if (!s) return reply.code(404).send({ error: 'not_found', message: 'no such connect session' });
+      return sessionView(s, (d.now ?? Date.now)());
+    },
+  );
 }

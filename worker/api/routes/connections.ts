@@ -11,6 +11,7 @@ import { isUuid } from '../../util/ids.ts';
 import type { AuthHook } from '../auth.ts';
 import { bad, notFound } from '../replies.ts';
 import { parseConnectionPage, validateCreate, validateTokens } from '../../validation/validate.ts';
+import { routeSchemas as S } from '../schemas.ts';
 import { connectionView, createdView } from '../views.ts';
 import { loadById, NOT_A_CONNECTION_ID } from './load.ts';
 
@@ -33,7 +34,7 @@ export function connectionRoutes(app: FastifyInstance, d: ConnectionRouteDeps): 
   const read = { preHandler: d.auth('read') };
   const write = { preHandler: d.auth('token') };
 
-  app.post('/v1/connections', write, async (req, reply) => {
+  app.post('/v1/connections', { ...write, schema: S.createConnection }, async (req, reply) => {
     const v = validateCreate(req.body, (k) => d.providers.get(k) !== undefined);
     if (!v.ok) return bad(reply, v.field, v.message);
     const provider = d.providers.get(v.value.provider)!;
@@ -50,25 +51,33 @@ export function connectionRoutes(app: FastifyInstance, d: ConnectionRouteDeps): 
     return reply.code(201).send(createdView(created.row, linked));
   });
 
-  app.get<{ Querystring: Record<string, unknown> }>('/v1/connections', read, async (req, reply) => {
-    const q = parseConnectionPage(req.query, (k) => d.providers.get(k) !== undefined);
-    if (!q.ok) return bad(reply, q.field, q.message);
-    const rows = await connectionPage(d.db, q.value);
-    return {
-      connections: rows.map(connectionView),
-      next: rows.length === q.value.limit ? rows[rows.length - 1].id : null,
-    };
-  });
+  app.get<{ Querystring: Record<string, unknown> }>(
+    '/v1/connections',
+    { ...read, schema: S.listConnections },
+    async (req, reply) => {
+      const q = parseConnectionPage(req.query, (k) => d.providers.get(k) !== undefined);
+      if (!q.ok) return bad(reply, q.field, q.message);
+      const rows = await connectionPage(d.db, q.value);
+      return {
+        connections: rows.map(connectionView),
+        next: rows.length === q.value.limit ? rows[rows.length - 1].id : null,
+      };
+    },
+  );
 
-  app.get<{ Params: { id: string } }>('/v1/connections/:id', read, async (req, reply) => {
-    const row = await loadById(d.db, req.params.id, reply);
-    if (!row) return reply;
-    return connectionView(row);
-  });
+  app.get<{ Params: { id: string } }>(
+    '/v1/connections/:id',
+    { ...read, schema: S.showConnection },
+    async (req, reply) => {
+      const row = await loadById(d.db, req.params.id, reply);
+      if (!row) return reply;
+      return connectionView(row);
+    },
+  );
 
   app.delete<{ Params: { id: string }; Querystring: { revoke?: string } }>(
     '/v1/connections/:id',
-    write,
+    { ...write, schema: S.deleteConnection },
     async (req, reply) => {
       if (!isUuid(req.params.id)) return bad(reply, 'id', NOT_A_CONNECTION_ID);
       const revoke = req.query.revoke;

@@ -11,6 +11,7 @@ import { isUuid } from '../../util/ids.ts';
 import type { AuthHook } from '../auth.ts';
 import { bad, notFound } from '../replies.ts';
 import { parseMinValidSeconds, validateReplaceTokens } from '../../validation/validate.ts';
+import { routeSchemas as S } from '../schemas.ts';
 import { connectionView, outcomeView, retryAfterSeconds, tokenView } from '../views.ts';
 import { loadById, NOT_A_CONNECTION_ID } from './load.ts';
 
@@ -29,7 +30,7 @@ export function tokenRoutes(app: FastifyInstance, d: TokenRouteDeps): void {
 
   app.get<{ Params: { id: string }; Querystring: { min_valid_seconds?: string } }>(
     '/v1/connections/:id/token',
-    write,
+    { ...write, schema: S.token },
     async (req, reply) => {
       const mv = parseMinValidSeconds(req.query.min_valid_seconds);
       if (!mv.ok) return bad(reply, mv.field, mv.message);
@@ -53,34 +54,42 @@ export function tokenRoutes(app: FastifyInstance, d: TokenRouteDeps): void {
     },
   );
 
-  app.post<{ Params: { id: string } }>('/v1/connections/:id/refresh', write, async (req, reply) => {
-    const row = await loadById(d.db, req.params.id, reply);
-    if (!row) return reply;
-    if (row.status !== 'active') return reply.code(409).send({ status: row.status, reauthReason: row.reauthReason });
-    const out = await d.onDemand.refresh(row.id, 'forced');
-    const after = await connectionById(d.db, row.id);
-    if (after?.status === 'active') await d.scheduler.ensure(after.id, after.provider, after.nextRefreshAt);
-    return outcomeView(out);
-  });
+  app.post<{ Params: { id: string } }>(
+    '/v1/connections/:id/refresh',
+    { ...write, schema: S.refresh },
+    async (req, reply) => {
+      const row = await loadById(d.db, req.params.id, reply);
+      if (!row) return reply;
+      if (row.status !== 'active') return reply.code(409).send({ status: row.status, reauthReason: row.reauthReason });
+      const out = await d.onDemand.refresh(row.id, 'forced');
+      const after = await connectionById(d.db, row.id);
+      if (after?.status === 'active') await d.scheduler.ensure(after.id, after.provider, after.nextRefreshAt);
+      return outcomeView(out);
+    },
+  );
 
-  app.put<{ Params: { id: string } }>('/v1/connections/:id/tokens', write, async (req, reply) => {
-    const row = await loadById(d.db, req.params.id, reply);
-    if (!row) return reply;
-    const v = validateReplaceTokens(req.body);
-    if (!v.ok) return bad(reply, v.field, v.message);
-    const provider = d.providers.get(row.provider);
-    if (!provider)
-      return reply
-        .code(409)
-        .send({ error: 'provider_unknown', message: "the connection's provider is no longer defined" });
-    const updated = await d.registration.replaceTokens({
-      id: row.id,
-      provider,
-      tokens: v.value.tokens,
-      metadata: v.value.metadata,
-    });
-    if (!updated) return notFound(reply);
-    await d.scheduler.ensure(updated.id, updated.provider, updated.nextRefreshAt);
-    return connectionView(updated);
-  });
+  app.put<{ Params: { id: string } }>(
+    '/v1/connections/:id/tokens',
+    { ...write, schema: S.replaceTokens },
+    async (req, reply) => {
+      const row = await loadById(d.db, req.params.id, reply);
+      if (!row) return reply;
+      const v = validateReplaceTokens(req.body);
+      if (!v.ok) return bad(reply, v.field, v.message);
+      const provider = d.providers.get(row.provider);
+      if (!provider)
+        return reply
+          .code(409)
+          .send({ error: 'provider_unknown', message: "the connection's provider is no longer defined" });
+      const updated = await d.registration.replaceTokens({
+        id: row.id,
+        provider,
+        tokens: v.value.tokens,
+        metadata: v.value.metadata,
+      });
+      if (!updated) return notFound(reply);
+      await d.scheduler.ensure(updated.id, updated.provider, updated.nextRefreshAt);
+      return connectionView(updated);
+    },
+  );
 }

@@ -1,0 +1,440 @@
+// The /v1 routes' JSON schemas: one source for docs/openapi.json and the contract test. Shared
+// shapes are named components (added with addSchema, referenced as "Name#") so generated client
+// types get usable names. Every field a view in views.ts returns is listed: the contract test
+// validates real answers against these with additionalProperties: false where a view is closed.
+import type { FastifyInstance, FastifySchema } from 'fastify';
+
+const str = { type: 'string' } as const;
+const nullableStr = { type: ['string', 'null'] } as const;
+const dateTime = { type: 'string', format: 'date-time' } as const;
+const nullableDateTime = { type: ['string', 'null'], format: 'date-time' } as const;
+const uuid = { type: 'string', format: 'uuid' } as const;
+const int = { type: 'integer' } as const;
+const ref = (id: string) => ({ $ref: `${id}#` });
+
+const outcomeProps = {
+  outcome: {
+    type: 'string',
+    enum: ['rotated', 'transient', 'misconfigured', 'needs_reauth', 'lost_race', 'skipped'],
+  },
+  version: int,
+  expiresAt: nullableDateTime,
+  nextRefreshAt: nullableDateTime,
+  code: str,
+  description: nullableStr,
+  httpStatus: { type: ['integer', 'null'] },
+  retryAt: dateTime,
+  reauthReason: str,
+  reason: str,
+};
+
+const components = [
+  {
+    $id: 'Error',
+    type: 'object',
+    description: 'Every error answer. A 400 names the offending field.',
+    required: ['error'],
+    properties: { error: str, field: str, message: str, id: { ...uuid, description: '409: the existing connection' } },
+    additionalProperties: false,
+  },
+  {
+    $id: 'NeedsReauth',
+    type: 'object',
+    description: 'The connection cannot be refreshed until the user reconnects.',
+    required: ['status'],
+    properties: { status: str, reauthReason: nullableStr },
+    additionalProperties: false,
+  },
+  {
+    $id: 'Connection',
+    type: 'object',
+    required: [
+      'id',
+      'provider',
+      'externalId',
+      'status',
+      'expiresAt',
+      'lastRefreshedAt',
+      'nextRefreshAt',
+      'version',
+      'consecutiveFailures',
+      'metadata',
+      'parentId',
+      'createdAt',
+      'updatedAt',
+    ],
+    properties: {
+      id: uuid,
+      provider: str,
+      externalId: str,
+      status: { type: 'string', enum: ['active', 'needs_reauth'] },
+      expiresAt: nullableDateTime,
+      lastRefreshedAt: nullableDateTime,
+      nextRefreshAt: nullableDateTime,
+      version: int,
+      consecutiveFailures: int,
+      reauthReason: str,
+      reauthAt: nullableDateTime,
+      lastError: {
+        type: 'object',
+        required: ['code', 'description', 'at'],
+        properties: { code: str, description: nullableStr, at: nullableDateTime },
+        additionalProperties: false,
+      },
+      metadata: { type: ['object', 'null'], additionalProperties: true },
+      parentId: { type: ['string', 'null'], format: 'uuid' },
+      createdAt: dateTime,
+      updatedAt: dateTime,
+    },
+    additionalProperties: false,
+  },
+  {
+    $id: 'ConnectionCreated',
+    type: 'object',
+    required: ['id', 'status', 'expiresAt', 'nextRefreshAt'],
+    properties: {
+      id: uuid,
+      status: str,
+      expiresAt: nullableDateTime,
+      nextRefreshAt: nullableDateTime,
+      linked: {
+        type: 'array',
+        items: {
+          type: 'object',
+          required: ['id', 'externalId'],
+          properties: { id: uuid, externalId: str },
+          additionalProperties: false,
+        },
+      },
+    },
+    additionalProperties: false,
+  },
+  {
+    $id: 'ConnectionPage',
+    type: 'object',
+    required: ['connections', 'next'],
+    properties: {
+      connections: { type: 'array', items: ref('Connection') },
+      next: { type: ['string', 'null'], format: 'uuid', description: 'pass as ?after= for the next page' },
+    },
+    additionalProperties: false,
+  },
+  {
+    $id: 'Token',
+    type: 'object',
+    description: 'The access token (sent with cache-control: no-store).',
+    required: ['access_token', 'expires_at', 'token_type', 'refreshed'],
+    properties: {
+      access_token: str,
+      expires_at: nullableDateTime,
+      token_type: nullableStr,
+      refreshed: { type: 'boolean' },
+    },
+    additionalProperties: false,
+  },
+  {
+    $id: 'TokenSet',
+    type: 'object',
+    description: "A provider's token answer, as the app received it.",
+    required: ['access_token', 'refresh_token'],
+    properties: {
+      access_token: str,
+      refresh_token: str,
+      expires_in: { type: ['integer', 'string'], description: 'seconds' },
+      expires_at: { type: ['string', 'number'], description: 'ISO date or epoch seconds' },
+      token_type: str,
+      scope: str,
+    },
+    additionalProperties: true,
+  },
+  {
+    $id: 'RefreshOutcome',
+    type: 'object',
+    description: 'What a refresh did; fields depend on outcome.',
+    required: ['outcome'],
+    properties: outcomeProps,
+    additionalProperties: false,
+  },
+  {
+    $id: 'RefreshFailed',
+    type: 'object',
+    description: '503 from GET .../token: the refresh failed; Retry-After says when to try again.',
+    required: ['error', 'outcome'],
+    properties: { error: { type: 'string', const: 'refresh_failed' }, ...outcomeProps },
+    additionalProperties: false,
+  },
+  {
+    $id: 'BreakerView',
+    type: 'object',
+    required: ['state', 'openedAt', 'lastProbeAt', 'lastError', 'inFlight', 'waiting'],
+    properties: {
+      state: str,
+      openedAt: nullableDateTime,
+      lastProbeAt: nullableDateTime,
+      lastError: {
+        type: ['object', 'null'],
+        properties: { code: str, description: nullableStr },
+        additionalProperties: false,
+      },
+      inFlight: int,
+      waiting: int,
+    },
+    additionalProperties: false,
+  },
+  {
+    $id: 'Provider',
+    type: 'object',
+    description: 'A provider definition, secret-free, with its credential breaker.',
+    required: ['key', 'displayName', 'configured', 'tokenUrl'],
+    properties: {
+      key: str,
+      displayName: str,
+      configured: { type: 'boolean' },
+      tokenUrl: str,
+      clientAuth: str,
+      paramsIn: str,
+      responseFormat: str,
+      extraParamNames: { type: 'array', items: str },
+      headerNames: { type: 'array', items: str },
+      expiry: { type: 'object', additionalProperties: true },
+      rotation: str,
+      oldTokenGrace: {},
+      refreshLeadSec: { type: 'number' },
+      idleLifetimeSec: { type: ['number', 'null'] },
+      concurrency: { type: 'number' },
+      ratePerSecond: { type: ['number', 'null'] },
+      metadataFields: {},
+      notes: nullableStr,
+      breaker: ref('BreakerView'),
+    },
+    additionalProperties: false,
+  },
+  {
+    $id: 'ConnectSessionCreated',
+    type: 'object',
+    required: ['id', 'url', 'expiresAt', 'mode'],
+    properties: {
+      id: uuid,
+      url: str,
+      expiresAt: dateTime,
+      mode: { type: 'string', enum: ['connect', 'reconnect'] },
+      connectionId: uuid,
+    },
+    additionalProperties: false,
+  },
+  {
+    $id: 'ConnectSession',
+    type: 'object',
+    required: ['id', 'provider', 'externalId', 'status', 'createdAt', 'expiresAt'],
+    properties: {
+      id: uuid,
+      provider: str,
+      externalId: nullableStr,
+      status: str,
+      connectionId: uuid,
+      outcome: str,
+      error: str,
+      errorDescription: nullableStr,
+      createdAt: dateTime,
+      expiresAt: dateTime,
+      finishedAt: dateTime,
+    },
+    additionalProperties: false,
+  },
+  {
+    $id: 'Readiness',
+    type: 'object',
+    required: ['ok', 'checks'],
+    properties: {
+      ok: { type: 'boolean' },
+      checks: {
+        type: 'object',
+        additionalProperties: {
+          type: 'object',
+          required: ['ok'],
+          properties: { ok: { type: 'boolean' }, detail: str },
+          additionalProperties: false,
+        },
+      },
+    },
+    additionalProperties: false,
+  },
+];
+
+/** Adds the named component schemas; call before any route that references them. */
+export function addApiSchemas(app: FastifyInstance): void {
+  for (const s of components) app.addSchema(s);
+}
+
+const E = ref('Error');
+const idParam = (what = 'connection') => ({
+  type: 'object',
+  required: ['id'],
+  properties: { id: { ...uuid, description: `the ${what} id` } },
+});
+const bearer = (scope: 'read' | 'token') => ({
+  security: [{ bearer: [] }],
+  description: scope === 'token' ? 'Needs a key of token scope (API_KEY).' : 'Any API key (read scope is enough).',
+});
+const authErrors = { 401: E, 403: E };
+
+export const routeSchemas = {
+  createConnection: {
+    ...bearer('token'),
+    summary: 'Register a connection with the tokens the app holds',
+    tags: ['connections'],
+    body: {
+      type: 'object',
+      required: ['provider', 'externalId', 'tokens'],
+      properties: { provider: str, externalId: str, tokens: ref('TokenSet'), metadata: { type: 'object' } },
+    },
+    response: { 201: ref('ConnectionCreated'), 400: E, ...authErrors, 409: E, 503: E },
+  },
+  listConnections: {
+    ...bearer('read'),
+    summary: 'List connections, a page at a time',
+    tags: ['connections'],
+    querystring: {
+      type: 'object',
+      properties: {
+        status: { type: 'string', enum: ['active', 'needs_reauth'] },
+        provider: str,
+        externalId: str,
+        limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
+        after: uuid,
+      },
+    },
+    response: { 200: ref('ConnectionPage'), 400: E, ...authErrors, 503: E },
+  },
+  showConnection: {
+    ...bearer('read'),
+    summary: "A connection's state and schedule (never a token)",
+    tags: ['connections'],
+    params: idParam(),
+    response: { 200: ref('Connection'), 400: E, ...authErrors, 404: E, 503: E },
+  },
+  deleteConnection: {
+    ...bearer('token'),
+    summary: 'Remove a connection (optionally revoking its refresh token at the provider)',
+    tags: ['connections'],
+    params: idParam(),
+    querystring: { type: 'object', properties: { revoke: { type: 'string', enum: ['true', 'false'] } } },
+    response: {
+      200: {
+        description: 'Removed after ?revoke=true; says whether the provider revoked',
+        type: 'object',
+        required: ['id', 'deleted', 'revoked'],
+        properties: { id: uuid, deleted: { type: 'boolean' }, revoked: { type: 'boolean' }, reason: str, detail: str },
+        additionalProperties: false,
+      },
+      204: { description: 'Removed', type: 'null' },
+      400: E,
+      ...authErrors,
+      404: E,
+      503: E,
+    },
+  },
+  token: {
+    ...bearer('token'),
+    summary: 'The access token, refreshed first when it expires within min_valid_seconds',
+    tags: ['tokens'],
+    params: idParam(),
+    querystring: {
+      type: 'object',
+      properties: { min_valid_seconds: { type: 'string', pattern: '^\\d{1,7}$', default: '60' } },
+    },
+    response: {
+      200: ref('Token'),
+      400: E,
+      ...authErrors,
+      404: E,
+      409: ref('NeedsReauth'),
+      503: { anyOf: [ref('RefreshFailed'), E] },
+    },
+  },
+  refresh: {
+    ...bearer('token'),
+    summary: 'Refresh now (forced)',
+    tags: ['tokens'],
+    params: idParam(),
+    response: { 200: ref('RefreshOutcome'), 400: E, ...authErrors, 404: E, 409: ref('NeedsReauth'), 503: E },
+  },
+  replaceTokens: {
+    ...bearer('token'),
+    summary: "Replace a connection's tokens (after a reconnect outside the hosted flow)",
+    tags: ['tokens'],
+    params: idParam(),
+    body: {
+      anyOf: [
+        ref('TokenSet'),
+        {
+          type: 'object',
+          required: ['tokens'],
+          properties: { tokens: ref('TokenSet'), metadata: { type: 'object' } },
+        },
+      ],
+    },
+    response: { 200: ref('Connection'), 400: E, ...authErrors, 404: E, 409: E, 503: E },
+  },
+  listProviders: {
+    ...bearer('read'),
+    summary: 'Every provider definition with its breaker state',
+    tags: ['providers'],
+    response: {
+      200: {
+        type: 'object',
+        required: ['providers'],
+        properties: { providers: { type: 'array', items: ref('Provider') } },
+        additionalProperties: false,
+      },
+      ...authErrors,
+      503: E,
+    },
+  },
+  showProvider: {
+    ...bearer('read'),
+    summary: 'One provider definition with its breaker state',
+    tags: ['providers'],
+    params: { type: 'object', required: ['key'], properties: { key: str } },
+    response: { 200: ref('Provider'), ...authErrors, 404: E, 503: E },
+  },
+  createConnectSession: {
+    ...bearer('token'),
+    summary: 'Start a hosted connect (or reconnect) flow; send the user to url',
+    tags: ['connect'],
+    body: {
+      type: 'object',
+      properties: {
+        provider: str,
+        externalId: str,
+        connectionId: uuid,
+        returnUrl: str,
+        scopes: { type: 'array', items: str, maxItems: 100 },
+        metadata: { type: 'object' },
+      },
+    },
+    response: { 201: ref('ConnectSessionCreated'), 400: E, ...authErrors, 404: E, 409: E, 503: E },
+  },
+  showConnectSession: {
+    ...bearer('read'),
+    summary: 'Where a connect session stands',
+    tags: ['connect'],
+    params: idParam('connect session'),
+    response: { 200: ref('ConnectSession'), 400: E, ...authErrors, 404: E, 503: E },
+  },
+  healthz: {
+    summary: 'The process answers (no key)',
+    tags: ['health'],
+    response: {
+      200: { type: 'object', required: ['ok'], properties: { ok: { type: 'boolean' } }, additionalProperties: false },
+    },
+  },
+  readyz: {
+    summary: 'Its dependencies answer (no key)',
+    tags: ['health'],
+    response: {
+      200: ref('Readiness'),
+      503: ref('Readiness'),
+    },
+  },
+} satisfies Record<string, FastifySchema & { summary: string }>;
