@@ -20,6 +20,8 @@
 //                        --phases=outbox for the webhook dispatcher's claim plan alone; see docs/performance.md)
 //   --wave-n=3000 --wave-latency=50   registration burst size and provider latency (ms) of the waves phase
 //   --outbox-n=1000000 --outbox-pending=10000   outbox rows seeded for the dispatcher plan, and how many undelivered
+//   --phases=token-reads --reads-n=1000 --reads-concurrency=32 --reads-duration=10   GET .../token on fresh
+//                        tokens through a daemon (ROLES=api) beside PostgreSQL's prepared point-select rate
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
@@ -53,6 +55,7 @@ import {
 } from './bench/lib.ts';
 import { planNextRefresh } from '../worker/refresh/plan.ts';
 import { CpuMeter } from './bench/cpu.ts';
+import { freePort, pgPointSelects, tokenReads, waitForHttp } from './bench/token-reads.ts';
 
 // ---------- options ----------
 const argv = process.argv.slice(2);
@@ -78,6 +81,9 @@ const WAVE_N = Number(opt('wave-n', QUICK ? '1500' : '3000'));
 const WAVE_LATENCY_MS = Number(opt('wave-latency', '50'));
 const OUTBOX_N = Number(opt('outbox-n', QUICK ? '100000' : '1000000'));
 const OUTBOX_PENDING = Number(opt('outbox-pending', '10000'));
+const READS_N = Number(opt('reads-n', '1000'));
+const READS_C = Number(opt('reads-concurrency', '32'));
+const READS_S = Number(opt('reads-duration', QUICK ? '5' : '10'));
 const BULL_JOBS = QUICK ? 5000 : 20000;
 
 const BASE_URL = process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/oauth_refresher';
@@ -859,6 +865,40 @@ async function freeConnections(): Promise<number> {
   return r.free;
 }
 
+// ---------- token reads ----------
+async function tokenReadsPhase() {
+  const key = 'reads';
+  // Fresh for an hour: every read answers from the stored token, none refreshes.
+  await seedConnections(pool, {
+    provider: key,
+    n: READS_N,
+    startMs: Date.now() + 3600_000,
+    spreadMs: 1,
+    externalPrefix: 'r-',
+    ...seedTokens,
+  });
+  const ids = (await pool.query<{ id: string }>(`SELECT id FROM "Connection" WHERE provider = $1`, [key])).rows.map(
+    (r) => r.id,
+  );
+  const port = await freePort();
+  const d = startDaemonProcess(
+    daemonEnv({ ROLES: 'api', PORT: String(port), PROVIDERS_FILE: providersFile(key, 10) }),
+    'token-reads',
+  );
+  children.push(d);
+  const baseUrl = `http://127.0.0.1:${port}`;
+  await waitForHttp(`${baseUrl}/healthz`);
+  const load = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+  progress(`token reads: ${fmt(READS_N)} connections, ${READS_C} concurrent, ${READS_S} s, load ${load()}`);
+  const api = await tokenReads({ baseUrl, apiKey: API_KEY, ids, concurrency: READS_C, durationS: READS_S });
+  const apiLoad = load();
+  await d.stop();
+  progress(`token reads: ${fmt(api.rate)}/s p50 ${fmt(api.p50Ms, 2)} ms p99 ${fmt(api.p99Ms, 2)} ms; point selects`);
+  const pgR = await pgPointSelects({ dbUrl, ids, concurrency: READS_C, durationS: READS_S });
+  progress(`point selects: ${fmt(pgR.rate)}/s p50 ${fmt(pgR.p50Ms, 2)} ms p99 ${fmt(pgR.p99Ms, 2)} ms`);
+  return { n: READS_N, concurrency: READS_C, durationS: READS_S, api, apiLoad, pg: pgR, pgLoad: load() };
+}
+
 // ---------- main ----------
 async function main() {
   progress(`database ${new URL(dbUrl).pathname.slice(1)}, Redis prefix ${PREFIX}`);
@@ -966,6 +1006,9 @@ async function main() {
     progress(`outbox: seeding ${fmt(OUTBOX_N)} outbox events (${fmt(OUTBOX_PENDING)} undelivered)`);
     out.outbox = await outboxPlans();
   }
+
+  // 6) Token reads, the apps' hot path, beside PostgreSQL's point-select rate.
+  if (PHASES.has('token-reads')) out.tokenReads = await tokenReadsPhase();
 
   out.machine.loadavgAtEnd = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
   report();
@@ -1127,6 +1170,19 @@ function report() {
       'outbox pending-row indexes (both)',
       `${fmt(O.orderIndexBytes / 2 ** 20, 1)} MiB`,
       `table + indexes ${fmt(O.totalBytes / 2 ** 20, 1)} MiB`,
+    );
+  }
+  const T = out.tokenReads;
+  if (T) {
+    row(
+      `token reads/s (GET .../token, fresh), concurrency ${T.concurrency}`,
+      fmt(T.api.rate),
+      `p50 ${fmt(T.api.p50Ms, 2)} ms, p99 ${fmt(T.api.p99Ms, 2)} ms, ${T.api.errors} errors, ${fmt(T.n)} connections, load ${T.apiLoad}`,
+    );
+    row(
+      `PostgreSQL prepared point selects/s, concurrency ${T.concurrency}`,
+      fmt(T.pg.rate),
+      `p50 ${fmt(T.pg.p50Ms, 2)} ms, p99 ${fmt(T.pg.p99Ms, 2)} ms, load ${T.pgLoad}`,
     );
   }
   lines.push(

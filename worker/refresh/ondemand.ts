@@ -2,7 +2,7 @@
 // this process share one in-flight refresh per connection; across processes the Redis lock decides,
 // and a caller that finds it held waits for the holder's result instead of calling the provider.
 import type { Keyring } from '../crypto/keyring.ts';
-import type { ConnectionRow, ConnectionStore } from '../store/connections.ts';
+import type { ConnectionStore, TokenRow } from '../store/connections.ts';
 import type { RefreshOutcome } from './outcome.ts';
 import type { Trigger } from '../interfaces.ts';
 import type { Refresher } from './refresher.ts';
@@ -78,24 +78,24 @@ export class OnDemand {
   }
 
   async token(connectionId: string, minValidMs: number): Promise<TokenResult> {
-    let row = await this.store.load(connectionId);
+    let row: TokenRow | null = await this.store.loadToken(connectionId);
     if (!row) return { kind: 'not_found' };
     if (row.status !== 'active') return { kind: 'needs_reauth', reauthReason: row.reauthReason };
     if (this.fresh(row, minValidMs)) return this.asToken(row, false);
     const out = await this.refresh(connectionId, 'on_demand', minValidMs);
-    row = await this.store.load(connectionId);
+    row = await this.store.loadToken(connectionId);
     if (!row) return { kind: 'not_found' };
     if (row.status !== 'active') return { kind: 'needs_reauth', reauthReason: row.reauthReason };
     if (out.outcome === 'rotated' || this.fresh(row, minValidMs)) return this.asToken(row, out.outcome === 'rotated');
     return { kind: 'unavailable', outcome: out };
   }
 
-  private fresh(row: ConnectionRow, minValidMs: number): boolean {
+  private fresh(row: TokenRow, minValidMs: number): boolean {
     // No expiry at all: a non-expiring token (stored by the connect flow without refresh token).
     return row.expiresAt === null || row.expiresAt.getTime() - this.now() >= minValidMs;
   }
 
-  private asToken(row: ConnectionRow, refreshed: boolean): TokenResult {
+  private asToken(row: TokenRow, refreshed: boolean): TokenResult {
     return {
       kind: 'token',
       accessToken: this.keyring.decrypt(row.accessTokenEnc),
