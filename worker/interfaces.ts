@@ -78,6 +78,14 @@ export interface ProviderGate {
     result: 'ok' | 'credentials' | 'other',
     detail?: { code: string; description: string },
   ): Promise<void>;
+  /** Provider-wide outage hold: may this connection call now, or wait until `until` (ms)? */
+  hold?(provider: GatedProvider, connectionId: string): Promise<{ kind: 'pass' } | { kind: 'wait'; until: number }>;
+  /** Notes a transient failure; returns where the connection retries when the provider is holding. */
+  transient?(
+    provider: GatedProvider,
+    connectionId: string,
+    ownBackoffMs: number,
+  ): { retryAt: number; countsAsFailure: boolean };
 }
 
 // ----- attempts -----------------------------------------------------------------------------------

@@ -41,6 +41,19 @@ import {
   type ProviderGateView,
 } from '../providers/breaker-policy.ts';
 import { ProviderLimiter } from '../providers/limiter.ts';
+import {
+  CLOSED_HOLD,
+  DEFAULT_OUTAGE,
+  holdAdmission,
+  isProviderOutage,
+  noteTransient,
+  probeClaimed,
+  probeFailed,
+  startHold,
+  transientRetry,
+  type HoldSnapshot,
+  type OutageThresholds,
+} from '../providers/outage-policy.ts';
 import type { ProviderRegistry, ReloadResult } from '../providers/registry.ts';
 
 const MAX_DESC = 300;
@@ -50,6 +63,8 @@ export interface BreakerGateOptions {
   /** How long a process trusts its cached breaker state before re-reading it (default min(1 s, interval/2)). */
   cacheMs?: number;
   now?: () => number;
+  /** Provider-wide outage hold thresholds (defaults: providers/outage-policy.ts). */
+  outage?: Partial<OutageThresholds>;
 }
 
 export class BreakerGate implements ProviderGate {
@@ -62,9 +77,14 @@ export class BreakerGate implements ProviderGate {
   private readonly credentialsChangedAt = new Map<string, number>();
   private readonly now: () => number;
   private readonly cacheMs: number;
+  private readonly outage: OutageThresholds;
+  /** Outage hold per provider, in this process (see outage-policy.ts). */
+  private readonly holds = new Map<string, HoldSnapshot>();
+  private readonly transients = new Map<string, Map<string, number>>();
 
   constructor(private readonly opts: BreakerGateOptions) {
     this.now = opts.now ?? Date.now;
+    this.outage = { ...DEFAULT_OUTAGE, ...opts.outage };
     this.cacheMs = opts.cacheMs ?? defaultCacheMs(opts.probeIntervalMs);
   }
 
@@ -133,6 +153,7 @@ export class BreakerGate implements ProviderGate {
         }
         await this.open(p, detail ?? { code: 'credentials', description: '' });
       } else if (result === 'ok') {
+        this.releaseHold(p.key);
         if (closesOnSuccess(this.cache.get(p.key))) await this.close(p, 'probe_succeeded');
       }
     } catch (err) {
@@ -141,6 +162,58 @@ export class BreakerGate implements ProviderGate {
         'could not record the credential breaker state; will retry on the next answer',
       );
     }
+  }
+
+  // ----- outage hold ----------------------------------------------------------------------------
+
+  async hold(p: GatedProvider, connectionId: string): Promise<{ kind: 'pass' } | { kind: 'wait'; until: number }> {
+    const h = this.holds.get(p.key) ?? CLOSED_HOLD;
+    const nowMs = this.now();
+    const a = holdAdmission(h, nowMs);
+    if (a.kind !== 'probe') return a;
+    // Claiming is synchronous within this process, so only one probe goes out at a time here.
+    this.holds.set(p.key, probeClaimed(h, nowMs, this.outage));
+    this.log?.info(
+      { provider: p.key, connectionId, probe: h.probes + 1 },
+      'provider outage hold: probing with one connection',
+    );
+    return { kind: 'pass' };
+  }
+
+  transient(
+    p: GatedProvider,
+    connectionId: string,
+    ownBackoffMs: number,
+  ): { retryAt: number; countsAsFailure: boolean } {
+    const nowMs = this.now();
+    let h = this.holds.get(p.key) ?? CLOSED_HOLD;
+    if (h.state === 'probing') h = probeFailed(h, nowMs, this.outage);
+    else if (h.state === 'closed') {
+      const w = noteTransient(this.transients.get(p.key) ?? new Map(), connectionId, nowMs, this.outage);
+      this.transients.set(p.key, w);
+      if (isProviderOutage(w, nowMs, this.outage)) {
+        h = startHold(nowMs, this.outage);
+        this.transients.delete(p.key);
+        this.log?.warn(
+          { provider: p.key, connections: w.size, windowMs: this.outage.windowMs },
+          'provider-wide transient outage: holding its refreshes behind one probe',
+        );
+      }
+    }
+    if (h.state !== 'closed') this.holds.set(p.key, h);
+    return transientRetry(h, ownBackoffMs, nowMs);
+  }
+
+  /** A success ends the hold: the waiting connections go at their next wake-up (the probe time). */
+  private releaseHold(key: string): void {
+    const h = this.holds.get(key);
+    if (!h) return;
+    this.holds.delete(key);
+    this.transients.delete(key);
+    this.log?.warn(
+      { provider: key, heldForMs: h.since !== null ? this.now() - h.since : null, probes: h.probes },
+      'provider outage hold released: refreshes resume',
+    );
   }
 
   // ----- state -----------------------------------------------------------------------------------

@@ -17,4 +17,6 @@ export type RefreshOutcome =
   | { outcome: 'skipped'; why: SkipReason; nextRefreshAt: Date | null };
 
 /** backoff: an app asked for a token while the connection's last refresh failed and its retry time has not come. */
-export type SkipReason = 'not_found' | 'not_active' | 'not_due' | 'backoff' | 'busy' | 'breaker_open';
+/** provider_outage: the provider is held after a provider-wide transient outage; nextRefreshAt is its next probe. */
+export type SkipReason =
+  'not_found' | 'not_active' | 'not_due' | 'backoff' | 'busy' | 'breaker_open' | 'provider_outage';

@@ -233,6 +233,15 @@ export class Refresher {
         },
       };
     }
+    // A provider-wide outage: wait for the provider's probe (no request, no failure counted).
+    const held = a.req.bypassBreaker ? undefined : await this.gate.hold?.(provider, row.id);
+    if (held?.kind === 'wait') {
+      await this.d.store.dropAttempt(a.attemptId);
+      return {
+        kind: 'done',
+        outcome: { outcome: 'skipped', why: 'provider_outage', nextRefreshAt: new Date(held.until) },
+      };
+    }
     let refreshToken: string;
     try {
       refreshToken = this.d.keyring.decrypt(row.refreshTokenEnc);
@@ -414,13 +423,15 @@ export class Refresher {
     // usable for a grace window (Xero, Atlassian), retry well inside that window.
     if (c.uncertain && provider.oldTokenGrace.kind === 'seconds')
       delay = Math.min(delay, Math.max(500, (provider.oldTokenGrace.seconds * 1000) / 4));
-    const retryAt = new Date(nowMs + delay);
+    // Part of a provider-wide outage: wait for the provider's probe instead of stacking backoff.
+    const retry = this.gate.transient?.(provider, row.id, delay) ?? { retryAt: nowMs + delay, countsAsFailure: true };
+    const retryAt = new Date(Math.min(retry.retryAt, nowMs + delay));
     await this.d.store.recordFailure({
       connectionId: row.id,
       versionBefore: row.version,
       finish: { ...this.finish(a, c, nowMs), outcome: 'transient', uncertain: c.uncertain },
       retryAt,
-      countsAsFailure: true,
+      countsAsFailure: retry.countsAsFailure,
       failingPayload: {
         provider: row.provider,
         externalId: row.externalId,
