@@ -3,6 +3,7 @@
 // fence remains the final guard if a lock ever expires under a paused process.
 import { randomBytes } from 'node:crypto';
 import type { RedisClient } from '../redis/connect.ts';
+import { lockKey } from '../redis/keys.ts';
 
 const RELEASE = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
 const EXTEND = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end`;
@@ -55,7 +56,7 @@ export class ConnectionLocks {
   }
 
   key(connectionId: string): string {
-    return `${this.prefix}:lock:${connectionId}`;
+    return lockKey(this.prefix, connectionId);
   }
 
   async tryAcquire(connectionId: string): Promise<Lease | null> {
