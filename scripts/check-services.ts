@@ -1,9 +1,9 @@
 // Run before the tests and the demo: one clear line if Redis or PostgreSQL is not reachable.
 import { checkPostgres, checkRedis, ServiceUnavailable } from '../worker/util/services.ts';
+import { targetFromEnv } from '../worker/redis/connect.ts';
 
 const pgUrl =
   process.env.TEST_DATABASE_URL ?? process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
-const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 // The test run creates its own database, so check the server through the maintenance database.
 const serverUrl = (() => {
   const u = new URL(pgUrl);
@@ -13,7 +13,7 @@ const serverUrl = (() => {
 
 try {
   await checkPostgres(serverUrl);
-  await checkRedis(redisUrl);
+  await checkRedis(targetFromEnv());
 } catch (e) {
   if (e instanceof ServiceUnavailable) {
     process.stderr.write(`${e.message}\n`);

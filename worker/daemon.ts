@@ -1,7 +1,7 @@
 // The daemon: wires config, stores, queues, workers and the API, with an explicit lifecycle like
 // BullMQ's own classes: start(), drain() (stop taking work, finish what is in flight), close().
 import { hostname } from 'node:os';
-import { Redis } from 'ioredis';
+import { createRedis, type RedisClient } from './redis/connect.ts';
 import { Worker } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
@@ -40,8 +40,8 @@ export interface DaemonOptions {
 export class Daemon {
   readonly log: Logger;
   readonly db: Db;
-  readonly redis: Redis;
-  readonly bullRedis: Redis;
+  readonly redis: RedisClient;
+  readonly bullRedis: RedisClient;
   readonly keyring: Keyring;
   readonly providers: ProviderRegistry;
   readonly queues: Queues;
@@ -86,9 +86,9 @@ export class Daemon {
     // General connection (the per-connection locks): fail fast when Redis is away (a refresh then
     // retries later). Auto-pipelining sends the lock commands of concurrent refreshes in one write;
     // it is not used on BullMQ's connection (BullMQ does not support it).
-    this.redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 3, lazyConnect: true, enableAutoPipelining: true });
+    this.redis = createRedis(config.redis, { role: 'general', lazyConnect: true, autoPipelining: true });
     // BullMQ's connection: must never give up on a command (see BullMQ docs: maxRetriesPerRequest null).
-    this.bullRedis = new Redis(config.redisUrl, { maxRetriesPerRequest: null, lazyConnect: true });
+    this.bullRedis = createRedis(config.redis, { role: 'queue', lazyConnect: true });
     this.redis.on('error', (err) => this.log.warn({ err }, 'redis connection error'));
     this.bullRedis.on('error', (err) => this.log.warn({ err }, 'redis (queue) connection error'));
     this.queues = new Queues(this.bullRedis, config.queuePrefix);

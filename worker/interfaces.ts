@@ -20,7 +20,7 @@
 //                      uses, never the Daemon.
 import type { Queue } from 'bullmq';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis/connect.ts';
 import type { Logger } from 'pino';
 import type { Config } from './config/env.ts';
 import type { Keyring } from './crypto/keyring.ts';
@@ -121,7 +121,7 @@ export interface TokenSetInput {
 export interface RefreshQueues {
   readonly prefix: string;
   /** BullMQ's Redis connection (never gives up on a command). */
-  readonly connection: Redis;
+  readonly connection: RedisClient;
   readonly maintenance: Queue;
   refreshQueue(provider: string): Queue<RefreshJobData>;
   /** The Redis key of a job's hash. */

@@ -18,7 +18,7 @@ export interface MainHooks {
 async function run(makeHooks: () => MainHooks): Promise<void> {
   const config = loadConfig();
   await checkPostgres(config.databaseUrl);
-  await checkRedis(config.redisUrl);
+  await checkRedis(config.redis);
   const hooks = makeHooks();
   const daemon = new Daemon(config, {
     extensions: defaultExtensions(config),

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { cronOverrideFromEnv } from '../providers/env.ts';
 import { decodeWebhookSecret } from './webhook-secret.ts';
+import { parseClusterNodes, type RedisTarget } from '../redis/connect.ts';
 
 export class ConfigError extends Error {
   constructor(
@@ -23,6 +24,8 @@ export interface Config {
   nodeEnv: string;
   databaseUrl: string;
   redisUrl: string;
+  /** REDIS_CLUSTER_NODES set: a Redis Cluster (REDIS_URL is then not used), else REDIS_URL. */
+  redis: RedisTarget;
   port: number;
   host: string;
   /** METRICS_PORT: default the API's port when the api role runs, else 9464; 0 = off. */
@@ -299,6 +302,7 @@ export function loadConfig(env: Env = process.env): Config {
   const port = int(env, 'PORT', 3000, 0, 65535);
   const metricsPort =
     env.METRICS_PORT === undefined || env.METRICS_PORT === '' ? undefined : int(env, 'METRICS_PORT', 0, 0, 65535);
+  const redisUrl = url(env, 'REDIS_URL', 'redis://127.0.0.1:6379', ['redis:', 'rediss:']);
   return {
     nodeEnv,
     // Same default as `npm run db:migrate`, so the two agree on a fresh machine.
@@ -306,7 +310,8 @@ export function loadConfig(env: Env = process.env): Config {
       'postgres:',
       'postgresql:',
     ]),
-    redisUrl: url(env, 'REDIS_URL', 'redis://127.0.0.1:6379', ['redis:', 'rediss:']),
+    redisUrl,
+    redis: redisTarget(env, redisUrl),
     port,
     host: str(env, 'HOST', '0.0.0.0'),
     metrics: metricsListen(metricsPort, roles, port),
@@ -349,4 +354,12 @@ export function loadConfig(env: Env = process.env): Config {
     consoleEnabled: bool(env, 'CONSOLE_ENABLED', true),
     workerId: env.WORKER_ID || `${process.env.HOSTNAME ?? 'local'}:${process.pid}`,
   };
+}
+
+function redisTarget(env: Env, redisUrl: string): RedisTarget {
+  const raw = env.REDIS_CLUSTER_NODES;
+  if (raw === undefined || raw.trim() === '') return { kind: 'single', url: redisUrl };
+  const nodes = parseClusterNodes(raw);
+  if (typeof nodes === 'string') throw new ConfigError('REDIS_CLUSTER_NODES', nodes);
+  return { kind: 'cluster', nodes };
 }

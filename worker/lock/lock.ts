@@ -2,7 +2,8 @@
 // timeout, compare-and-delete release and compare-and-extend heartbeat. The PostgreSQL version
 // fence remains the final guard if a lock ever expires under a paused process.
 import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connect.ts';
+import { lockKey } from '../redis/keys.ts';
 
 const RELEASE = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
 const EXTEND = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end`;
@@ -29,7 +30,7 @@ export interface Lease {
 }
 
 /** The two scripts as commands: ioredis sends EVALSHA (40 bytes) instead of the script text each time. */
-type LockRedis = Redis & {
+type LockRedis = RedisClient & {
   ortLockRelease(key: string, owner: string): Promise<number>;
   ortLockExtend(key: string, owner: string, ttlMs: string): Promise<number>;
 };
@@ -38,7 +39,7 @@ export class ConnectionLocks {
   private readonly redis: LockRedis;
 
   constructor(
-    redis: Redis,
+    redis: RedisClient,
     private readonly prefix: string,
     private readonly ttlMs: number,
   ) {
@@ -55,7 +56,7 @@ export class ConnectionLocks {
   }
 
   key(connectionId: string): string {
-    return `${this.prefix}:lock:${connectionId}`;
+    return lockKey(this.prefix, connectionId);
   }
 
   async tryAcquire(connectionId: string): Promise<Lease | null> {

@@ -2,7 +2,7 @@
 // slow provider never holds another's slots) plus a maintenance queue for the feeder. The key
 // prefix is hash-tagged ({...}) so every key of a queue lands in one Redis Cluster slot.
 import { Queue, type JobsOptions } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connect.ts';
 import type { RefreshJobData } from '../interfaces.ts';
 
 export type { RefreshJobData } from '../interfaces.ts';
@@ -18,7 +18,7 @@ export class Queues {
   readonly maintenance: Queue;
 
   constructor(
-    readonly connection: Redis,
+    readonly connection: RedisClient,
     readonly prefix: string,
   ) {
     this.maintenance = new Queue(MAINTENANCE_QUEUE, { connection, prefix });

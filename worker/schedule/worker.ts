@@ -1,7 +1,7 @@
 // The BullMQ processor: run one refresh, then move the same job to its next planned time (or let
 // it complete when that time is beyond the horizon; the feeder brings it back).
 import { DelayedError, Worker, type Job } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connect.ts';
 import type { Logger } from 'pino';
 import type { Refresher } from '../refresh/refresher.ts';
 import type { RefreshOutcome } from '../refresh/outcome.ts';
@@ -47,7 +47,7 @@ export function limiterFor(p: Pick<ResolvedProvider, 'ratePerSecond'>): { max: n
 
 export function createRefreshWorker(
   provider: ResolvedProvider,
-  connection: Redis,
+  connection: RedisClient,
   refresher: Refresher,
   log: Logger,
   s: WorkerSettings,

@@ -3,7 +3,7 @@
 // place, starts workers for added providers, and stops a removed provider's worker once its queue
 // holds no more jobs (its connections may still be refreshing: they drain first).
 import type { Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connect.ts';
 import type { Logger } from 'pino';
 import type { ProviderRegistry, ReloadResult, ResolvedProvider } from '../providers/registry.ts';
 import type { Refresher } from '../refresh/refresher.ts';
@@ -11,7 +11,7 @@ import { createRefreshWorker, limiterFor, type WorkerSettings } from './worker.t
 
 export interface RefreshWorkersDeps {
   providers: ProviderRegistry;
-  connection: Redis;
+  connection: RedisClient;
   refresher: Refresher;
   log: Logger;
   settings: WorkerSettings;

@@ -1,5 +1,6 @@
 // Reachability checks that fail in one readable line, naming the URL tried and how to start it.
-import { Redis } from 'ioredis';
+import { Cluster } from 'ioredis';
+import { createRedis, describeTarget, type RedisTarget } from '../redis/connect.ts';
 import pg from 'pg';
 
 export function maskUrl(u: string): string {
@@ -51,25 +52,36 @@ export async function checkPostgres(url: string, timeoutMs = 3000): Promise<void
   }
 }
 
-export async function checkRedis(url: string, timeoutMs = 3000): Promise<void> {
-  const r = new Redis(url, {
+/** Reachability of one Redis (a URL) or of a cluster (REDIS_CLUSTER_NODES: its state must be ok). */
+export async function checkRedis(target: string | RedisTarget, timeoutMs = 3000): Promise<void> {
+  const t: RedisTarget = typeof target === 'string' ? { kind: 'single', url: target } : target;
+  const r = createRedis(t, {
+    role: 'general',
     lazyConnect: true,
-    connectTimeout: timeoutMs,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-    enableOfflineQueue: false,
+    node: { connectTimeout: timeoutMs, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false },
   });
   // connect() rejects with a generic "Connection is closed."; the real cause arrives as an event.
   let cause: NodeJS.ErrnoException | undefined;
   r.on('error', (e: NodeJS.ErrnoException) => {
     cause ??= e;
   });
+  const where = t.kind === 'single' ? t.url : describeTarget(t);
   try {
-    await r.connect();
-    await r.ping();
+    if (r instanceof Cluster) {
+      // A cluster client retries its seeds on its own: bound the wait.
+      await Promise.race([
+        r.connect(),
+        new Promise((_, rej) => setTimeout(() => rej(new Error('cluster not ready')), timeoutMs * 2).unref()),
+      ]);
+      const info = await r.cluster('INFO');
+      if (!/cluster_state:ok/.test(String(info))) throw new Error('cluster_state is not ok');
+    } else {
+      await r.connect();
+      await r.ping();
+    }
   } catch (e) {
     const err = cause ?? (e as NodeJS.ErrnoException);
-    throw new ServiceUnavailable('Redis', url, err.code ?? err.message.split('\n')[0]);
+    throw new ServiceUnavailable('Redis', where, err.code ?? err.message.split('\n')[0]);
   } finally {
     r.disconnect();
   }

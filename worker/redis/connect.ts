@@ -1,0 +1,92 @@
+// One factory for every Redis client of the daemon, the ops commands, the bench and the tests:
+// REDIS_CLUSTER_NODES set -> an ioredis Cluster over those seed nodes, else one Redis at REDIS_URL.
+import { Cluster, Redis, type ClusterNode, type RedisOptions } from 'ioredis';
+
+/** A Redis client: one node or a cluster (BullMQ and our lock scripts accept both). */
+export type RedisClient = Redis | Cluster;
+
+/** Where Redis is: one URL, or the seed nodes of a cluster (REDIS_URL is then not used). */
+export type RedisTarget =
+  { kind: 'single'; url: string } | { kind: 'cluster'; nodes: { host: string; port: number }[] };
+
+/**
+ * Parses REDIS_CLUSTER_NODES ("host:port,host:port"); returns an error message, never throws, so
+ * the configuration can name the variable.
+ */
+export function parseClusterNodes(raw: string): { host: string; port: number }[] | string {
+  const nodes: { host: string; port: number }[] = [];
+  for (const part of raw.split(',').map((s) => s.trim())) {
+    if (!part) continue;
+    const m = /^(\[[^\]]+\]|[^:\s]+):(\d{1,5})$/.exec(part);
+    const port = m ? Number(m[2]) : NaN;
+    if (!m || port < 1 || port > 65535) return `must be host:port[,host:port...], got "${part}"`;
+    nodes.push({ host: m[1].replace(/^\[|\]$/g, ''), port });
+  }
+  if (!nodes.length) return 'must name at least one host:port';
+  return nodes;
+}
+
+export interface ClientOptions {
+  /**
+   * 'queue': BullMQ's client, must never give up on a command (maxRetriesPerRequest null);
+   * 'general': fails a command fast when Redis is away (the caller retries later).
+   */
+  role: 'queue' | 'general';
+  lazyConnect?: boolean;
+  /** Sends concurrent commands in one write; not for BullMQ's client (BullMQ does not support it). */
+  autoPipelining?: boolean;
+  /** Extra per-node options (timeouts, retry strategy) for short-lived probes. */
+  node?: RedisOptions;
+}
+
+export function createRedis(target: RedisTarget, o: ClientOptions): RedisClient {
+  const node: RedisOptions = {
+    maxRetriesPerRequest: o.role === 'queue' ? null : 3,
+    lazyConnect: o.lazyConnect ?? false,
+    ...o.node,
+  };
+  if (target.kind === 'single') return new Redis(target.url, { ...node, enableAutoPipelining: o.autoPipelining });
+  const seeds: ClusterNode[] = target.nodes.map((n) => ({ host: n.host, port: n.port }));
+  return new Cluster(seeds, {
+    lazyConnect: node.lazyConnect,
+    enableReadyCheck: true,
+    enableAutoPipelining: o.autoPipelining,
+    // A failover moves slots: follow MOVED/ASK and refresh the slot map instead of failing commands.
+    maxRedirections: 32,
+    retryDelayOnFailover: 200,
+    retryDelayOnClusterDown: 300,
+    retryDelayOnTryAgain: 200,
+    slotsRefreshTimeout: 2000,
+    // Cluster-level retries: BullMQ's client keeps retrying while a master fails over.
+    clusterRetryStrategy: (times) => Math.min(100 * times, 2000),
+    redisOptions: { ...node, lazyConnect: undefined },
+  });
+}
+
+/** The masters of a client: one node, or every master of the cluster (FLUSHALL, SCAN, INFO go to each). */
+export function masters(r: RedisClient): Redis[] {
+  return r instanceof Cluster ? r.nodes('master') : [r];
+}
+
+/** A readable name of the target for logs and errors (never a password). */
+export function describeTarget(t: RedisTarget): string {
+  if (t.kind === 'cluster') return `cluster ${t.nodes.map((n) => `${n.host}:${n.port}`).join(',')}`;
+  try {
+    const u = new URL(t.url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return '<invalid URL>';
+  }
+}
+
+/** The target from the environment (scripts and tests; the daemon goes through its Config). */
+export function targetFromEnv(env: Record<string, string | undefined> = process.env): RedisTarget {
+  const raw = env.REDIS_CLUSTER_NODES;
+  if (raw) {
+    const nodes = parseClusterNodes(raw);
+    if (typeof nodes === 'string') throw new Error(`REDIS_CLUSTER_NODES: ${nodes}`);
+    return { kind: 'cluster', nodes };
+  }
+  return { kind: 'single', url: env.REDIS_URL || 'redis://127.0.0.1:6379' };
+}
