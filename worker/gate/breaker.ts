@@ -42,7 +42,7 @@ import {
   type ProviderGateView,
 } from '../providers/breaker-policy.ts';
 import { ProviderLimiter } from '../providers/limiter.ts';
-import { DEFAULT_OUTAGE, type OutageThresholds } from '../providers/outage-policy.ts';
+import { DEFAULT_OUTAGE, outageView, type OutageThresholds, type OutageView } from '../providers/outage-policy.ts';
 import { holdOf } from '../store/provider-hold.ts';
 import { OutageHold, type HoldDecision } from './outage-hold.ts';
 import type { ProviderRegistry, ReloadResult } from '../providers/registry.ts';
@@ -319,6 +319,13 @@ export class BreakerGate implements ProviderGate {
       };
     }
     return out;
+  }
+
+  /** The outage hold of every provider, from PostgreSQL (for GET /v1/providers). */
+  async outageViews(keys: string[]): Promise<Record<string, OutageView>> {
+    const rows = this.db ? await providerStates(this.db, keys) : [];
+    const byKey = new Map(rows.map((r) => [r.provider, r]));
+    return Object.fromEntries(keys.map((k) => [k, outageView(holdOf(byKey.get(k)))]));
   }
 }
 

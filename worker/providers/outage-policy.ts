@@ -120,3 +120,16 @@ export function releaseOffsetMs(i: number, n: number, spreadMs: number, ratePerS
   const paced = ratePerSecond > 0 ? (1000 * i) / ratePerSecond : 0;
   return Math.floor(Math.max(even, paced));
 }
+
+/** The hold as shown by GET /v1/providers, `ops providers` and the console (times as ISO strings). */
+export interface OutageView {
+  state: HoldState;
+  since: string | null;
+  nextProbeAt: string | null;
+  probes: number;
+}
+
+export function outageView(h: HoldSnapshot): OutageView {
+  const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+  return { state: h.state, since: iso(h.since), nextProbeAt: iso(h.nextProbeAt), probes: h.probes };
+}
