@@ -92,7 +92,7 @@ describe('provider-wide outage across two processes', () => {
     // after that only probes, claimed in PostgreSQL: never two within a probe interval, though both
     // processes run workers for these connections (per-process holds would send one each).
     const steady = requestsAt.filter((t) => t > heldAt + 3000 && t < recoveredAt);
-    const gaps = steady.slice(1).map((t, i) => t - steady[i]!);
+    const gaps = steady.slice(1).map((t, i) => t - steady[i]);
     console.log(`shared outage: ${steady.length} probes in ${recoveredAt - heldAt - 3000} ms; gaps ${gaps.join(',')}`);
     expect(steady.length).toBeGreaterThanOrEqual(3);
     expect(steady.length).toBeLessThanOrEqual(Math.ceil((recoveredAt - heldAt - 3000) / PROBE_MS) + 1);

@@ -74,10 +74,6 @@ export class OutageHold {
     this.planner = planner;
   }
 
-  get thresholds(): OutageThresholds {
-    return this.o.thresholds;
-  }
-
   /** May this connection call the provider now, or wait until `until`? */
   async admit(p: GatedProvider, connectionId: string): Promise<HoldDecision> {
     if (!this.db) return { kind: 'pass' };
@@ -135,11 +131,6 @@ export class OutageHold {
     await this.releaseWaiters(p, r.since, nowMs);
   }
 
-  /** The hold of each provider, as this process sees it (GET /v1/providers reads the rows itself). */
-  cached(key: string): HoldSnapshot | undefined {
-    return this.cache.get(key);
-  }
-
   private async noteTransient(key: string, connectionId: string, nowMs: number): Promise<HoldSnapshot> {
     const t = this.o.thresholds;
     const w = noteTransient(this.transients.get(key) ?? new Map(), connectionId, nowMs, t);
@@ -176,7 +167,7 @@ export class OutageHold {
     const lane = async () => {
       for (let i = next++; i < ids.length; i = next++) {
         const at = new Date(start + releaseOffsetMs(i, ids.length, t.releaseSpreadMs, p.ratePerSecond));
-        await planner.ensure(ids[i]!, p.key, at).catch((err: unknown) => {
+        await planner.ensure(ids[i], p.key, at).catch((err: unknown) => {
           this.log?.warn({ provider: p.key, connectionId: ids[i], err }, 'could not re-schedule after the outage');
         });
       }
