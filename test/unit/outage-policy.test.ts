@@ -67,9 +67,9 @@ describe('probe schedule', () => {
   it.each([
     [1, 1000],
     [2, 2000],
-    [3, 4000],
-    [4, 5000],
-    [50, 5000],
+    [3, 3000],
+    [4, 3000],
+    [50, 3000],
   ])('probe %i after %i ms', (n, ms) => {
     expect(probeDelayMs(n, DEFAULT_OUTAGE)).toBe(ms);
   });

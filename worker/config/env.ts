@@ -112,7 +112,7 @@ export interface OutageConfig {
 
 function outageConfig(env: Env): OutageConfig {
   const probeBaseMs = int(env, 'OUTAGE_PROBE_BASE_MS', 1000, 100, 600_000);
-  const probeMaxMs = int(env, 'OUTAGE_PROBE_MAX_MS', 5000, 100, 600_000);
+  const probeMaxMs = int(env, 'OUTAGE_PROBE_MAX_MS', 3000, 100, 600_000);
   if (probeMaxMs < probeBaseMs)
     throw new ConfigError('OUTAGE_PROBE_MAX_MS', `must be at least OUTAGE_PROBE_BASE_MS (${probeBaseMs})`);
   return {

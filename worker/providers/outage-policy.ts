@@ -22,7 +22,7 @@ export const DEFAULT_OUTAGE: OutageThresholds = {
   minConnections: 5,
   windowMs: 10_000,
   probeBaseMs: 1000,
-  probeMaxMs: 5000,
+  probeMaxMs: 3000,
   releaseSpreadMs: 1000,
 };
 
