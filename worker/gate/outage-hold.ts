@@ -128,7 +128,13 @@ export class OutageHold {
       { provider: p.key, heldForMs: nowMs - r.since, probes: r.probes },
       'provider outage hold released: refreshes resume',
     );
-    await this.releaseWaiters(p, r.since, nowMs);
+    // In the background: the credential breaker's answer to this success must not wait on the job moves.
+    void this.releaseWaiters(p, r.since, nowMs).catch((err: unknown) => {
+      this.log?.warn(
+        { provider: p.key, err },
+        'could not release the connections that waited; they go at their probe time',
+      );
+    });
   }
 
   private async noteTransient(key: string, connectionId: string, nowMs: number): Promise<HoldSnapshot> {
