@@ -15,7 +15,7 @@ export function defaultExtensions(_config: Config): DaemonExtension[] {
     // Outbox -> WEBHOOK_URL (worker/scheduler roles, when WEBHOOK_URL is set).
     ...[webhookExtension(_config)].filter((e): e is DaemonExtension => e !== null),
     // Credential breaker + per-provider concurrency/rate on the token endpoint; GET /v1/providers.
-    providerGateExtension({ probeIntervalMs: _config.breakerProbeIntervalMs }),
+    providerGateExtension({ probeIntervalMs: _config.breakerProbeIntervalMs, outage: _config.outage }),
     // Cron refresh fan-out for providers without expiry in their answers (Salesforce).
     cronExtension(),
     // Prometheus metrics at GET /metrics (API key, read scope is enough).

@@ -85,7 +85,7 @@ export interface ProviderGate {
     provider: GatedProvider,
     connectionId: string,
     ownBackoffMs: number,
-  ): { retryAt: number; countsAsFailure: boolean };
+  ): Promise<{ retryAt: number; countsAsFailure: boolean }>;
 }
 
 // ----- attempts -----------------------------------------------------------------------------------

@@ -307,6 +307,23 @@ describe('web console in a real browser', () => {
     expect(h['x-frame-options']).toBe('DENY');
     expect(await text(page, '#result-count')).toBe('1-5 of 5 connections');
     expect(await page.locator('script').count()).toBe(0);
+    // The provider card shows an outage hold from PostgreSQL (shared by every process), no script needed.
+    const since = new Date('2026-01-10T12:00:00.000Z');
+    const hold = {
+      holdState: 'probing',
+      holdSince: since,
+      holdNextProbeAt: new Date(since.getTime() + 3000),
+      holdProbes: 4,
+    };
+    await db.providerState.upsert({ where: { provider: 'acme' }, create: { provider: 'acme', ...hold }, update: hold });
+    try {
+      await page.goto(`${d.baseUrl}/console`);
+      expect(await page.locator('[data-provider=acme]').textContent()).toMatch(
+        /Outage hold: probing\s+since 2026-01-10T12:00:00.000Z · 4 probe\(s\) sent · next probe 2026-01-10T12:00:03.000Z/,
+      );
+    } finally {
+      await db.providerState.update({ where: { provider: 'acme' }, data: { holdState: 'closed', holdProbes: 0 } });
+    }
     await ctx.close();
   });
 

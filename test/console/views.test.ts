@@ -28,6 +28,7 @@ const provider = (o: Partial<ProviderHealth> = {}): ProviderHealth => ({
   configured: true,
   breaker: 'closed',
   lastError: null,
+  outage: { state: 'closed', since: null, nextProbeAt: null, probes: 0 },
   inFlight: 0,
   waiting: 0,
   active: 3,
@@ -167,6 +168,25 @@ describe('escaping', () => {
     expect(out).toContain('data-provider="acme"');
     expect(out).not.toContain('data-provider="zoom"');
     expect(out).toMatch(/Not configured and without connections: zoom\./);
+  });
+
+  it('a provider under an outage hold shows its state, start, probes and next probe, even if otherwise idle', () => {
+    const outage = {
+      state: 'holding' as const,
+      since: '2026-01-10T12:00:00.000Z',
+      nextProbeAt: '2026-01-10T12:00:05.000Z',
+      probes: 3,
+    };
+    const out = overviewPage({
+      providers: [provider({ key: 'zoom', displayName: 'Zoom', configured: false, active: 0, needsReauth: 0, outage })],
+    });
+    expect(out).toContain('data-provider="zoom"');
+    expect(out).toMatch(
+      /Outage hold: <span class="outage-holding">holding<\/span>\s+since 2026-01-10T12:00:00.000Z · 3 probe\(s\) sent · next probe 2026-01-10T12:00:05.000Z/,
+    );
+    expect(overviewPage({ providers: [provider()] })).toMatch(
+      /Outage hold: <span class="outage-closed">closed<\/span>/,
+    );
   });
 });
 

@@ -61,15 +61,15 @@ describe('provider-wide outage', () => {
     const before = requests;
     const outageStart = Date.now();
     await sleep(OUTAGE_MS / 2);
-    // On demand during the hold: 503 with a Retry-After from the provider's hold (≤ 5 s probes).
+    // On demand during the hold: 503 with a Retry-After from the provider's hold (probes at most 3 s apart).
     const tok = await d.api('GET', `/v1/connections/${ids[0]}/token`);
     expect(tok.status).toBe(503);
-    expect(Number(tok.headers.get('retry-after'))).toBeLessThanOrEqual(5);
+    expect(Number(tok.headers.get('retry-after'))).toBeLessThanOrEqual(3);
     await sleep(OUTAGE_MS / 2);
     const during = requests - before;
     fake.clearFaults();
     const recoveredAt = Date.now();
-    // Every connection failed once (at most), then only probes: one per 1, 2, 4, 5, 5… s.
+    // Every connection failed once (at most), then only probes: one per 1, 2, 3, 3… s.
     const probes = Math.ceil((recoveredAt - outageStart) / 1000);
     expect(during).toBeLessThanOrEqual(N + probes);
     const late = new Map<string, number>();

@@ -546,8 +546,18 @@ describe('connections, refresh, reconcile, providers, report', () => {
       },
       update: { breakerState: 'open', openedAt: new Date(), lastErrorCode: 'invalid_client' },
     });
+    const since = new Date();
+    await db.providerState.create({
+      data: { provider: 'gong', holdState: 'holding', holdSince: since, holdNextProbeAt: since, holdProbes: 2 },
+    });
     const r = await ops('providers', '--json');
     const p = r.json().providers;
+    expect(p.find((x: { key: string }) => x.key === 'gong').outage).toEqual({
+      state: 'holding',
+      since: since.toISOString(),
+      nextProbeAt: since.toISOString(),
+      probes: 2,
+    });
     expect(p.find((x: { key: string }) => x.key === 'badcreds-ops').breaker).toMatchObject({
       state: 'open',
       lastErrorCode: 'invalid_client',
@@ -562,6 +572,7 @@ describe('connections, refresh, reconcile, providers, report', () => {
     const human = await ops('providers');
     expect(human.out).toMatch(/badcreds-ops\s+yes\s+always.*open/);
     expect(human.out).toContain('Breaker open for badcreds-ops');
+    expect(human.out).toMatch(/Outage hold holding for gong since .*2 probe\(s\) sent/);
     // `why` on a credentials failure mentions the open breaker.
     expect((await ops('why', 'why-creds-b')).out).toContain('credential breaker is open');
   });

@@ -29,6 +29,10 @@ describe('loadConfig fails fast naming the variable', () => {
     [{ ROLES: 'api,cook' }, 'ROLES'],
     [{ WEBHOOK_URL: 'https://hooks.example.com/x' }, 'WEBHOOK_SECRET'],
     [{ ALLOW_INSECURE_TOKEN_URLS: 'maybe' }, 'ALLOW_INSECURE_TOKEN_URLS'],
+    [{ OUTAGE_MIN_CONNECTIONS: '0' }, 'OUTAGE_MIN_CONNECTIONS'],
+    [{ OUTAGE_WINDOW_MS: 'ten' }, 'OUTAGE_WINDOW_MS'],
+    [{ OUTAGE_PROBE_BASE_MS: '2000', OUTAGE_PROBE_MAX_MS: '1000' }, 'OUTAGE_PROBE_MAX_MS'],
+    [{ OUTAGE_RELEASE_SPREAD_MS: '-1' }, 'OUTAGE_RELEASE_SPREAD_MS'],
   ])('%j -> %s', (over, variable) => {
     const env = { ...good, ...over } as Record<string, string | undefined>;
     try {

@@ -5,6 +5,7 @@ import {
   holdAdmission,
   isProviderOutage,
   noteTransient,
+  outageView,
   probeClaimed,
   probeDelayMs,
   probeFailed,
@@ -66,9 +67,9 @@ describe('probe schedule', () => {
   it.each([
     [1, 1000],
     [2, 2000],
-    [3, 4000],
-    [4, 5000],
-    [50, 5000],
+    [3, 3000],
+    [4, 3000],
+    [50, 3000],
   ])('probe %i after %i ms', (n, ms) => {
     expect(probeDelayMs(n, DEFAULT_OUTAGE)).toBe(ms);
   });
@@ -122,5 +123,18 @@ describe('release spread', () => {
     ['the last one stays inside the window when the rate allows', 99, 100, 2000, 1000, 1980],
   ])('%s', (_n, i, n, spread, rate, expected) => {
     expect(releaseOffsetMs(i, n, spread, rate)).toBe(expected);
+  });
+});
+
+describe('outage view', () => {
+  it.each([
+    ['closed', CLOSED_HOLD, { state: 'closed', since: null, nextProbeAt: null, probes: 0 }],
+    [
+      'probing',
+      probeClaimed(startHold(0, T), 1000, T),
+      { state: 'probing', since: '1970-01-01T00:00:00.000Z', nextProbeAt: '1970-01-01T00:00:03.000Z', probes: 1 },
+    ],
+  ])('%s', (_n, h, expected) => {
+    expect(outageView(h)).toEqual(expected);
   });
 });

@@ -182,9 +182,23 @@ const components = [
     additionalProperties: false,
   },
   {
+    $id: 'OutageHoldView',
+    type: 'object',
+    description:
+      'The provider-wide outage hold: closed, holding (refreshes wait for the next probe) or probing (one probe is out).',
+    required: ['state', 'since', 'nextProbeAt', 'probes'],
+    properties: {
+      state: { type: 'string', enum: ['closed', 'holding', 'probing'] },
+      since: nullableDateTime,
+      nextProbeAt: nullableDateTime,
+      probes: int,
+    },
+    additionalProperties: false,
+  },
+  {
     $id: 'Provider',
     type: 'object',
-    description: 'A provider definition, secret-free, with its credential breaker.',
+    description: 'A provider definition, secret-free, with its credential breaker and outage hold.',
     required: ['key', 'displayName', 'configured', 'tokenUrl'],
     properties: {
       key: str,
@@ -206,6 +220,7 @@ const components = [
       metadataFields: {},
       notes: nullableStr,
       breaker: ref('BreakerView'),
+      outage: ref('OutageHoldView'),
     },
     additionalProperties: false,
   },

@@ -59,6 +59,8 @@ export interface Config {
   stalledIntervalMs: number;
   shutdownTimeoutMs: number;
   breakerProbeIntervalMs: number;
+  /** Provider-wide outage hold (providers/outage-policy.ts OutageThresholds). */
+  outage: OutageConfig;
   /** Cron-refreshed providers (no expiry in answers): spread each tick's refreshes over this window. */
   cronSpreadMs: number;
   webhookUrl?: string;
@@ -98,6 +100,28 @@ function int(env: Env, name: string, def: number, min = 0, max = Number.MAX_SAFE
   const n = Number(raw);
   if (n < min || n > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${n}`);
   return n;
+}
+
+export interface OutageConfig {
+  minConnections: number;
+  windowMs: number;
+  probeBaseMs: number;
+  probeMaxMs: number;
+  releaseSpreadMs: number;
+}
+
+function outageConfig(env: Env): OutageConfig {
+  const probeBaseMs = int(env, 'OUTAGE_PROBE_BASE_MS', 1000, 100, 600_000);
+  const probeMaxMs = int(env, 'OUTAGE_PROBE_MAX_MS', 3000, 100, 600_000);
+  if (probeMaxMs < probeBaseMs)
+    throw new ConfigError('OUTAGE_PROBE_MAX_MS', `must be at least OUTAGE_PROBE_BASE_MS (${probeBaseMs})`);
+  return {
+    minConnections: int(env, 'OUTAGE_MIN_CONNECTIONS', 5, 1, 1_000_000),
+    windowMs: int(env, 'OUTAGE_WINDOW_MS', 10_000, 100, 3600_000),
+    probeBaseMs,
+    probeMaxMs,
+    releaseSpreadMs: int(env, 'OUTAGE_RELEASE_SPREAD_MS', 1000, 0, 600_000),
+  };
 }
 
 function bool(env: Env, name: string, def: boolean): boolean {
@@ -338,6 +362,7 @@ export function loadConfig(env: Env = process.env): Config {
     stalledIntervalMs: int(env, 'STALLED_INTERVAL_MS', 30_000, 500),
     shutdownTimeoutMs: int(env, 'SHUTDOWN_TIMEOUT_MS', 25_000, 0),
     breakerProbeIntervalMs: int(env, 'BREAKER_PROBE_INTERVAL_MS', 60_000, 100),
+    outage: outageConfig(env),
     cronSpreadMs: int(env, 'CRON_SPREAD_MS', 3600_000, 0, 24 * 3600_000),
     webhookUrl,
     webhookSecrets,

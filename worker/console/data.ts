@@ -6,11 +6,13 @@ import { diagnose } from '../ops/diagnose.ts';
 import { gatherDiagnoseInput } from '../ops/diagnose-input.ts';
 import { deadGrantSpikes, orgOfRegistry } from '../ops/spikes.ts';
 import type { ProviderGateView } from '../providers/breaker-policy.ts';
+import { outageView } from '../providers/outage-policy.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
 import { deadGrantCounts, hourlyAttempts, type HourlyRow } from '../store/attempt-stats.ts';
 import type { ConnectSessions } from '../store/connect-sessions.ts';
 import { countsByProviderStatus, filteredConnections, reauthReasons } from '../store/console-queries.ts';
 import type { Db } from '../store/db.ts';
+import { holdOf } from '../store/provider-hold.ts';
 import { providerStates } from '../store/provider-state.ts';
 import type { HourBucket } from './chart.ts';
 import type { ConnectionDetail, ConnectionList, ListFilter, Overview, ProviderHealth } from './types.ts';
@@ -69,7 +71,7 @@ export async function loadOverview(d: ConsoleData, now: number): Promise<Overvie
     deadGrantCounts(d.db, from, new Date(now - 2 * HOURS * 3_600_000)),
   ]);
   const keys = [...new Set([...d.providers.all().map((p) => p.key), ...counts.map((c) => c.provider)])].sort();
-  const views = await gateViewsOf(d, keys);
+  const [views, states] = await Promise.all([gateViewsOf(d, keys), providerStates(d.db, keys)]);
   const { spikes, providerOf } = deadGrantSpikes(dead, orgOfRegistry(d.providers));
   const count = (p: string, s: string) => counts.find((c) => c.provider === p && c.status === s)?.count ?? 0;
   const providers: ProviderHealth[] = keys.map((key) => {
@@ -81,6 +83,7 @@ export async function loadOverview(d: ConsoleData, now: number): Promise<Overvie
       configured: def?.configured,
       breaker: v?.state ?? 'closed',
       lastError: v?.lastError ?? null,
+      outage: outageView(holdOf(states.find((s) => s.provider === key))),
       inFlight: v?.inFlight ?? null,
       waiting: v?.waiting ?? null,
       active: count(key, 'active'),

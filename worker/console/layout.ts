@@ -18,7 +18,7 @@ th{background:#eef1f4;font-weight:600}
 .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(20rem,1fr));gap:1rem}
 .status-active{color:#1e6b34}
 .status-needs_reauth{color:#a12a1f;font-weight:600}
-.breaker-open,.breaker-half_open{color:#a12a1f;font-weight:600}
+.breaker-open,.breaker-half_open,.outage-holding,.outage-probing{color:#a12a1f;font-weight:600}
 .diagnosis{border-left:4px solid #a12a1f}
 .diagnosis.ok{border-left-color:#1e6b34}
 .next{font-weight:600}

@@ -1,5 +1,6 @@
 // What the console's views are given: plain values gathered by data.ts, never rows with tokens.
 import type { Diagnosis } from '../ops/diagnose-types.ts';
+import type { OutageView } from '../providers/outage-policy.ts';
 import type { HourBucket } from './chart.ts';
 
 export interface ProviderHealth {
@@ -9,6 +10,8 @@ export interface ProviderHealth {
   configured: boolean | undefined;
   breaker: string;
   lastError: { code: string; description: string | null } | null;
+  /** The provider-wide outage hold (shared in PostgreSQL). */
+  outage: OutageView;
   /** This process's limiter; null when no provider gate runs. */
   inFlight: number | null;
   waiting: number | null;

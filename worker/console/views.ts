@@ -79,6 +79,10 @@ function providerCard(p: ProviderHealth): Html {
     <h2 id="p-${p.key}">${p.displayName}</h2>
     <p>Breaker: <span class="breaker-${p.breaker}">${p.breaker}</span> · ${configured} · token requests: ${load}</p>
     <p>
+      Outage hold: <span class="outage-${p.outage.state}">${p.outage.state}</span>
+      ${p.outage.state === 'closed' ? '' : html` since ${p.outage.since ?? '?'} · ${p.outage.probes} probe(s) sent · next probe ${p.outage.nextProbeAt ?? '?'}`}
+    </p>
+    <p>
       Last credential error:
       ${p.lastError ? html`<code>${p.lastError.code}</code>${p.lastError.description ? html` - ${p.lastError.description}` : ''}` : 'none'}
     </p>
@@ -88,7 +92,8 @@ function providerCard(p: ProviderHealth): Html {
 }
 
 /** Built-in providers nobody configured or uses would bury the ones that matter. */
-const inUse = (p: ProviderHealth) => p.configured !== false || p.active + p.needsReauth > 0 || p.breaker !== 'closed';
+const inUse = (p: ProviderHealth) =>
+  p.configured !== false || p.active + p.needsReauth > 0 || p.breaker !== 'closed' || p.outage.state !== 'closed';
 
 export function overviewPage(o: Overview): string {
   const shown = o.providers.filter(inUse);

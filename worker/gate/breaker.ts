@@ -9,6 +9,7 @@
 //    The rules are in providers/breaker-policy.ts, the SQL in store/provider-state.ts.
 // 2. Per-provider in-process limits on the token endpoint (providers/limiter.ts), for the queue
 //    workers and the on-demand API alike, so a slow or rate-limited provider only ever waits on itself.
+// 3. The provider-wide outage hold, delegated to gate/outage-hold.ts (its own state machine).
 //
 // No secret ever enters this file's state, logs or API views: only codes, scrubbed descriptions and
 // a credentials fingerprint (kept in the database, never shown). Its HTTP routes (GET
@@ -18,7 +19,7 @@
 // the breaker rules and the limiter stay in providers/, below store/ (which reads definitions).
 import type { Logger } from 'pino';
 import { registerBreakerRoutes } from '../api/routes/breaker.ts';
-import type { DaemonExtension, ExtensionHost, GatedProvider, ProviderGate } from '../interfaces.ts';
+import type { DaemonExtension, ExtensionHost, GatedProvider, JobPlanner, ProviderGate } from '../interfaces.ts';
 import { scrubSecrets } from '../log/scrub.ts';
 import type { Db } from '../store/db.ts';
 import {
@@ -41,19 +42,9 @@ import {
   type ProviderGateView,
 } from '../providers/breaker-policy.ts';
 import { ProviderLimiter } from '../providers/limiter.ts';
-import {
-  CLOSED_HOLD,
-  DEFAULT_OUTAGE,
-  holdAdmission,
-  isProviderOutage,
-  noteTransient,
-  probeClaimed,
-  probeFailed,
-  startHold,
-  transientRetry,
-  type HoldSnapshot,
-  type OutageThresholds,
-} from '../providers/outage-policy.ts';
+import { DEFAULT_OUTAGE, outageView, type OutageThresholds, type OutageView } from '../providers/outage-policy.ts';
+import { holdOf } from '../store/provider-hold.ts';
+import { OutageHold, type HoldDecision } from './outage-hold.ts';
 import type { ProviderRegistry, ReloadResult } from '../providers/registry.ts';
 
 const MAX_DESC = 300;
@@ -77,21 +68,24 @@ export class BreakerGate implements ProviderGate {
   private readonly credentialsChangedAt = new Map<string, number>();
   private readonly now: () => number;
   private readonly cacheMs: number;
-  private readonly outage: OutageThresholds;
-  /** Outage hold per provider, in this process (see outage-policy.ts). */
-  private readonly holds = new Map<string, HoldSnapshot>();
-  private readonly transients = new Map<string, Map<string, number>>();
+  readonly outage: OutageHold;
 
   constructor(private readonly opts: BreakerGateOptions) {
     this.now = opts.now ?? Date.now;
-    this.outage = { ...DEFAULT_OUTAGE, ...opts.outage };
     this.cacheMs = opts.cacheMs ?? defaultCacheMs(opts.probeIntervalMs);
+    this.outage = new OutageHold({
+      thresholds: { ...DEFAULT_OUTAGE, ...opts.outage },
+      closedCacheMs: this.cacheMs,
+      heldCacheMs: Math.min(this.cacheMs, 250),
+      now: this.now,
+    });
   }
 
   /** Binds the database and logger (the daemon creates them after the gate). Until then the gate is open. */
-  bind(db: Db, log: Logger): void {
+  bind(db: Db, log: Logger, planner?: JobPlanner): void {
     this.db = db;
     this.log = log.child({ component: 'provider-gate' });
+    this.outage.bind(db, this.log, planner);
   }
 
   // ----- ProviderGate ----------------------------------------------------------------------------
@@ -153,7 +147,9 @@ export class BreakerGate implements ProviderGate {
         }
         await this.open(p, detail ?? { code: 'credentials', description: '' });
       } else if (result === 'ok') {
-        this.releaseHold(p.key);
+        await this.outage.succeeded(p).catch((err: unknown) => {
+          this.log?.warn({ provider: p.key, err }, 'could not release the outage hold; the next success will');
+        });
         if (closesOnSuccess(this.cache.get(p.key))) await this.close(p, 'probe_succeeded');
       }
     } catch (err) {
@@ -164,56 +160,18 @@ export class BreakerGate implements ProviderGate {
     }
   }
 
-  // ----- outage hold ----------------------------------------------------------------------------
+  // ----- outage hold (gate/outage-hold.ts) ------------------------------------------------------
 
-  async hold(p: GatedProvider, connectionId: string): Promise<{ kind: 'pass' } | { kind: 'wait'; until: number }> {
-    const h = this.holds.get(p.key) ?? CLOSED_HOLD;
-    const nowMs = this.now();
-    const a = holdAdmission(h, nowMs);
-    if (a.kind !== 'probe') return a;
-    // Claiming is synchronous within this process, so only one probe goes out at a time here.
-    this.holds.set(p.key, probeClaimed(h, nowMs, this.outage));
-    this.log?.info(
-      { provider: p.key, connectionId, probe: h.probes + 1 },
-      'provider outage hold: probing with one connection',
-    );
-    return { kind: 'pass' };
+  hold(p: GatedProvider, connectionId: string): Promise<HoldDecision> {
+    return this.outage.admit(p, connectionId);
   }
 
   transient(
     p: GatedProvider,
     connectionId: string,
     ownBackoffMs: number,
-  ): { retryAt: number; countsAsFailure: boolean } {
-    const nowMs = this.now();
-    let h = this.holds.get(p.key) ?? CLOSED_HOLD;
-    if (h.state === 'probing') h = probeFailed(h, nowMs, this.outage);
-    else if (h.state === 'closed') {
-      const w = noteTransient(this.transients.get(p.key) ?? new Map(), connectionId, nowMs, this.outage);
-      this.transients.set(p.key, w);
-      if (isProviderOutage(w, nowMs, this.outage)) {
-        h = startHold(nowMs, this.outage);
-        this.transients.delete(p.key);
-        this.log?.warn(
-          { provider: p.key, connections: w.size, windowMs: this.outage.windowMs },
-          'provider-wide transient outage: holding its refreshes behind one probe',
-        );
-      }
-    }
-    if (h.state !== 'closed') this.holds.set(p.key, h);
-    return transientRetry(h, ownBackoffMs, nowMs);
-  }
-
-  /** A success ends the hold: the waiting connections go at their next wake-up (the probe time). */
-  private releaseHold(key: string): void {
-    const h = this.holds.get(key);
-    if (!h) return;
-    this.holds.delete(key);
-    this.transients.delete(key);
-    this.log?.warn(
-      { provider: key, heldForMs: h.since !== null ? this.now() - h.since : null, probes: h.probes },
-      'provider outage hold released: refreshes resume',
-    );
+  ): Promise<{ retryAt: number; countsAsFailure: boolean }> {
+    return this.outage.transient(p, connectionId, ownBackoffMs);
   }
 
   // ----- state -----------------------------------------------------------------------------------
@@ -362,6 +320,13 @@ export class BreakerGate implements ProviderGate {
     }
     return out;
   }
+
+  /** The outage hold of every provider, from PostgreSQL (for GET /v1/providers). */
+  async outageViews(keys: string[]): Promise<Record<string, OutageView>> {
+    const rows = this.db ? await providerStates(this.db, keys) : [];
+    const byKey = new Map(rows.map((r) => [r.provider, r]));
+    return Object.fromEntries(keys.map((k) => [k, outageView(holdOf(byKey.get(k)))]));
+  }
 }
 
 /** The breaker + limits as a daemon extension, with GET /v1/providers[/:key] (read scope). */
@@ -371,8 +336,8 @@ export function providerGateExtension(opts: BreakerGateOptions): DaemonExtension
   return {
     name: 'provider-gate',
     gate,
-    async start(d: Pick<ExtensionHost, 'db' | 'log' | 'providers'>) {
-      gate.bind(d.db, d.log);
+    async start(d: Pick<ExtensionHost, 'db' | 'log' | 'providers' | 'scheduler'>) {
+      gate.bind(d.db, d.log, d.scheduler);
       unsubscribe = d.providers.onReload((r) => {
         if (r.credentialsChanged.length) void gate.onCredentialsChanged(d.providers, r);
       });

@@ -26,7 +26,7 @@ export const processIo = (): OpsIo => ({
  * pacing), so `ops refresh` cannot hammer a provider whose breaker is open.
  */
 export function createOpsDaemon(config: Config, log: Logger): Daemon {
-  const gate = providerGateExtension({ probeIntervalMs: config.breakerProbeIntervalMs });
+  const gate = providerGateExtension({ probeIntervalMs: config.breakerProbeIntervalMs, outage: config.outage });
   const d = new Daemon(config, { log, extensions: [{ name: gate.name, gate: gate.gate }] });
   // Only the gate's state reads: the extension's start (reload listener, restart checks) is the daemon's.
   gate.gate.bind(d.db, d.log);

@@ -2,8 +2,8 @@
 // connection and wrong when the whole provider is down: after a long outage each connection would
 // wait out its own stacked backoff long after the provider recovered. So when enough distinct
 // connections of one provider fail transient within a window, the provider holds: its refreshes
-// wait for one probe at a time (1 s, 2 s, 4 s, capped low), and the first success releases them.
-// The gate (gate/breaker.ts) does the I/O around these rules.
+// wait for one probe at a time (1 s, 2 s, 4 s, capped low), and the first success releases them,
+// spread over a short window. The gate (gate/outage-hold.ts) does the I/O around these rules.
 
 export type HoldState = 'closed' | 'holding' | 'probing';
 
@@ -14,13 +14,16 @@ export interface OutageThresholds {
   probeBaseMs: number;
   /** Cap of the probe interval: kept low so recovery is seen within seconds. */
   probeMaxMs: number;
+  /** On release, the waiting connections go spread over this window (within the provider's rate limit). */
+  releaseSpreadMs: number;
 }
 
 export const DEFAULT_OUTAGE: OutageThresholds = {
   minConnections: 5,
   windowMs: 10_000,
   probeBaseMs: 1000,
-  probeMaxMs: 5000,
+  probeMaxMs: 3000,
+  releaseSpreadMs: 1000,
 };
 
 export interface HoldSnapshot {
@@ -116,4 +119,17 @@ export function releaseOffsetMs(i: number, n: number, spreadMs: number, ratePerS
   const even = (spreadMs * i) / n;
   const paced = ratePerSecond > 0 ? (1000 * i) / ratePerSecond : 0;
   return Math.floor(Math.max(even, paced));
+}
+
+/** The hold as shown by GET /v1/providers, `ops providers` and the console (times as ISO strings). */
+export interface OutageView {
+  state: HoldState;
+  since: string | null;
+  nextProbeAt: string | null;
+  probes: number;
+}
+
+export function outageView(h: HoldSnapshot): OutageView {
+  const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+  return { state: h.state, since: iso(h.since), nextProbeAt: iso(h.nextProbeAt), probes: h.probes };
 }

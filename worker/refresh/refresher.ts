@@ -424,8 +424,11 @@ export class Refresher {
     if (c.uncertain && provider.oldTokenGrace.kind === 'seconds')
       delay = Math.min(delay, Math.max(500, (provider.oldTokenGrace.seconds * 1000) / 4));
     // Part of a provider-wide outage: wait for the provider's probe instead of stacking backoff.
-    const retry = this.gate.transient?.(provider, row.id, delay) ?? { retryAt: nowMs + delay, countsAsFailure: true };
-    const retryAt = new Date(Math.min(retry.retryAt, nowMs + delay));
+    const retry = (await this.gate.transient?.(provider, row.id, delay)) ?? {
+      retryAt: nowMs + delay,
+      countsAsFailure: true,
+    };
+    const retryAt = new Date(retry.retryAt);
     await this.d.store.recordFailure({
       connectionId: row.id,
       versionBefore: row.version,

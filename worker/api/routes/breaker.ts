@@ -1,15 +1,19 @@
 // GET /v1/providers[/:key] (read scope): every provider definition, secret-free, with its
-// credential breaker and limiter state. Registered by the provider gate extension
+// credential breaker and limiter state and its outage hold. Registered by the provider gate extension
 // (gate/breaker.ts), which owns that state.
 import type { FastifyInstance } from 'fastify';
 import type { AuthHook } from '../../interfaces.ts';
 import { routeSchemas as S } from '../schemas.ts';
 import type { ProviderGateView } from '../../providers/breaker-policy.ts';
+import type { OutageView } from '../../providers/outage-policy.ts';
 import type { ProviderRegistry, ResolvedProvider } from '../../providers/registry.ts';
 
 export interface BreakerRoutesDeps {
   providers: Pick<ProviderRegistry, 'all' | 'get'>;
-  gate: { views(keys: string[]): Promise<Record<string, ProviderGateView>> };
+  gate: {
+    views(keys: string[]): Promise<Record<string, ProviderGateView>>;
+    outageViews(keys: string[]): Promise<Record<string, OutageView>>;
+  };
 }
 
 export function registerBreakerRoutes(
@@ -20,8 +24,9 @@ export function registerBreakerRoutes(
   const read = { preHandler: auth('read') };
   app.get('/v1/providers', { ...read, schema: S.listProviders }, async () => {
     const all = providers.all();
-    const views = await gate.views(all.map((p) => p.key));
-    return { providers: all.map((p) => ({ ...providerView(p), breaker: views[p.key] })) };
+    const keys = all.map((p) => p.key);
+    const [views, holds] = await Promise.all([gate.views(keys), gate.outageViews(keys)]);
+    return { providers: all.map((p) => ({ ...providerView(p), breaker: views[p.key], outage: holds[p.key] })) };
   });
   app.get<{ Params: { key: string } }>(
     '/v1/providers/:key',
@@ -29,8 +34,8 @@ export function registerBreakerRoutes(
     async (req, reply) => {
       const p = providers.get(req.params.key);
       if (!p) return reply.code(404).send({ error: 'not_found', message: 'no such provider' });
-      const views = await gate.views([p.key]);
-      return { ...providerView(p), breaker: views[p.key] };
+      const [views, holds] = await Promise.all([gate.views([p.key]), gate.outageViews([p.key])]);
+      return { ...providerView(p), breaker: views[p.key], outage: holds[p.key] };
     },
   );
 }

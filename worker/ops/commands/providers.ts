@@ -1,8 +1,10 @@
-// `providers`: provider definitions in force (built-ins + PROVIDERS_FILE) and breaker state.
+// `providers`: provider definitions in force (built-ins + PROVIDERS_FILE), breaker and outage hold state.
 import type { OpsCommand } from '../types.ts';
 import { parseFlags, UsageError } from '../args.ts';
 import { isoShort, relative, table, truncate } from '../format.ts';
 import { providerEnvName } from '../../providers/env.ts';
+import { outageView } from '../../providers/outage-policy.ts';
+import { holdOf } from '../../store/provider-hold.ts';
 
 const HELP = `Usage:
   ops providers [--json]
@@ -10,11 +12,13 @@ const HELP = `Usage:
 Every provider definition in force (built-ins plus PROVIDERS_FILE): whether its client
 credentials are set, token URL, rotation, expiry source, refresh lead, concurrency and rate; the
 credential breaker state from PostgreSQL (ProviderState: closed, open, half_open) with the error
-that opened it; and the number of connections by status. Never prints client secrets.`;
+that opened it; the provider-wide outage hold (closed, holding, probing) with when it began, its
+next probe and the probes sent; and the number of connections by status. Never prints client
+secrets.`;
 
 export const providersCommand: OpsCommand = {
   name: 'providers',
-  summary: 'provider definitions in force and breaker state',
+  summary: 'provider definitions in force, breaker and outage hold state',
   help: HELP,
   async run(argv, ctx) {
     const { positionals } = parseFlags(argv, {});
@@ -47,6 +51,7 @@ export const providersCommand: OpsCommand = {
           lastErrorCode: st?.lastErrorCode ?? null,
           lastErrorDescription: st?.lastErrorDescription ?? null,
         },
+        outage: outageView(holdOf(st)),
         connections: { active: n('active'), needs_reauth: n('needs_reauth') },
       };
     });
@@ -66,6 +71,7 @@ export const providersCommand: OpsCommand = {
         'CONC',
         'RATE/S',
         'BREAKER',
+        'OUTAGE',
         'ACTIVE',
         'REAUTH',
         'TOKEN URL',
@@ -79,6 +85,7 @@ export const providersCommand: OpsCommand = {
         r.concurrency,
         r.ratePerSecond || '-',
         r.breaker.state,
+        r.outage.state,
         r.connections.active,
         r.connections.needs_reauth,
         truncate(r.tokenUrl, 50),
@@ -92,6 +99,14 @@ export const providersCommand: OpsCommand = {
         `Breaker ${r.breaker.state} for ${r.key} since ${isoShort(r.breaker.openedAt ? new Date(r.breaker.openedAt) : null)} (${relative(r.breaker.openedAt ? new Date(r.breaker.openedAt) : null, now)}): ${r.breaker.lastErrorCode ?? '?'}${r.breaker.lastErrorDescription ? ` (${truncate(r.breaker.lastErrorDescription, 80)})` : ''}`,
       );
       ctx.out(`  Fix the client credentials for ${r.key}; the breaker closes on the next successful probe.`);
+    }
+    for (const r of rows.filter((x) => x.outage.state !== 'closed')) {
+      const since = r.outage.since ? new Date(r.outage.since) : null;
+      ctx.out('');
+      ctx.out(
+        `Outage hold ${r.outage.state} for ${r.key} since ${isoShort(since)} (${relative(since, now)}): the provider answered transient errors to many connections; ${r.outage.probes} probe(s) sent, next at ${isoShort(r.outage.nextProbeAt ? new Date(r.outage.nextProbeAt) : null)}.`,
+      );
+      ctx.out(`  Refreshes of ${r.key} wait for one probe at a time; the first success releases them all.`);
     }
     const unconfigured = rows.filter((r) => !r.configured && r.connections.active + r.connections.needs_reauth > 0);
     for (const r of unconfigured)
