@@ -45,12 +45,14 @@ describe('on-demand refreshes during a provider outage', () => {
     fake.setFaults({ status: 503 });
     const before = fake.stats().refreshRequests;
 
-    // 4 s of an app asking 5 times in parallel every 100 ms (200 requests) for a token valid 10 s.
+    // An app asking 5 times in parallel every 100 ms, 40 rounds (200 requests), for a token valid
+    // 10 s. Counted in rounds, not seconds, so a loaded machine does not change what is asked.
+    const ROUNDS = 40;
     const statuses: number[] = [];
     const reasons = new Set<string>();
     const retryAfters: number[] = [];
     const t0 = Date.now();
-    while (Date.now() - t0 < 4000) {
+    for (let round = 0; round < ROUNDS; round++) {
       const rs = await Promise.all(
         Array.from({ length: 5 }, () => d.api('GET', `/v1/connections/${id}/token?min_valid_seconds=10`)),
       );
@@ -64,11 +66,13 @@ describe('on-demand refreshes during a provider outage', () => {
       await sleep(100);
     }
     const calls = fake.stats().refreshRequests - before;
-    // The scheduled backoff (RETRY_BASE_MS 300 doubling, capped at RETRY_MAX_MS 3000) allows about
-    // five tries in 4 s; one provider call per app round would be about 35.
+    const elapsedMs = Date.now() - t0;
+    // The backoff (RETRY_BASE_MS 300 doubling, capped at RETRY_MAX_MS 3000) allows about four tries
+    // in the first 4 s and one per 3 s after; one provider call per app round would be 40.
+    const allowed = 6 + Math.ceil(elapsedMs / 3000);
     expect(calls).toBeGreaterThanOrEqual(2);
-    expect(calls, `provider calls in 4 s: ${calls}`).toBeLessThanOrEqual(10);
-    expect(statuses.length).toBeGreaterThan(100);
+    expect(calls, `provider calls in ${elapsedMs} ms: ${calls} (allowed ${allowed})`).toBeLessThanOrEqual(allowed);
+    expect(statuses.length).toBe(ROUNDS * 5);
     expect(statuses.every((s) => s === 503 || s === 200)).toBe(true);
     expect(reasons.has('backoff')).toBe(true);
     expect(retryAfters.every((s) => s >= 1 && s <= 600)).toBe(true);
@@ -78,7 +82,8 @@ describe('on-demand refreshes during a provider outage', () => {
     const forcedBefore = fake.stats().refreshRequests;
     const forced = await d.api('POST', `/v1/connections/${id}/refresh`);
     expect(forced.body.outcome).toBe('transient');
-    expect(fake.stats().refreshRequests - forcedBefore).toBe(1);
+    // At least its own call (a scheduled retry may land in the same moment).
+    expect(fake.stats().refreshRequests - forcedBefore).toBeGreaterThanOrEqual(1);
 
     // The provider comes back: the connection recovers, and the app gets a token again.
     fake.clearFaults();
