@@ -240,6 +240,12 @@ async function send(method: 'GET' | 'POST' | 'PUT' | 'DELETE', url: string, body
 const tokens = { access_token: 'a', refresh_token: 'r' };
 const create = (over: Record<string, unknown>) => ({ provider: 'api', externalId: 'x', tokens, ...over });
 const withTokens = (t: Record<string, unknown>) => create({ tokens: { ...tokens, ...t } });
+const session = (over: Record<string, unknown>) => ({
+  provider: 'api',
+  externalId: 'x',
+  returnUrl: 'http://a/b',
+  ...over,
+});
 const TOKEN_MSG = 'must be a non-empty string';
 const EXPIRES_IN = 'must be a positive number of seconds (at most 10 years)';
 
@@ -362,15 +368,16 @@ describe('the API answers 400 naming the field', () => {
     ['PUT', `/v1/connections/${ID}/tokens`, { tokens, metadata: 'x' }, 'metadata', 'must be an object'],
     ['PUT', `/v1/connections/${ID}/tokens`, [1], 'body', 'must be an object with access_token and refresh_token'],
     ['GET', '/v1/connect-sessions/x', undefined, 'id', 'must be a connect session id (uuid)'],
-    ['POST', '/v1/connect-sessions', { connectionId: 'x' }, 'connectionId', 'must be a connection id (uuid)'],
+    ['POST', '/v1/connect-sessions', {}, 'provider', 'is required'],
+    ['POST', '/v1/connect-sessions', session({ connectionId: 'x' }), 'connectionId', 'must be a connection id (uuid)'],
     [
       'POST',
       '/v1/connect-sessions',
-      { scopes: Array(101).fill('s') },
+      session({ scopes: Array(101).fill('s') }),
       'scopes',
       'must be an array of at most 100 scope strings (no spaces, quotes or backslashes)',
     ],
-    ['POST', '/v1/connect-sessions', { metadata: 1 }, 'metadata', 'must be an object'],
+    ['POST', '/v1/connect-sessions', session({ metadata: 1 }), 'metadata', 'must be an object'],
   ] as const)('%s %s %j -> %s', async (method, url, body, field, message) => {
     const res = await send(method, url, body);
     expect(res).toEqual({ status: 400, body: { error: 'invalid_request', field, message } });

@@ -44,6 +44,7 @@ const tokenText = (maxLength: number) => ({
 });
 const metadataIn = {
   type: ['object', 'null'],
+  additionalProperties: true,
   description: `the app's own data, at most ${LIMITS.metadataBytes} bytes as JSON`,
   'x-message': 'must be an object',
 } as const;
@@ -495,6 +496,7 @@ export const routeSchemas = {
     tags: ['connect'],
     body: {
       type: 'object',
+      required: ['provider', 'externalId', 'returnUrl'],
       properties: {
         provider: { ...str, 'x-message': 'is required' },
         externalId: { ...str, 'x-message': 'is required (a non-empty string)' },
