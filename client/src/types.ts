@@ -9,16 +9,8 @@ type JsonBody<T> = T extends { content: { 'application/json': infer B } } ? B : 
 
 export type ConnectionStatus = Schemas['Connection']['status'];
 
-/** Why a connection needs the user again: the values the daemon sets (the document says string). */
-export type ReauthReason =
-  | 'revoked'
-  | 'expired'
-  | 'authentication_failure'
-  | 'interaction_required'
-  | 'rotation_lost_in_crash'
-  | 'rotation_lost_in_flight'
-  | 'rotation_lost_commit_failed'
-  | 'rotation_lost_in_pause';
+/** Why a connection needs the user again (the document's enum on a needs_reauth refresh outcome). */
+export type ReauthReason = Extract<Schemas['RefreshOutcome'], { outcome: 'needs_reauth' }>['reauthReason'];
 
 /** A token set as the provider's token endpoint returned it (RFC 6749 field names). */
 export type TokenSetInput = Schemas['TokenSet'];

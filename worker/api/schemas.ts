@@ -7,6 +7,8 @@
 // JSON Schema cannot say (unstorable text, JSON depth and size, date ranges, known providers) is
 // checked after it by validation/validate.ts.
 import type { FastifyInstance, FastifySchema } from 'fastify';
+import type { ReauthReason } from '../oauth/answer.ts';
+import type { SkipReason } from '../refresh/outcome.ts';
 import { LIMITS } from '../validation/validate.ts';
 
 const str = { type: 'string' } as const;
@@ -77,6 +79,44 @@ const outcomeProps = {
   reauthReason: str,
   reason: str,
 };
+
+// Every value the daemon gives these, checked against its types at compile time.
+const REAUTH_REASONS = [
+  'revoked',
+  'expired',
+  'authentication_failure',
+  'interaction_required',
+  'rotation_lost_in_crash',
+  'rotation_lost_in_flight',
+  'rotation_lost_commit_failed',
+  'rotation_lost_in_pause',
+] as const satisfies readonly ReauthReason[];
+const SKIP_REASONS = [
+  'not_found',
+  'not_active',
+  'not_due',
+  'backoff',
+  'busy',
+  'breaker_open',
+  'provider_outage',
+] as const satisfies readonly SkipReason[];
+type Missing<T, L extends readonly unknown[]> = Exclude<T, L[number]>;
+// A reason added to the daemon's types but not listed here fails to compile.
+const listsAreComplete: [
+  Missing<ReauthReason, typeof REAUTH_REASONS>,
+  Missing<SkipReason, typeof SKIP_REASONS>,
+] extends [never, never]
+  ? true
+  : false = true;
+void listsAreComplete;
+
+/** One shape of a refresh outcome: every field it has is present. */
+const outcome = (names: string[], props: Record<string, unknown>) => ({
+  type: 'object',
+  required: ['outcome', ...Object.keys(props)],
+  properties: { outcome: { type: 'string', enum: names }, ...props },
+  additionalProperties: false,
+});
 
 const components = [
   {
@@ -211,11 +251,23 @@ const components = [
   },
   {
     $id: 'RefreshOutcome',
-    type: 'object',
-    description: 'What a refresh did; fields depend on outcome.',
-    required: ['outcome'],
-    properties: outcomeProps,
-    additionalProperties: false,
+    description: 'What a refresh did; the fields depend on outcome (views.ts outcomeView).',
+    oneOf: [
+      outcome(['rotated'], { version: int, expiresAt: nullableDateTime, nextRefreshAt: dateTime }),
+      outcome(['transient', 'misconfigured'], {
+        code: str,
+        description: str,
+        httpStatus: { type: ['integer', 'null'] },
+        retryAt: dateTime,
+      }),
+      outcome(['needs_reauth'], {
+        reauthReason: { type: 'string', enum: REAUTH_REASONS },
+        code: str,
+        description: str,
+      }),
+      outcome(['lost_race'], { nextRefreshAt: nullableDateTime }),
+      outcome(['skipped'], { reason: { type: 'string', enum: SKIP_REASONS }, nextRefreshAt: nullableDateTime }),
+    ],
   },
   {
     $id: 'RefreshFailed',

@@ -549,7 +549,7 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
-                /** @description What a refresh did; fields depend on outcome. */
+                /** @description What a refresh did; the fields depend on outcome (views.ts outcomeView). */
                 200: {
                     headers: {
                         [name: string]: unknown;
@@ -1166,22 +1166,42 @@ export interface components {
         } & {
             [key: string]: unknown;
         };
-        /** @description What a refresh did; fields depend on outcome. */
+        /** @description What a refresh did; the fields depend on outcome (views.ts outcomeView). */
         RefreshOutcome: {
             /** @enum {string} */
-            outcome: "rotated" | "transient" | "misconfigured" | "needs_reauth" | "lost_race" | "skipped";
-            version?: number;
+            outcome: "rotated";
+            version: number;
             /** Format: date-time */
-            expiresAt?: string | null;
+            expiresAt: string | null;
             /** Format: date-time */
-            nextRefreshAt?: string | null;
-            code?: string;
-            description?: string | null;
-            httpStatus?: number | null;
+            nextRefreshAt: string;
+        } | {
+            /** @enum {string} */
+            outcome: "transient" | "misconfigured";
+            code: string;
+            description: string;
+            httpStatus: number | null;
             /** Format: date-time */
-            retryAt?: string;
-            reauthReason?: string;
-            reason?: string;
+            retryAt: string;
+        } | {
+            /** @enum {string} */
+            outcome: "needs_reauth";
+            /** @enum {string} */
+            reauthReason: "revoked" | "expired" | "authentication_failure" | "interaction_required" | "rotation_lost_in_crash" | "rotation_lost_in_flight" | "rotation_lost_commit_failed" | "rotation_lost_in_pause";
+            code: string;
+            description: string;
+        } | {
+            /** @enum {string} */
+            outcome: "lost_race";
+            /** Format: date-time */
+            nextRefreshAt: string | null;
+        } | {
+            /** @enum {string} */
+            outcome: "skipped";
+            /** @enum {string} */
+            reason: "not_found" | "not_active" | "not_due" | "backoff" | "busy" | "breaker_open" | "provider_outage";
+            /** Format: date-time */
+            nextRefreshAt: string | null;
         };
         /** @description 503 from GET .../token: the refresh failed; Retry-After says when to try again. */
         RefreshFailed: {
