@@ -17,6 +17,9 @@ export type TokenSetInput = Schemas['TokenSet'];
 
 export type CreateConnectionInput = JsonBody<paths['/v1/connections']['post']['requestBody']>;
 
+/** PUT /v1/connections/:id/tokens: the bare token set, or { tokens, metadata? }. */
+export type ReplaceTokensInput = JsonBody<paths['/v1/connections/{id}/tokens']['put']['requestBody']>;
+
 /** POST /v1/connections (201). */
 export type CreatedConnection = Schemas['ConnectionCreated'];
 
