@@ -9,7 +9,7 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default defineConfig(
-  globalIgnores(['worker/generated/', 'dist/', 'coverage/', 'tmp/']),
+  globalIgnores(['worker/generated/', 'client/src/generated/', 'dist/', 'client/dist/', 'coverage/', 'tmp/']),
   js.configs.recommended,
   tseslint.configs.recommendedTypeChecked,
   {

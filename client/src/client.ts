@@ -21,7 +21,9 @@ import type {
   ErrorBody,
   ListConnectionsQuery,
   RefreshOutcome,
+  ReplaceTokensInput,
   TokenAnswer,
+  TokenSetInput,
 } from './types.ts';
 
 export interface OAuthRefresherOptions {
@@ -107,6 +109,16 @@ export class OAuthRefresher {
 
   getConnectSession(id: string): Promise<ConnectSession> {
     return this.call('GET', `/v1/connect-sessions/${enc(id)}`);
+  }
+
+  /**
+   * The new token set after the user re-authorized outside the hosted flow: the connection is active
+   * again (same id); the cached token is dropped.
+   */
+  async replaceTokens(id: string, tokens: TokenSetInput, metadata?: Record<string, unknown>): Promise<Connection> {
+    this.cache.delete(id);
+    const body: ReplaceTokensInput = metadata === undefined ? { tokens } : { tokens, metadata };
+    return this.call('PUT', `/v1/connections/${enc(id)}/tokens`, body, 'conflict');
   }
 
   /** Forces a refresh now; the cached token of the connection is dropped. */

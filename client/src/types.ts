@@ -1,153 +1,69 @@
-// The API's request and answer shapes, written by hand from worker/api/views.ts and the routes.
-// Kept in this one file so it can be swapped for types generated from docs/openapi.json
-// (`npm run client:types`) once that document exists.
+// The API's request and answer shapes, named for the client's surface and taken from the types
+// openapi-typescript generates from docs/openapi.json (generated/openapi.ts, written by
+// `npm run client:types`): the routes' schemas are the one source. Webhook events are not part of
+// the HTTP API's document and are written here (docs/webhooks.md).
+import type { components, paths } from './generated/openapi.ts';
 
-export type ConnectionStatus = 'active' | 'needs_reauth';
+type Schemas = components['schemas'];
+type JsonBody<T> = T extends { content: { 'application/json': infer B } } ? B : never;
 
-export type ReauthReason =
-  | 'revoked'
-  | 'expired'
-  | 'authentication_failure'
-  | 'interaction_required'
-  | 'rotation_lost_in_crash'
-  | 'rotation_lost_in_flight'
-  | 'rotation_lost_commit_failed'
-  | 'rotation_lost_in_pause';
+export type ConnectionStatus = Schemas['Connection']['status'];
+
+/** Why a connection needs the user again (the document's enum on a needs_reauth refresh outcome). */
+export type ReauthReason = Extract<Schemas['RefreshOutcome'], { outcome: 'needs_reauth' }>['reauthReason'];
 
 /** A token set as the provider's token endpoint returned it (RFC 6749 field names). */
-export interface TokenSetInput {
-  access_token: string;
-  refresh_token?: string;
-  expires_in?: number;
-  token_type?: string;
-  scope?: string;
-  [field: string]: unknown;
-}
+export type TokenSetInput = Schemas['TokenSet'];
 
-export interface CreateConnectionInput {
-  provider: string;
-  externalId: string;
-  tokens: TokenSetInput;
-  metadata?: Record<string, unknown>;
-}
+export type CreateConnectionInput = JsonBody<paths['/v1/connections']['post']['requestBody']>;
+
+/** PUT /v1/connections/:id/tokens: the bare token set, or { tokens, metadata? }. */
+export type ReplaceTokensInput = JsonBody<paths['/v1/connections/{id}/tokens']['put']['requestBody']>;
 
 /** POST /v1/connections (201). */
-export interface CreatedConnection {
-  id: string;
-  status: ConnectionStatus;
-  expiresAt: string | null;
-  nextRefreshAt: string | null;
-  linked?: { id: string; externalId: string }[];
-}
+export type CreatedConnection = Schemas['ConnectionCreated'];
 
 /** GET /v1/connections/:id: state and schedule, never a token. */
-export interface Connection {
-  id: string;
-  provider: string;
-  externalId: string;
-  status: ConnectionStatus;
-  expiresAt: string | null;
-  lastRefreshedAt: string | null;
-  nextRefreshAt: string | null;
-  version: number;
-  consecutiveFailures: number;
-  reauthReason?: ReauthReason;
-  reauthAt?: string | null;
-  lastError?: { code: string; description: string | null; at: string | null };
-  metadata: unknown;
-  parentId: string | null;
-  createdAt: string;
-  updatedAt: string;
-}
+export type Connection = Schemas['Connection'];
 
 /** GET /v1/connections: one page; `next` is the `after` cursor of the following page. */
-export interface ConnectionPage {
-  connections: Connection[];
-  next: string | null;
-}
+export type ConnectionPage = Schemas['ConnectionPage'];
 
-export interface ListConnectionsQuery {
-  status?: ConnectionStatus;
-  provider?: string;
-  externalId?: string;
-  /** Page size, 1 to 1000 (the API's default is 100). */
+/** The list's query; the client sends limit (1 to 1000, the API's default is 100) as digits. */
+export type ListConnectionsQuery = Omit<
+  NonNullable<paths['/v1/connections']['get']['parameters']['query']>,
+  'limit'
+> & {
   limit?: number;
-  /** Start after this connection id. */
-  after?: string;
-}
+};
 
 /** GET /v1/connections/:id/token (200). */
-export interface TokenAnswer {
-  access_token: string;
-  expires_at: string | null;
-  token_type: string | null;
-  refreshed: boolean;
-}
+export type TokenAnswer = Schemas['Token'];
 
 /** POST /v1/connections/:id/refresh: the outcome of one forced refresh. */
-export type RefreshOutcome =
-  | { outcome: 'rotated'; version: number; expiresAt: string | null; nextRefreshAt: string }
-  | {
-      outcome: 'transient' | 'misconfigured';
-      code: string;
-      description: string;
-      httpStatus: number | null;
-      retryAt: string;
-    }
-  | { outcome: 'needs_reauth'; reauthReason: ReauthReason; code: string; description: string }
-  | { outcome: 'lost_race'; nextRefreshAt: string | null }
-  | { outcome: 'skipped'; reason: string; nextRefreshAt: string | null };
+export type RefreshOutcome = Schemas['RefreshOutcome'];
 
-/** DELETE /v1/connections/:id?revoke=true (200); without revoke the API answers 204. */
-export interface DeletedConnection {
-  id: string;
-  deleted: true;
+/**
+ * DELETE /v1/connections/:id?revoke=true (200). Without revoke the API answers 204 and the client
+ * returns { id, deleted: true }, hence revoked is optional here.
+ */
+export type DeletedConnection = Omit<JsonBody<paths['/v1/connections/{id}']['delete']['responses'][200]>, 'revoked'> & {
   revoked?: boolean;
-  reason?: string;
-  detail?: string;
-}
+};
 
-export interface ConnectSessionInput {
-  provider: string;
-  externalId: string;
-  returnUrl: string;
-  /** Reconnect this connection in place (same id) instead of creating one. */
-  connectionId?: string;
-  scopes?: string[];
-  metadata?: Record<string, unknown>;
-}
+export type ConnectSessionInput = JsonBody<paths['/v1/connect-sessions']['post']['requestBody']>;
 
 /** POST /v1/connect-sessions (201): send the user to `url`. */
-export interface CreatedConnectSession {
-  id: string;
-  url: string;
-  expiresAt: string;
-  mode: 'connect' | 'reconnect';
-  connectionId?: string;
-}
+export type CreatedConnectSession = Schemas['ConnectSessionCreated'];
 
 /** GET /v1/connect-sessions/:id. */
-export interface ConnectSession {
-  id: string;
-  provider: string;
-  externalId: string;
-  status: string;
-  connectionId?: string;
-  outcome?: string;
-  error?: string;
-  errorDescription?: string | null;
-  createdAt: string;
-  expiresAt: string;
-  finishedAt?: string;
-}
+export type ConnectSession = Schemas['ConnectSession'];
 
-/** The error bodies: { error, field, message } for a bad request, { error, message } otherwise. */
-export interface ErrorBody {
-  error: string;
-  field?: string;
-  message?: string;
-  [field: string]: unknown;
-}
+/**
+ * Any error answer's body, its fields read as optional: Error ({ error, field, message }; a 400
+ * names the field), NeedsReauth (409 on a token read or refresh), RefreshFailed (503 on a token read).
+ */
+export type ErrorBody = Partial<Schemas['Error'] & Schemas['NeedsReauth'] & Omit<Schemas['RefreshFailed'], 'error'>>;
 
 /** Webhook event types and the `data` each carries (docs/webhooks.md). */
 export interface WebhookEventData {

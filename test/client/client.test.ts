@@ -69,6 +69,22 @@ describe('oauth-refresher-client', () => {
     }
   });
 
+  it('replaceTokens brings a needs_reauth connection back with the new tokens, uncached', async () => {
+    const { id, grant } = await register(`replace-${Date.now()}`, 30);
+    fake.revokeGrant(grant.grantId);
+    await expect(client.getToken(id, { minValidSeconds: 300 })).rejects.toBeInstanceOf(NeedsReauthError);
+    const g = fake.issueGrant();
+    const c = await client.replaceTokens(
+      id,
+      { access_token: g.accessToken, refresh_token: g.refreshToken, expires_in: 3600 },
+      { team: 't-1' },
+    );
+    expect(c).toMatchObject({ id, status: 'active', metadata: { team: 't-1' } });
+    expect((await client.getToken(id, { minValidSeconds: 60 })).accessToken).toBe(g.accessToken);
+    const bad = await client.replaceTokens(id, { access_token: 'a' } as never).catch((e: unknown) => e);
+    expect(bad).toMatchObject({ status: 400, field: 'tokens.refresh_token' });
+  });
+
   it('listConnections follows the cursor over several pages', async () => {
     const prefix = `page-${Date.now()}`;
     const ids = [];

@@ -159,7 +159,12 @@ describe('real answers match the documented schemas', () => {
 
   it('errors 400, 401, 403, 404, 409 and 503', async () => {
     const c = '/v1/connections/{id}';
-    const bad = await d.api('POST', '/v1/connections', { provider: 'api', externalId: '' });
+    // Missing fields are named before bad values (JSON Schema checks required first).
+    const bad = await d.api('POST', '/v1/connections', {
+      provider: 'api',
+      externalId: '',
+      tokens: { access_token: 'a', refresh_token: 'r' },
+    });
     expect(bad.status).toBe(400);
     expect(bad.body).toMatchObject({ error: 'invalid_request', field: 'externalId' });
     expectDocumented('post', '/v1/connections', bad);

@@ -71,15 +71,13 @@ describe('views', () => {
 
 describe('GET /v1/connections query', () => {
   const known = (k: string) => k === 'acme';
-  it.each([
-    ['a repeated parameter, before anything else', { status: ['a', 'b'], limit: '0' }, 'status'],
-    ['an externalId with NUL', { externalId: 'a\u0000', status: 'x' }, 'externalId'],
-    ['an unknown status', { status: 'paused', provider: 'nope' }, 'status'],
-    ['an unknown provider', { provider: 'nope', limit: '0' }, 'provider'],
-    ['a limit out of range', { limit: '1001', after: 'x' }, 'limit'],
-    ['an after that is not an id', { after: 'x' }, 'after'],
-  ])('names the first bad parameter: %s', (_name, q, field) => {
-    expect(parseConnectionPage(q, known)).toMatchObject({ ok: false, field });
+  // The parameters' shapes (repeated, NUL, status, limit, after) are the route schema's:
+  // test/openapi/validation.test.ts. What is left here needs the provider registry.
+  it('names an unknown provider', () => {
+    expect(parseConnectionPage({ provider: 'nope', limit: '10' }, known)).toMatchObject({
+      ok: false,
+      field: 'provider',
+    });
   });
   it('defaults to 100 per page', () => {
     expect(parseConnectionPage({ provider: 'acme', after: ID }, known)).toEqual({

@@ -25,10 +25,9 @@ export async function registerOpenApi(app: FastifyInstance, version: string): Pr
   app.addHook('onRoute', (r) => {
     for (const method of [r.method].flat()) if (method !== 'HEAD') seen.push({ method, url: r.url });
   });
-  // The hand-written validators (validation/validate.ts) answer first with a message naming the
-  // field; the schemas describe what they accept. Answers are serialized as before (JSON.stringify),
-  // so a response schema never strips a field: the contract test catches a view the schema lacks.
-  app.setValidatorCompiler(() => () => true);
+  // Requests are validated against these schemas (server.ts). Answers are serialized as before
+  // (JSON.stringify), so a response schema never strips a field: the contract test catches a view
+  // the schema lacks.
   app.setSerializerCompiler(() => (data) => JSON.stringify(data));
   addApiSchemas(app);
   await app.register(swagger, {

@@ -2,6 +2,14 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { isOutage } from '../util/outage.ts';
+import { fieldError, type BareBody, type SchemaError } from '../validation/format.ts';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** An either-or body whose bare shape names its fields under a prefix (validation/format.ts). */
+    bareBody?: BareBody;
+  }
+}
 
 export const bad = (reply: FastifyReply, field: string, message: string) =>
   reply.code(400).send({ error: 'invalid_request', field, message });
@@ -11,7 +19,15 @@ export const notFound = (reply: FastifyReply, message = 'no such connection') =>
 
 /** Fastify's own errors (body size, media type, JSON) as the API's shapes; anything else is ours. */
 export function errorHandler(log: Logger) {
-  return (err: Error & { statusCode?: number; code?: string }, req: FastifyRequest, reply: FastifyReply) => {
+  return (
+    err: Error & { statusCode?: number; code?: string; validation?: SchemaError[]; validationContext?: string },
+    req: FastifyRequest,
+    reply: FastifyReply,
+  ) => {
+    if (err.validation) {
+      const f = fieldError(err.validation, err.validationContext ?? 'body', req.routeOptions.config.bareBody);
+      return bad(reply, f.field, f.message);
+    }
     if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE' || err.statusCode === 413)
       return reply.code(413).send({ error: 'payload_too_large', message: 'request body is too large' });
     if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' || err.statusCode === 415)

@@ -2,13 +2,65 @@
 // shapes are named components (added with addSchema, referenced as "Name#") so generated client
 // types get usable names. Every field a view in views.ts returns is listed: the contract test
 // validates real answers against these with additionalProperties: false where a view is closed.
+// Request schemas are what Fastify validates (Ajv, see server.ts): a failure is answered 400 naming
+// the field (validation/format.ts), in the words of the schema's x-message where it has one. What
+// JSON Schema cannot say (unstorable text, JSON depth and size, date ranges, known providers) is
+// checked after it by validation/validate.ts.
 import type { FastifyInstance, FastifySchema } from 'fastify';
+import type { ReauthReason } from '../oauth/answer.ts';
+import type { SkipReason } from '../refresh/outcome.ts';
+import { LIMITS } from '../validation/validate.ts';
 
 const str = { type: 'string' } as const;
 const nullableStr = { type: ['string', 'null'] } as const;
 const dateTime = { type: 'string', format: 'date-time' } as const;
 const nullableDateTime = { type: ['string', 'null'], format: 'date-time' } as const;
-const uuid = { type: 'string', format: 'uuid' } as const;
+// PostgreSQL's uuid shape (ajv-formats' uuid also takes a urn:uuid: prefix, which PostgreSQL refuses).
+const UUID_PATTERN = '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$';
+const uuid = { type: 'string', format: 'uuid', pattern: UUID_PATTERN } as const;
+const idOf = (what: string, message = `must be a ${what} id (uuid)`) => ({
+  ...uuid,
+  description: `the ${what} id`,
+  'x-message': message,
+});
+// No C0 control character or DEL; the token set's free-text fields may hold tab, CR and LF.
+const NO_CONTROL = '^[^\\u0000-\\u001f\\u007f]*$';
+const TEXT = '^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f]*$';
+const NO_CONTROL_MESSAGE = 'must not contain control characters';
+const tokenString = {
+  type: 'string',
+  minLength: 1,
+  maxLength: LIMITS.tokenChars,
+  pattern: NO_CONTROL,
+  'x-message': {
+    type: 'must be a non-empty string',
+    minLength: 'must be a non-empty string',
+    pattern: NO_CONTROL_MESSAGE,
+  },
+} as const;
+const tokenText = (maxLength: number) => ({
+  type: ['string', 'null'],
+  maxLength,
+  pattern: TEXT,
+  'x-message': { type: 'must be a string', pattern: NO_CONTROL_MESSAGE },
+});
+const metadataIn = {
+  type: ['object', 'null'],
+  additionalProperties: true,
+  description: `the app's own data, at most ${LIMITS.metadataBytes} bytes as JSON`,
+  'x-message': 'must be an object',
+} as const;
+const externalIdIn = {
+  type: 'string',
+  minLength: 1,
+  maxLength: LIMITS.externalIdChars,
+  pattern: NO_CONTROL,
+  'x-message': {
+    type: 'is required (a non-empty string)',
+    minLength: 'is required (a non-empty string)',
+    pattern: NO_CONTROL_MESSAGE,
+  },
+} as const;
 const int = { type: 'integer' } as const;
 const ref = (id: string) => ({ $ref: `${id}#` });
 
@@ -27,6 +79,44 @@ const outcomeProps = {
   reauthReason: str,
   reason: str,
 };
+
+// Every value the daemon gives these, checked against its types at compile time.
+const REAUTH_REASONS = [
+  'revoked',
+  'expired',
+  'authentication_failure',
+  'interaction_required',
+  'rotation_lost_in_crash',
+  'rotation_lost_in_flight',
+  'rotation_lost_commit_failed',
+  'rotation_lost_in_pause',
+] as const satisfies readonly ReauthReason[];
+const SKIP_REASONS = [
+  'not_found',
+  'not_active',
+  'not_due',
+  'backoff',
+  'busy',
+  'breaker_open',
+  'provider_outage',
+] as const satisfies readonly SkipReason[];
+type Missing<T, L extends readonly unknown[]> = Exclude<T, L[number]>;
+// A reason added to the daemon's types but not listed here fails to compile.
+const listsAreComplete: [
+  Missing<ReauthReason, typeof REAUTH_REASONS>,
+  Missing<SkipReason, typeof SKIP_REASONS>,
+] extends [never, never]
+  ? true
+  : false = true;
+void listsAreComplete;
+
+/** One shape of a refresh outcome: every field it has is present. */
+const outcome = (names: string[], props: Record<string, unknown>) => ({
+  type: 'object',
+  required: ['outcome', ...Object.keys(props)],
+  properties: { outcome: { type: 'string', enum: names }, ...props },
+  additionalProperties: false,
+});
 
 const components = [
   {
@@ -136,24 +226,48 @@ const components = [
     $id: 'TokenSet',
     type: 'object',
     description: "A provider's token answer, as the app received it.",
+    'x-message': { type: 'must be an object with access_token and refresh_token' },
     required: ['access_token', 'refresh_token'],
     properties: {
-      access_token: str,
-      refresh_token: str,
-      expires_in: { type: ['integer', 'string'], description: 'seconds' },
-      expires_at: { type: ['string', 'number'], description: 'ISO date or epoch seconds' },
-      token_type: str,
-      scope: str,
+      access_token: tokenString,
+      refresh_token: tokenString,
+      expires_in: {
+        type: ['number', 'string', 'null'],
+        description: 'seconds (a number, or a string of digits)',
+        exclusiveMinimum: 0,
+        maximum: 10 * 365 * 86400,
+        pattern: '^\\d+$',
+        'x-message': 'must be a positive number of seconds (at most 10 years)',
+      },
+      expires_at: {
+        type: ['string', 'number', 'null'],
+        description: 'ISO date or epoch seconds',
+        'x-message': 'must be an ISO date or epoch seconds (after 1970, before year 10000)',
+      },
+      token_type: tokenText(LIMITS.tokenTypeChars),
+      scope: tokenText(LIMITS.scopeChars),
     },
     additionalProperties: true,
   },
   {
     $id: 'RefreshOutcome',
-    type: 'object',
-    description: 'What a refresh did; fields depend on outcome.',
-    required: ['outcome'],
-    properties: outcomeProps,
-    additionalProperties: false,
+    description: 'What a refresh did; the fields depend on outcome (views.ts outcomeView).',
+    oneOf: [
+      outcome(['rotated'], { version: int, expiresAt: nullableDateTime, nextRefreshAt: dateTime }),
+      outcome(['transient', 'misconfigured'], {
+        code: str,
+        description: str,
+        httpStatus: { type: ['integer', 'null'] },
+        retryAt: dateTime,
+      }),
+      outcome(['needs_reauth'], {
+        reauthReason: { type: 'string', enum: REAUTH_REASONS },
+        code: str,
+        description: str,
+      }),
+      outcome(['lost_race'], { nextRefreshAt: nullableDateTime }),
+      outcome(['skipped'], { reason: { type: 'string', enum: SKIP_REASONS }, nextRefreshAt: nullableDateTime }),
+    ],
   },
   {
     $id: 'RefreshFailed',
@@ -285,7 +399,7 @@ const E = ref('Error');
 const idParam = (what = 'connection') => ({
   type: 'object',
   required: ['id'],
-  properties: { id: { ...uuid, description: `the ${what} id` } },
+  properties: { id: idOf(what) },
 });
 const bearer = (scope: 'read' | 'token') => ({
   security: [{ bearer: [] }],
@@ -301,7 +415,17 @@ export const routeSchemas = {
     body: {
       type: 'object',
       required: ['provider', 'externalId', 'tokens'],
-      properties: { provider: str, externalId: str, tokens: ref('TokenSet'), metadata: { type: 'object' } },
+      properties: {
+        provider: {
+          type: 'string',
+          minLength: 1,
+          description: 'a key of the providers file',
+          'x-message': 'is required',
+        },
+        externalId: externalIdIn,
+        tokens: ref('TokenSet'),
+        metadata: metadataIn,
+      },
     },
     response: { 201: ref('ConnectionCreated'), 400: E, ...authErrors, 409: E, 503: E },
   },
@@ -311,12 +435,24 @@ export const routeSchemas = {
     tags: ['connections'],
     querystring: {
       type: 'object',
+      // Query values arrive as strings (a repeated one as an array), so numbers are digit patterns.
       properties: {
+        externalId: {
+          type: 'string',
+          maxLength: LIMITS.externalIdChars,
+          pattern: '^[^\\u0000]*$',
+          'x-message': `must be at most ${LIMITS.externalIdChars} characters, without NUL`,
+        },
         status: { type: 'string', enum: ['active', 'needs_reauth'] },
         provider: str,
-        externalId: str,
-        limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
-        after: uuid,
+        limit: {
+          type: 'string',
+          pattern: '^(?:[1-9][0-9]{0,2}|1000)$',
+          default: '100',
+          description: 'page size, 1 to 1000',
+          'x-message': 'must be a whole number from 1 to 1000',
+        },
+        after: idOf('connection', 'must be a connection id'),
       },
     },
     response: { 200: ref('ConnectionPage'), 400: E, ...authErrors, 503: E },
@@ -356,7 +492,15 @@ export const routeSchemas = {
     params: idParam(),
     querystring: {
       type: 'object',
-      properties: { min_valid_seconds: { type: 'string', pattern: '^\\d{1,7}$', default: '60' } },
+      properties: {
+        min_valid_seconds: {
+          type: 'string',
+          pattern: '^\\d{1,7}$',
+          default: '60',
+          description: 'seconds the token must stay valid, 0 to 9999999',
+          'x-message': 'must be a whole number of seconds (0 to 9999999)',
+        },
+      },
     },
     response: {
       200: ref('Token'),
@@ -385,7 +529,7 @@ export const routeSchemas = {
         {
           type: 'object',
           required: ['tokens'],
-          properties: { tokens: ref('TokenSet'), metadata: { type: 'object' } },
+          properties: { tokens: ref('TokenSet'), metadata: metadataIn },
         },
       ],
     },
@@ -419,13 +563,19 @@ export const routeSchemas = {
     tags: ['connect'],
     body: {
       type: 'object',
+      required: ['provider', 'externalId', 'returnUrl'],
       properties: {
-        provider: str,
-        externalId: str,
-        connectionId: uuid,
+        provider: { ...str, 'x-message': 'is required' },
+        externalId: { ...str, 'x-message': 'is required (a non-empty string)' },
+        connectionId: idOf('connection'),
         returnUrl: str,
-        scopes: { type: 'array', items: str, maxItems: 100 },
-        metadata: { type: 'object' },
+        scopes: {
+          type: 'array',
+          items: str,
+          maxItems: 100,
+          'x-message': 'must be an array of at most 100 scope strings (no spaces, quotes or backslashes)',
+        },
+        metadata: metadataIn,
       },
     },
     response: { 201: ref('ConnectSessionCreated'), 400: E, ...authErrors, 404: E, 409: E, 503: E },

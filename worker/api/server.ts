@@ -51,6 +51,18 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
     logger: false,
     bodyLimit: d.bodyLimit ?? 1024 * 1024,
     return503OnClosing: true,
+    // Requests are validated against the routes' schemas (schemas.ts). Bodies are taken as sent (no
+    // coercion: 123 is not the string "123", nothing is silently dropped); query values are strings.
+    // verbose puts each failed keyword's schema (its x-message) on the error; errors are never logged.
+    ajv: {
+      customOptions: {
+        coerceTypes: false,
+        removeAdditional: false,
+        allowUnionTypes: true,
+        verbose: true,
+        keywords: ['x-message'],
+      },
+    },
     // Fastify's own answers to a bad or over-long URL quote the path: answer without it.
     frameworkErrors: (err, _req, reply) => {
       (reply as FastifyReply)

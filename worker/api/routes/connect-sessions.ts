@@ -2,7 +2,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Scope } from '../auth.ts';
 import { routeSchemas as S } from '../schemas.ts';
-import { isUuid } from '../../util/ids.ts';
 import type { ConnectFlow } from '../../connect/flow.ts';
 import { createSession, sessionView } from '../../connect/session.ts';
 import type { ConnectSessions } from '../../store/connect-sessions.ts';
@@ -29,7 +28,7 @@ const NOT_CONFIGURED = {
 export function registerConnectSessionRoutes(app: FastifyInstance, auth: Auth, d: ConnectSessionRouteDeps): void {
   app.post(
     '/v1/connect-sessions',
-    { preHandler: auth('token'), schema: S.createConnectSession },
+    { preValidation: auth('token'), schema: S.createConnectSession },
     async (req, reply) => {
       const flow = d.flow();
       if (!flow) return reply.code(503).send(NOT_CONFIGURED);
@@ -53,13 +52,9 @@ export function registerConnectSessionRoutes(app: FastifyInstance, auth: Auth, d
 
   app.get<{ Params: { id: string } }>(
     '/v1/connect-sessions/:id',
-    { preHandler: auth('read'), schema: S.showConnectSession },
+    { preValidation: auth('read'), schema: S.showConnectSession },
     async (req, reply) => {
       if (!d.flow()) return reply.code(503).send(NOT_CONFIGURED);
-      if (!isUuid(req.params.id))
-        return reply
-          .code(400)
-          .send({ error: 'invalid_request', field: 'id', message: 'must be a connect session id (uuid)' });
       const s = await d.sessions.byId(req.params.id);
       if (!s) return reply.code(404).send({ error: 'not_found', message: 'no such connect session' });
       return sessionView(s, (d.now ?? Date.now)());

@@ -7,13 +7,18 @@ import { connectionPage } from '../../store/connection-queries.ts';
 import type { Db } from '../../store/db.ts';
 import type { RevocationResult } from '../../oauth/revoke.ts';
 import type { Registration } from '../../store/registration.ts';
-import { isUuid } from '../../util/ids.ts';
 import type { AuthHook } from '../auth.ts';
 import { bad, notFound } from '../replies.ts';
-import { parseConnectionPage, validateCreate, validateTokens } from '../../validation/validate.ts';
+import {
+  parseConnectionPage,
+  validateCreate,
+  validateTokens,
+  type ConnectionPageParams,
+  type CreateConnectionBody,
+} from '../../validation/validate.ts';
 import { routeSchemas as S } from '../schemas.ts';
 import { connectionView, createdView } from '../views.ts';
-import { loadById, NOT_A_CONNECTION_ID } from './load.ts';
+import { loadById } from './load.ts';
 
 export interface ConnectionRouteDeps {
   db: Db;
@@ -31,27 +36,32 @@ const CONFLICT =
   'a connection with this provider and externalId exists; PUT /v1/connections/:id/tokens replaces its tokens';
 
 export function connectionRoutes(app: FastifyInstance, d: ConnectionRouteDeps): void {
-  const read = { preHandler: d.auth('read') };
-  const write = { preHandler: d.auth('token') };
+  // The key is checked before the request is validated: a caller without one learns nothing more.
+  const read = { preValidation: d.auth('read') };
+  const write = { preValidation: d.auth('token') };
 
-  app.post('/v1/connections', { ...write, schema: S.createConnection }, async (req, reply) => {
-    const v = validateCreate(req.body, (k) => d.providers.get(k) !== undefined);
-    if (!v.ok) return bad(reply, v.field, v.message);
-    const provider = d.providers.get(v.value.provider)!;
-    const created = await d.registration.create({
-      provider,
-      externalId: v.value.externalId,
-      tokens: v.value.tokens,
-      metadata: v.value.metadata,
-    });
-    if (created.kind === 'conflict')
-      return reply.code(409).send({ error: 'conflict', message: CONFLICT, id: created.id });
-    await d.scheduler.ensure(created.row.id, created.row.provider, created.row.nextRefreshAt);
-    const linked = await createLinked(d, provider, created.row, v.value.tokens.raw);
-    return reply.code(201).send(createdView(created.row, linked));
-  });
+  app.post<{ Body: CreateConnectionBody }>(
+    '/v1/connections',
+    { ...write, schema: S.createConnection },
+    async (req, reply) => {
+      const v = validateCreate(req.body, (k) => d.providers.get(k) !== undefined);
+      if (!v.ok) return bad(reply, v.field, v.message);
+      const provider = d.providers.get(v.value.provider)!;
+      const created = await d.registration.create({
+        provider,
+        externalId: v.value.externalId,
+        tokens: v.value.tokens,
+        metadata: v.value.metadata,
+      });
+      if (created.kind === 'conflict')
+        return reply.code(409).send({ error: 'conflict', message: CONFLICT, id: created.id });
+      await d.scheduler.ensure(created.row.id, created.row.provider, created.row.nextRefreshAt);
+      const linked = await createLinked(d, provider, created.row, v.value.tokens.raw);
+      return reply.code(201).send(createdView(created.row, linked));
+    },
+  );
 
-  app.get<{ Querystring: Record<string, unknown> }>(
+  app.get<{ Querystring: ConnectionPageParams }>(
     '/v1/connections',
     { ...read, schema: S.listConnections },
     async (req, reply) => {
@@ -79,12 +89,8 @@ export function connectionRoutes(app: FastifyInstance, d: ConnectionRouteDeps): 
     '/v1/connections/:id',
     { ...write, schema: S.deleteConnection },
     async (req, reply) => {
-      if (!isUuid(req.params.id)) return bad(reply, 'id', NOT_A_CONNECTION_ID);
-      const revoke = req.query.revoke;
-      if (revoke !== undefined && revoke !== 'true' && revoke !== 'false')
-        return bad(reply, 'revoke', 'must be true or false');
       let revocation: RevocationResult | undefined;
-      if (revoke === 'true') {
+      if (req.query.revoke === 'true') {
         // At the provider first (RFC 7009), then here; the answer says whether the provider revoked.
         const row = await loadById(d.db, req.params.id, reply);
         if (!row) return reply;

@@ -26,7 +26,8 @@ export interface TokenRouteDeps {
 }
 
 export function tokenRoutes(app: FastifyInstance, d: TokenRouteDeps): void {
-  const write = { preHandler: d.auth('token') };
+  // The key is checked before the request is validated: a caller without one learns nothing more.
+  const write = { preValidation: d.auth('token') };
 
   app.get<{ Params: { id: string }; Querystring: { min_valid_seconds?: string } }>(
     '/v1/connections/:id/token',
@@ -70,7 +71,8 @@ export function tokenRoutes(app: FastifyInstance, d: TokenRouteDeps): void {
 
   app.put<{ Params: { id: string } }>(
     '/v1/connections/:id/tokens',
-    { ...write, schema: S.replaceTokens },
+    // The bare token set's fields are named body.access_token..., the wrapped one's tokens.access_token.
+    { ...write, schema: S.replaceTokens, config: { bareBody: { prefix: 'body', except: ['tokens', 'metadata'] } } },
     async (req, reply) => {
       const row = await loadById(d.db, req.params.id, reply);
       if (!row) return reply;
