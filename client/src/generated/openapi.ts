@@ -1014,7 +1014,7 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
-                /** @description A provider definition, secret-free, with its credential breaker. */
+                /** @description A provider definition, secret-free, with its credential breaker and outage hold. */
                 200: {
                     headers: {
                         [name: string]: unknown;
@@ -1235,7 +1235,17 @@ export interface components {
             inFlight: number;
             waiting: number;
         };
-        /** @description A provider definition, secret-free, with its credential breaker. */
+        /** @description The provider-wide outage hold: closed, holding (refreshes wait for the next probe) or probing (one probe is out). */
+        OutageHoldView: {
+            /** @enum {string} */
+            state: "closed" | "holding" | "probing";
+            /** Format: date-time */
+            since: string | null;
+            /** Format: date-time */
+            nextProbeAt: string | null;
+            probes: number;
+        };
+        /** @description A provider definition, secret-free, with its credential breaker and outage hold. */
         Provider: {
             key: string;
             displayName: string;
@@ -1258,6 +1268,7 @@ export interface components {
             metadataFields?: unknown;
             notes?: string | null;
             breaker?: components["schemas"]["BreakerView"];
+            outage?: components["schemas"]["OutageHoldView"];
         };
         ConnectSessionCreated: {
             /** Format: uuid */
