@@ -28,8 +28,19 @@ export async function listGoneEndpoints(db: Db): Promise<GoneEndpoint[]> {
   return db.webhookEndpointGone.findMany({ orderBy: { goneAt: 'desc' } });
 }
 
-/** Lets deliveries to these URLs (every one without urlHashes) start again; returns how many. */
-export async function resumeEndpoints(db: Db, urlHashes?: string[]): Promise<number> {
-  const res = await db.webhookEndpointGone.deleteMany({ where: urlHashes ? { urlHash: { in: urlHashes } } : {} });
-  return res.count;
+/**
+ * Lets deliveries to these URLs (every one without urlHashes) start again; returns how many. The
+ * event each URL answered 410 to (still leased, see the dispatcher) is made due at `now`, so it goes first.
+ */
+export async function resumeEndpoints(db: Db, urlHashes: string[] | undefined, now: Date): Promise<number> {
+  const where = urlHashes ? { urlHash: { in: urlHashes } } : {};
+  return db.$transaction(async (tx) => {
+    const gone = await tx.webhookEndpointGone.findMany({ where, select: { eventId: true } });
+    const res = await tx.webhookEndpointGone.deleteMany({ where });
+    await tx.outboxEvent.updateMany({
+      where: { id: { in: gone.map((g) => g.eventId) }, deliveredAt: null },
+      data: { nextAttemptAt: now },
+    });
+    return res.count;
+  });
 }

@@ -271,7 +271,9 @@ export class WebhookDispatcher {
 
   /**
    * 410 Gone: the receiver asks for no more webhooks. Marks the URL (all processes stop), and
-   * leaves the event due, not dead: it goes first once deliveries are resumed.
+   * leaves the event pending, not dead: it goes first once deliveries are resumed. It keeps its
+   * lease: made due now, another process that checked the mark a moment before it was written
+   * could claim and send it again; resuming makes it due.
    */
   private async stopForGone(e: ClaimedEvent, error: string, now: Date): Promise<void> {
     this.gone = true;
@@ -283,7 +285,7 @@ export class WebhookDispatcher {
     });
     await this.o.db.outboxEvent.updateMany({
       where: { id: e.id, deliveredAt: null },
-      data: { attempts: { increment: 1 }, lastStatus: 410, lastError: error.slice(0, 300), nextAttemptAt: now },
+      data: { attempts: { increment: 1 }, lastStatus: 410, lastError: error.slice(0, 300) },
     });
     this.o.log.error(
       { eventId: e.id, type: e.type, url: this.endpoint.display, status: 410 },

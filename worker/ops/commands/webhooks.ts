@@ -181,6 +181,7 @@ async function resume(argv: string[], ctx: OpsContext): Promise<number> {
     : await resumeEndpoints(
         ctx.daemon.db,
         gone.map((g) => g.urlHash),
+        new Date(),
       );
   if (ctx.json)
     ctx.out(JSON.stringify({ dryRun: flags['dry-run'] === true, resumed: gone.map((g) => g.url), count: n }));
