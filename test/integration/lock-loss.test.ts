@@ -50,8 +50,9 @@ describe('lock lost in Redis while a refresh is in flight', () => {
     expect(reg.status, JSON.stringify(reg.body)).toBe(201);
     const id = reg.body.id as string;
 
-    // The provider rotates at once but answers 1.5 s later: process A's request is out.
-    fake.setFaults({ delayAfterRotateMs: 1500, count: 1 });
+    // The provider rotates at once but answers 5 s later: process A's request is out (long enough
+    // for B's request to arrive while it is, even on a loaded machine).
+    fake.setFaults({ delayAfterRotateMs: 5000, count: 1 });
     const first = a.api('POST', `/v1/connections/${id}/refresh`);
     await waitFor(
       async () => (await db.refreshAttempt.count({ where: { connectionId: id, finishedAt: null } })) === 1,
