@@ -29,6 +29,9 @@ describe('loadConfig fails fast naming the variable', () => {
     [{ ROLES: 'api,cook' }, 'ROLES'],
     [{ WEBHOOK_URL: 'https://hooks.example.com/x' }, 'WEBHOOK_SECRET'],
     [{ ALLOW_INSECURE_TOKEN_URLS: 'maybe' }, 'ALLOW_INSECURE_TOKEN_URLS'],
+    [{ REFRESH_QUEUE_SHARDS: '0' }, 'REFRESH_QUEUE_SHARDS'],
+    [{ REFRESH_QUEUE_SHARDS: '65' }, 'REFRESH_QUEUE_SHARDS'],
+    [{ REFRESH_QUEUE_SHARDS: 'eight' }, 'REFRESH_QUEUE_SHARDS'],
   ])('%j -> %s', (over, variable) => {
     const env = { ...good, ...over } as Record<string, string | undefined>;
     try {
@@ -58,6 +61,8 @@ describe('loadConfig fails fast naming the variable', () => {
   it('accepts a good configuration with defaults', () => {
     const c = loadConfig(good);
     expect(c.port).toBe(3000);
+    expect(c.refreshQueueShards).toBe(1);
+    expect(loadConfig({ ...good, REFRESH_QUEUE_SHARDS: '64' }).refreshQueueShards).toBe(64);
     expect(c.encryptionKeys[0].id).toBe('k1');
     expect([...c.roles].sort()).toEqual(['api', 'scheduler', 'worker']);
   });
