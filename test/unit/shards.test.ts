@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { fnv1a, refreshQueueNameFor, refreshQueueNames, shardLimits, shardOf } from '../../worker/schedule/shards.ts';
+import { fnv1a, refreshQueueNameFor, refreshQueueNames, shardLimits, shardOf } from '../../worker/schedule/policy.ts';
 
 describe('refresh queue shards', () => {
   it.each([
@@ -38,13 +38,7 @@ describe('refresh queue shards', () => {
     [20, 10, 1, [20], [{ max: 10, duration: 1000 }]],
     [0.5 * 2, 0.5, 1, [1], [{ max: 0.5, duration: 1000 }]],
     [8, 8, 4, [2, 2, 2, 2], [1, 2, 3, 4].map(() => ({ max: 2, duration: 1000 }))],
-    [
-      5,
-      10,
-      4,
-      [2, 1, 1, 1],
-      [3, 3, 2, 2].map((max) => ({ max, duration: 1000 })),
-    ],
+    [5, 10, 4, [2, 1, 1, 1], [3, 3, 2, 2].map((max) => ({ max, duration: 1000 }))],
     [2, 3, 4, [1, 1, 1, 1], [1, 2, 3, 4].map(() => ({ max: 1, duration: 1334 }))],
     [4, 2.5, 2, [2, 2], [1, 2].map(() => ({ max: 1, duration: 800 }))],
   ])('concurrency %d, rate %d over %d shard(s)', (concurrency, ratePerSecond, n, conc, limiters) => {

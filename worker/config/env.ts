@@ -36,7 +36,7 @@ export interface Config {
   providersFile?: string;
   allowInsecureTokenUrls: boolean;
   queuePrefix: string;
-  /** REFRESH_QUEUE_SHARDS: refresh queues per provider (schedule/shards.ts), 1-64. */
+  /** REFRESH_QUEUE_SHARDS: refresh queues per provider (schedule/policy.ts), 1-64. */
   refreshQueueShards: number;
   roles: Set<Role>;
   requestTimeoutMs: number;

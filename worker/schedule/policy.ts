@@ -1,5 +1,17 @@
-// REFRESH_QUEUE_SHARDS: a provider's refresh queue split into N queues, so one provider with
-// millions of connections spreads over the nodes of a Redis Cluster. Pure: the rule and the split.
+// Queue policy, pure. REFRESH_QUEUE_SHARDS: a provider's refresh queue split into N queues, so one
+// provider with millions of connections spreads over the nodes of a Redis Cluster (the rule and the
+// split of the provider's limits). Providers in use: only these get workers, dashboard queues and
+// queue gauges (22 built-ins x shards workers for providers nobody uses would only cost connections).
+import type { ResolvedProvider } from '../providers/registry.ts';
+
+/** The providers of the registry that are configured (client id and secret) or have connections. */
+export function providersInUse(
+  all: readonly ResolvedProvider[],
+  withConnections: Iterable<string>,
+): ResolvedProvider[] {
+  const used = new Set(withConnections);
+  return all.filter((p) => p.configured || used.has(p.key));
+}
 
 /** A provider's refresh queues: `refresh-<provider>` for one shard (the layout before shards), else `refresh-<provider>-<k>`. */
 export function refreshQueueNames(provider: string, shards: number): string[] {
@@ -47,11 +59,7 @@ function part(total: number, n: number, k: number): number {
  * the shard count (or a fraction) gives each shard one request per window of shards/rate seconds:
  * the provider's total still averages `ratePerSecond`.
  */
-export function shardLimits(
-  p: { concurrency: number; ratePerSecond: number },
-  shards: number,
-  k: number,
-): ShardLimits {
+export function shardLimits(p: { concurrency: number; ratePerSecond: number }, shards: number, k: number): ShardLimits {
   const n = Math.max(1, shards);
   const concurrency = Math.max(1, part(p.concurrency, n, k));
   const r = p.ratePerSecond;
