@@ -59,6 +59,20 @@ function maxStartsWithin(starts: number[], windowMs: number): number {
 }
 
 describe('REFRESH_QUEUE_SHARDS=4 on one Redis', () => {
+  it('runs shard workers only for providers in use (configured, or with connections), not every built-in', async () => {
+    const workers = d.daemon.refreshWorkers!;
+    const withConnections = new Set((await db.connection.groupBy({ by: ['provider'] })).map((r) => r.provider));
+    const all = d.daemon.providers.all();
+    const unused = all.filter((p) => !p.configured && !withConnections.has(p.key));
+    expect(unused.length).toBeGreaterThan(10);
+    for (const p of unused) expect(workers.get(p.key)).toBeUndefined();
+    // (Other test files may give a built-in its first connection meanwhile: picked up within a second.)
+    const configured = all.filter((p) => p.configured);
+    for (const p of configured) expect(workers.get(p.key)).toHaveLength(SHARDS);
+    expect(workers.count()).toBeGreaterThanOrEqual(configured.length * SHARDS);
+    expect(workers.count()).toBeLessThanOrEqual((all.length - unused.length) * SHARDS);
+  });
+
   it("refreshes a provider's connections through its shard queues, within the provider's concurrency in total", async () => {
     const workers = d.daemon.refreshWorkers!.get('sharded')!;
     expect(workers.map((w) => w.name)).toEqual(refreshQueueNames('sharded', SHARDS));

@@ -108,6 +108,11 @@ export class RefreshWorkers {
       }),
     );
     this.running.set(p.key, ws);
+    if (p.concurrency < n)
+      this.d.log.warn(
+        { provider: p.key, concurrency: p.concurrency, shards: n },
+        'provider concurrency below REFRESH_QUEUE_SHARDS: each shard worker still takes one job at a time',
+      );
     for (const w of ws)
       void w.run().catch((err) => this.d.log.error({ err, provider: p.key }, 'refresh worker stopped'));
   }
