@@ -61,16 +61,21 @@ function maxStartsWithin(starts: number[], windowMs: number): number {
 describe('REFRESH_QUEUE_SHARDS=4 on one Redis', () => {
   it('runs shard workers only for providers in use (configured, or with connections), not every built-in', async () => {
     const workers = d.daemon.refreshWorkers!;
-    const withConnections = new Set((await db.connection.groupBy({ by: ['provider'] })).map((r) => r.provider));
     const all = d.daemon.providers.all();
-    const unused = all.filter((p) => !p.configured && !withConnections.has(p.key));
-    expect(unused.length).toBeGreaterThan(10);
-    for (const p of unused) expect(workers.get(p.key)).toBeUndefined();
-    // (Other test files may give a built-in its first connection meanwhile: picked up within a second.)
-    const configured = all.filter((p) => p.configured);
-    for (const p of configured) expect(workers.get(p.key)).toHaveLength(SHARDS);
-    expect(workers.count()).toBeGreaterThanOrEqual(configured.length * SHARDS);
-    expect(workers.count()).toBeLessThanOrEqual((all.length - unused.length) * SHARDS);
+    expect(all.filter((p) => p.configured).map((p) => p.key)).toEqual(['sharded']);
+    expect(all.length).toBeGreaterThan(10);
+    expect(workers.count()).toBe(SHARDS);
+    // An unconfigured built-in that gains a connection gets its shard workers (the in-use check).
+    const builtin = all.find((p) => !p.configured)!;
+    expect(workers.get(builtin.key)).toBeUndefined();
+    const res = await d.api('POST', '/v1/connections', {
+      provider: builtin.key,
+      externalId: 'in-use-1',
+      tokens: { access_token: 'a', refresh_token: 'r', expires_in: 3600 },
+    });
+    expect(res.status, JSON.stringify(res.body)).toBe(201);
+    await waitFor(() => workers.get(builtin.key)?.length === SHARDS, 15_000, "the built-in's shard workers");
+    expect(workers.count()).toBe(2 * SHARDS);
   });
 
   it("refreshes a provider's connections through its shard queues, within the provider's concurrency in total", async () => {
