@@ -36,7 +36,7 @@ export function shardOf(connectionId: string, shards: number): number {
 
 /** The name of the refresh queue that holds a connection's job. */
 export function refreshQueueNameFor(provider: string, connectionId: string, shards: number): string {
-  return refreshQueueNames(provider, shards)[shardOf(connectionId, shards)];
+  return shards <= 1 ? `refresh-${provider}` : `refresh-${provider}-${shardOf(connectionId, shards)}`;
 }
 
 /** One shard's part of a provider's limits. */
