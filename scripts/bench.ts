@@ -36,6 +36,7 @@ import { Keyring } from '../worker/crypto/keyring.ts';
 import { createDb } from '../worker/store/db.ts';
 import { ConnectionStore } from '../worker/store/connections.ts';
 import { Queues, REFRESH_JOB_OPTS } from '../worker/schedule/queues.ts';
+import { queuePrefixFor } from '../worker/redis/keys.ts';
 import { FEEDER_PAGE_SQL, Scheduler } from '../worker/schedule/scheduler.ts';
 import { OUTBOX_CLAIM_SQL } from '../worker/store/outbox.ts';
 import { WEBHOOK_DEFAULTS } from '../worker/webhooks/dispatcher.ts';
@@ -251,7 +252,7 @@ async function pgCeiling(c: number): Promise<{ rate: number; cpuMsPerOp: Record<
 async function bullCeiling(c: number): Promise<{ rate: number; cpuMsPerOp: Record<string, number> }> {
   const name = `ceil-bull-${c}`;
   const conn = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
-  const q = new Queue(name, { connection: conn, prefix: PREFIX });
+  const q = new Queue(name, { connection: conn, prefix: queuePrefixFor(PREFIX, name) });
   for (let i = 0; i < BULL_JOBS; i += 1000) {
     await q.addBulk(
       Array.from({ length: Math.min(1000, BULL_JOBS - i) }, (_x, j) => ({
@@ -271,7 +272,13 @@ async function bullCeiling(c: number): Promise<{ rate: number; cpuMsPerOp: Recor
     async () => {
       if (++done === BULL_JOBS) resolveAll();
     },
-    { connection: conn, prefix: PREFIX, concurrency: c, autorun: false, removeOnComplete: { count: 0 } },
+    {
+      connection: conn,
+      prefix: queuePrefixFor(PREFIX, name),
+      concurrency: c,
+      autorun: false,
+      removeOnComplete: { count: 0 },
+    },
   );
   const t0 = performance.now();
   const cpu = new CpuMeter({});
@@ -312,7 +319,7 @@ interface E2E {
 async function enqueueDueNow(key: string): Promise<number> {
   const conn = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
   const queues = new Queues(conn, PREFIX);
-  const q = queues.refreshQueue(key);
+  const [q] = queues.refreshQueues(key);
   const rows = (
     await pool.query<{ id: string; at: Date }>(
       `SELECT id, "nextRefreshAt" AS at FROM "Connection" WHERE provider = $1 ORDER BY "nextRefreshAt", id`,
@@ -335,7 +342,7 @@ async function enqueueDueNow(key: string): Promise<number> {
 
 async function waitForWorkers(key: string, n: number): Promise<void> {
   const conn = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
-  const q = new Queue(`refresh-${key}`, { connection: conn, prefix: PREFIX });
+  const q = new Queue(`refresh-${key}`, { connection: conn, prefix: queuePrefixFor(PREFIX, `refresh-${key}`) });
   const deadline = Date.now() + 60_000;
   try {
     while ((await q.getWorkers()).length < n) {

@@ -15,6 +15,7 @@ import { ProviderRegistry } from './providers/registry.ts';
 import { OnDemand } from './refresh/ondemand.ts';
 import { Refresher } from './refresh/refresher.ts';
 import { MAINTENANCE_QUEUE, Queues } from './schedule/queues.ts';
+import { providersWithConnections } from './store/providers-in-use.ts';
 import { Scheduler } from './schedule/scheduler.ts';
 import { RefreshWorkers } from './schedule/workers.ts';
 import { ConnectionStore } from './store/connections.ts';
@@ -91,7 +92,7 @@ export class Daemon {
     this.bullRedis = createRedis(config.redis, { role: 'queue', lazyConnect: true });
     this.redis.on('error', (err) => this.log.warn({ err }, 'redis connection error'));
     this.bullRedis.on('error', (err) => this.log.warn({ err }, 'redis (queue) connection error'));
-    this.queues = new Queues(this.bullRedis, config.queuePrefix);
+    this.queues = new Queues(this.bullRedis, config.queuePrefix, config.refreshQueueShards);
     this.locks = new ConnectionLocks(this.redis, config.queuePrefix, config.lockTtlMs);
     this.store = new ConnectionStore(this.db);
     const ext = opts.extensions ?? [];
@@ -183,11 +184,15 @@ export class Daemon {
         refresher: this.refresher,
         log,
         pendingJobs: async (p) =>
-          Object.values(
-            await this.queues.refreshQueue(p).getJobCounts('wait', 'active', 'delayed', 'prioritized'),
-          ).reduce((a, b) => a + b, 0),
+          Object.values(await this.queues.jobCounts(p, 'wait', 'active', 'delayed', 'prioritized')).reduce(
+            (a, b) => a + b,
+            0,
+          ),
+        withConnections: () => providersWithConnections(this.db),
+        inUseCheckMs: Math.max(1000, config.feederIntervalMs),
         settings: {
           prefix: config.queuePrefix,
+          shards: config.refreshQueueShards,
           horizonMs: config.horizonMs,
           jobLockMs: config.jobLockMs,
           stalledIntervalMs: config.stalledIntervalMs,
@@ -197,7 +202,7 @@ export class Daemon {
         },
       });
       this.refreshWorkers = workers;
-      workers.start();
+      await workers.start();
       // A reload (SIGHUP) resizes, adds and (after their queue drains) stops workers without a restart.
       this.stopReconcile = this.providers.onReload((r) => workers.reconcile(r));
     }
@@ -220,7 +225,7 @@ export class Daemon {
           }
           return null;
         },
-        { connection: this.bullRedis, prefix: config.queuePrefix, concurrency: 1, autorun: false },
+        { connection: this.bullRedis, prefix: this.queues.prefixOf(MAINTENANCE_QUEUE), concurrency: 1, autorun: false },
       );
       this.maintenanceWorker.on('error', (err) => log.error({ err }, 'maintenance worker error'));
       void this.maintenanceWorker.run().catch((err) => log.error({ err }, 'maintenance worker stopped'));

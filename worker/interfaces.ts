@@ -18,7 +18,7 @@
 //   extension          a concern plugged into the daemon's lifecycle (breaker, metrics, webhooks,
 //                      cron, dashboard, key check); it receives the narrow `ExtensionHost` parts it
 //                      uses, never the Daemon.
-import type { Queue } from 'bullmq';
+import type { JobType, Queue } from 'bullmq';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { RedisClient } from './redis/connect.ts';
 import type { Logger } from 'pino';
@@ -123,9 +123,20 @@ export interface RefreshQueues {
   /** BullMQ's Redis connection (never gives up on a command). */
   readonly connection: RedisClient;
   readonly maintenance: Queue;
-  refreshQueue(provider: string): Queue<RefreshJobData>;
-  /** The Redis key of a job's hash. */
+  /** REFRESH_QUEUE_SHARDS: refresh queues per provider. */
+  readonly shards: number;
+  /** BullMQ's `prefix` option for a queue (each queue has its own hash tag: redis/keys.ts). */
+  prefixOf(queueName: string): string;
+  /** The refresh queue (shard) holding a connection's job. */
+  refreshQueueFor(provider: string, connectionId: string): Queue<RefreshJobData>;
+  /** Every refresh queue (shard) of a provider. */
+  refreshQueues(provider: string): Queue<RefreshJobData>[];
+  /** A provider's job counts by state, summed over its shards. */
+  jobCounts(provider: string, ...states: JobType[]): Promise<Record<string, number>>;
+  /** The Redis key of a connection's job hash. */
   jobKey(provider: string, jobId: string): string;
+  /** Which connections have a job, in the order given (one pipeline per queue: cluster-safe). */
+  haveJobs(items: readonly { provider: string; id: string }[]): Promise<boolean[]>;
 }
 
 /** The feeder's one operation extensions use (schedule/scheduler.ts Scheduler.ensure). */

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type pg from 'pg';
 import type { Redis } from 'ioredis';
+import { namespacePattern } from '../../worker/redis/keys.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -75,8 +76,7 @@ export async function redisUsedMemory(redis: Redis): Promise<number> {
 
 /** Deletes every key under the bench's own prefix (SCAN + UNLINK; never FLUSHALL: the Redis is shared). */
 export async function deleteKeys(redis: Redis, prefix: string): Promise<number> {
-  // Escape glob specials in the prefix ('{' and '}' are not special in Redis globs; '[', '*', '?' are).
-  const pattern = `${prefix.replace(/([*?[\]\\])/g, '\\$1')}*`;
+  const pattern = namespacePattern(prefix);
   let cursor = '0';
   let n = 0;
   do {
@@ -178,7 +178,7 @@ export async function prefixMemory(
   redis: Redis,
   prefix: string,
 ): Promise<{ bytes: number; jobs: number; keys: number }> {
-  const pattern = `${prefix.replace(/([*?[\]\\])/g, '\\$1')}*`;
+  const pattern = namespacePattern(prefix);
   const jobKeys: string[] = [];
   const other: string[] = [];
   let cursor = '0';

@@ -3,6 +3,7 @@
 // not skip the others).
 import { rmSync } from 'node:fs';
 import { Redis } from 'ioredis';
+import { namespacePattern } from '../../worker/redis/keys.ts';
 import { dropDatabase } from '../lib/migrations.ts';
 import type { DaemonProcess } from './daemon-process.ts';
 import type { Run } from './run.ts';
@@ -31,8 +32,6 @@ export async function stopDaemon(ui: Ui, daemon: DaemonProcess): Promise<Check> 
     detail: `exit ${stopped.code ?? stopped.signal}${stopped.forced ? ' (killed)' : ''}`,
   };
 }
-
-const globEscape = (s: string) => s.replace(/[*?[\]\\]/g, '\\$&');
 
 let cleanedUp = false;
 export const hasCleanedUp = () => cleanedUp;
@@ -85,7 +84,7 @@ async function deleteKeys(redisUrl: string, prefix: string): Promise<number> {
     let cursor = '0';
     let n = 0;
     do {
-      const [next, keys] = await r.scan(cursor, 'MATCH', `${globEscape(prefix)}*`, 'COUNT', 1000);
+      const [next, keys] = await r.scan(cursor, 'MATCH', namespacePattern(prefix), 'COUNT', 1000);
       cursor = next;
       if (keys.length) n += await r.unlink(...keys);
     } while (cursor !== '0');

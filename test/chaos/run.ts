@@ -18,6 +18,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { Redis } from 'ioredis';
 import { applyMigrations, dropDatabase } from '../../scripts/lib/migrations.ts';
 import { Keyring } from '../../worker/crypto/keyring.ts';
+import { jobKeyOf } from '../../worker/redis/keys.ts';
 import { createDb, type Db } from '../../worker/store/db.ts';
 import { judge, type Ledger, type TrackedConnection, type Verdict } from './checker.ts';
 import { DaemonFleet, installCleanup, sleep, spawnReady, track } from './procs.ts';
@@ -373,7 +374,7 @@ class World {
     );
     const live = this.connections.filter((c) => active.has(c.id));
     const pipe = this.redis.pipeline();
-    for (const c of live) pipe.exists(`${this.prefix}:refresh-${c.provider}:${c.id}`);
+    for (const c of live) pipe.exists(jobKeyOf(this.prefix, `refresh-${c.provider}`, c.id));
     const res = (await pipe.exec()) ?? [];
     return { present: res.filter((r) => r[1] === 1).length, of: live.length };
   }

@@ -1,6 +1,7 @@
 // The refresh pipeline end to end: real Redis, real PostgreSQL, a fake provider over HTTP with
 // single-use rotation and reuse detection (presenting a spent token revokes the grant).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { namespacePattern } from '../../worker/redis/keys.ts';
 import { FakeProvider } from '../fakes/fake-provider.ts';
 import {
   deleteKeys,
@@ -133,7 +134,7 @@ describe('refresh pipeline', () => {
     // Wipe everything this daemon keeps in Redis (queues, jobs, locks, the feeder's job scheduler):
     // what FLUSHALL does to it, without touching other test files sharing this Redis.
     const redis = testRedis();
-    const deleted = await deleteKeys(redis, `${d.config.queuePrefix}*`);
+    const deleted = await deleteKeys(redis, namespacePattern(d.config.queuePrefix));
     await redis.quit();
     expect(deleted).toBeGreaterThan(5);
     await waitFor(

@@ -515,9 +515,8 @@ describe('connections, refresh, reconcile, providers, report', () => {
 
   it('reconcile rebuilds missing queue jobs from PostgreSQL and reports them', async () => {
     const cs = await Promise.all([0, 1].map((i) => register('acme-ops', acme, `reconcile-${i}`, { expiresIn: 40 })));
-    const q = d.daemon.queues.refreshQueue('acme-ops');
     for (const c of cs) {
-      const job = await q.getJob(c.id);
+      const job = await d.daemon.queues.refreshQueueFor('acme-ops', c.id).getJob(c.id);
       expect(job).toBeTruthy();
       await job!.remove();
     }
@@ -527,7 +526,7 @@ describe('connections, refresh, reconcile, providers, report', () => {
     expect(
       r.json().providers.find((p: { provider: string }) => p.provider === 'acme-ops').added,
     ).toBeGreaterThanOrEqual(2);
-    for (const c of cs) expect(await q.getJob(c.id)).toBeTruthy();
+    for (const c of cs) expect(await d.daemon.queues.refreshQueueFor('acme-ops', c.id).getJob(c.id)).toBeTruthy();
     const again = await ops('reconcile');
     expect(again.out).toContain('added 0 missing jobs');
     const show = await ops('connections', 'show', 'reconcile-0');

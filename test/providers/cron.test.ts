@@ -53,7 +53,7 @@ describe('cron fan-out', () => {
   it('the env override is the job scheduler pattern; the default stays daily', async () => {
     expect(d.daemon.providers.get('cron-sf')!.expiry.cron).toBe('*/2 * * * * *');
     expect(d.daemon.providers.get('cron-sf2')!.expiry.cron).toBe('0 3 * * *');
-    const q = new Queue(CRON_QUEUE, { connection: d.daemon.bullRedis, prefix: d.config.queuePrefix });
+    const q = new Queue(CRON_QUEUE, { connection: d.daemon.bullRedis, prefix: d.daemon.queues.prefixOf(CRON_QUEUE) });
     try {
       expect((await q.getJobScheduler('cron:cron-sf'))?.pattern).toBe('*/2 * * * * *');
       expect((await q.getJobScheduler('cron:cron-sf2'))?.pattern).toBe('0 3 * * *');
@@ -122,7 +122,7 @@ describe('cron fan-out', () => {
       }
       // A second tick adds nothing: the job id is the connection id.
       await fan.fanout(d.daemon.providers.get('cron-sf2')!, tick);
-      const q = d.daemon.queues.refreshQueue('cron-sf2');
+      const [q] = d.daemon.queues.refreshQueues('cron-sf2');
       const jobs = await q.getJobs(['delayed', 'waiting', 'active', 'prioritized']);
       const ours = jobs.filter((j) => ids.includes(j.id!));
       expect(ours).toHaveLength(6);

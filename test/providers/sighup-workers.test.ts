@@ -76,14 +76,14 @@ describe('SIGHUP and the refresh workers', () => {
     const file = writeProvidersFile({ 'hup-size': def({ concurrency: 2 }), 'hup-gone': def() });
     inproc = await startDaemon({ PROVIDERS_FILE: file });
     const workers = inproc.daemon.refreshWorkers!;
-    const before = workers.get('hup-size')!;
+    const [before] = workers.get('hup-size')!;
     expect(before.concurrency).toBe(2);
     expect(before.opts.limiter).toBeUndefined();
 
     writeFileSync(file, JSON.stringify({ providers: { 'hup-size': def({ concurrency: 7, ratePerSecond: 3 }) } }));
     const r = inproc.daemon.providers.reload();
     expect(r.removed).toEqual(['hup-gone']);
-    const after = workers.get('hup-size')!;
+    const [after] = workers.get('hup-size')!;
     expect(after).toBe(before);
     expect(after.concurrency).toBe(7);
     expect(after.opts.limiter).toEqual({ max: 3, duration: 1000 });

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../worker/config/env.ts';
 import { defaultExtensions } from '../../worker/extensions.ts';
 import { createNodeHttpClient, type HttpClient } from '../../worker/oauth/http.ts';
+import { namespaceOf } from '../../worker/redis/keys.ts';
 import { createDb, type Db } from '../../worker/store/db.ts';
 import { FakeProvider } from '../fakes/fake-provider.ts';
 import {
@@ -313,9 +314,10 @@ describe('secrets never leak', () => {
     // 2. Redis: every key and value under the daemon's prefix (positive control: a planted canary).
     const redis = testRedis();
     const canary = `canary${hex(8)}`;
-    await redis.set(`${d.config.queuePrefix}:canary`, canary);
-    const dump = await dumpRedis(redis, d.config.queuePrefix);
-    await redis.del(`${d.config.queuePrefix}:canary`);
+    const ns = `${namespaceOf(d.config.queuePrefix)}:`;
+    await redis.set(`${ns}canary`, canary);
+    const dump = await dumpRedis(redis, ns);
+    await redis.del(`${ns}canary`);
     await redis.quit();
     expect(dump.keys).toBeGreaterThan(3);
     expect(

@@ -33,6 +33,9 @@ describe('loadConfig fails fast naming the variable', () => {
     [{ OUTAGE_WINDOW_MS: 'ten' }, 'OUTAGE_WINDOW_MS'],
     [{ OUTAGE_PROBE_BASE_MS: '2000', OUTAGE_PROBE_MAX_MS: '1000' }, 'OUTAGE_PROBE_MAX_MS'],
     [{ OUTAGE_RELEASE_SPREAD_MS: '-1' }, 'OUTAGE_RELEASE_SPREAD_MS'],
+    [{ REFRESH_QUEUE_SHARDS: '0' }, 'REFRESH_QUEUE_SHARDS'],
+    [{ REFRESH_QUEUE_SHARDS: '65' }, 'REFRESH_QUEUE_SHARDS'],
+    [{ REFRESH_QUEUE_SHARDS: 'eight' }, 'REFRESH_QUEUE_SHARDS'],
   ])('%j -> %s', (over, variable) => {
     const env = { ...good, ...over } as Record<string, string | undefined>;
     try {
@@ -62,6 +65,8 @@ describe('loadConfig fails fast naming the variable', () => {
   it('accepts a good configuration with defaults', () => {
     const c = loadConfig(good);
     expect(c.port).toBe(3000);
+    expect(c.refreshQueueShards).toBe(1);
+    expect(loadConfig({ ...good, REFRESH_QUEUE_SHARDS: '64' }).refreshQueueShards).toBe(64);
     expect(c.encryptionKeys[0].id).toBe('k1');
     expect([...c.roles].sort()).toEqual(['api', 'scheduler', 'worker']);
   });

@@ -36,6 +36,8 @@ export interface Config {
   providersFile?: string;
   allowInsecureTokenUrls: boolean;
   queuePrefix: string;
+  /** REFRESH_QUEUE_SHARDS: refresh queues per provider (schedule/policy.ts), 1-64. */
+  refreshQueueShards: number;
   roles: Set<Role>;
   requestTimeoutMs: number;
   lockTtlMs: number;
@@ -344,6 +346,7 @@ export function loadConfig(env: Env = process.env): Config {
     providersFile: env.PROVIDERS_FILE || undefined,
     allowInsecureTokenUrls: bool(env, 'ALLOW_INSECURE_TOKEN_URLS', false),
     queuePrefix: str(env, 'QUEUE_PREFIX', '{oauth-refresher}'),
+    refreshQueueShards: int(env, 'REFRESH_QUEUE_SHARDS', 1, 1, 64),
     roles,
     requestTimeoutMs,
     lockTtlMs,

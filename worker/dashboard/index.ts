@@ -1,4 +1,4 @@
-// Bull Board at /admin/queues: every queue of the daemon (maintenance + one per provider).
+// Bull Board at /admin/queues: every queue of the daemon (maintenance + every shard queue of each provider in use).
 // Read-only unless ADMIN_QUEUES_WRITABLE=true (config.adminQueuesWritable).
 // Protected by the API key: "Authorization: Bearer <key>", or HTTP Basic with the key as the
 // password (any user name), which is what a browser can send: open /admin/queues, the browser asks.
@@ -10,6 +10,8 @@ import { FastifyAdapter } from '@bull-board/fastify';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ApiKeys } from '../api/auth.ts';
 import { nextRefreshTimes } from '../store/connection-queries.ts';
+import { providersWithConnections } from '../store/providers-in-use.ts';
+import { providersInUse } from '../schedule/policy.ts';
 import { RefreshQueueAdapter } from './plans.ts';
 import type { DaemonExtension, ExtensionHost } from '../interfaces.ts';
 
@@ -47,7 +49,10 @@ export class DashboardExtension implements DaemonExtension {
       queues: [
         // The adapter's bullmq typings lag behind the installed major; the runtime API it uses is the same.
         new BullMQAdapter(d.queues.maintenance as never, adapterOpts),
-        ...d.providers.all().map((p) => new RefreshQueueAdapter(d.queues.refreshQueue(p.key), adapterOpts, plans)),
+        // Every shard queue of each provider in use (at start).
+        ...providersInUse(d.providers.all(), await providersWithConnections(d.db)).flatMap((p) =>
+          d.queues.refreshQueues(p.key).map((q) => new RefreshQueueAdapter(q, adapterOpts, plans)),
+        ),
       ],
       serverAdapter,
       options: { uiConfig: { boardTitle: writable ? 'oauth-refresher queues' : 'oauth-refresher queues (read-only)' } },

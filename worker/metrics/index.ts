@@ -17,6 +17,8 @@ import type { FastifyInstance } from 'fastify';
 import { ApiKeys } from '../api/auth.ts';
 import type { AttemptEvent, AuthHook, DaemonExtension, ExtensionHost } from '../interfaces.ts';
 import { breakerStates, connectionCounts, outboxBacklog } from '../store/gauges.ts';
+import { providersWithConnections } from '../store/providers-in-use.ts';
+import { providersInUse, refreshQueueNames } from '../schedule/policy.ts';
 import { startMetricsServer, type MetricsServer } from './server.ts';
 
 /** What the gauges read: the database, the queues and the provider keys. */
@@ -222,14 +224,18 @@ export class MetricsExtension implements DaemonExtension {
         }
       })().catch(() => this.scrapeErrors.inc({ source: 'connections' })),
       (async () => {
-        const queues = [d.queues.maintenance, ...providers.map((p) => d.queues.refreshQueue(p))];
-        const counts = await Promise.all(
-          queues.map((q) => q.getJobCounts('wait', 'active', 'delayed', 'prioritized', 'failed')),
-        );
+        // Providers in use only; a provider's shards are summed under its queue name of one shard.
+        const used = providersInUse(d.providers.all(), await providersWithConnections(d.db)).map((p) => p.key);
+        const states = ['wait', 'active', 'delayed', 'prioritized', 'failed'] as const;
+        const counts = await Promise.all([
+          d.queues.maintenance.getJobCounts(...states),
+          ...used.map((p) => d.queues.jobCounts(p, ...states)),
+        ]);
+        const names = [d.queues.maintenance.name, ...used.map((p) => refreshQueueNames(p, 1)[0])];
         this.queueJobs.reset();
-        queues.forEach((q, i) => {
+        names.forEach((queue, i) => {
           for (const [state, n] of Object.entries(counts[i]))
-            this.queueJobs.set({ queue: q.name, state: state === 'wait' ? 'waiting' : state }, n);
+            this.queueJobs.set({ queue, state: state === 'wait' ? 'waiting' : state }, n);
         });
       })().catch(() => this.scrapeErrors.inc({ source: 'queues' })),
       (async () => {

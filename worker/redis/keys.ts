@@ -9,3 +9,23 @@ export function namespaceOf(queuePrefix: string): string {
 export function lockKey(queuePrefix: string, connectionId: string): string {
   return `${namespaceOf(queuePrefix)}:lock:{${connectionId}}`;
 }
+
+/**
+ * BullMQ's prefix for one queue: the queue's name is the hash tag, so each queue (every key BullMQ
+ * builds for it, and its Lua scripts) lives in one slot of its own and different queues spread over
+ * the cluster's nodes. The tag leaves the namespace out on purpose: a queue's slot, and so its
+ * node, is the same in every deployment (tests can rely on where a queue lands).
+ */
+export function queuePrefixFor(queuePrefix: string, queueName: string): string {
+  return `${namespaceOf(queuePrefix)}:{${queueName}}`;
+}
+
+/** The Redis key of a BullMQ job's hash (BullMQ's layout: prefix:queue:id). */
+export function jobKeyOf(queuePrefix: string, queueName: string, jobId: string): string {
+  return `${queuePrefixFor(queuePrefix, queueName)}:${queueName}:${jobId}`;
+}
+
+/** A SCAN pattern matching every key the daemon keeps under a QUEUE_PREFIX (queues, jobs, locks). */
+export function namespacePattern(queuePrefix: string): string {
+  return `${namespaceOf(queuePrefix).replace(/[*?[\]\\]/g, '\\$&')}:*`;
+}

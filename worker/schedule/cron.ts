@@ -13,7 +13,7 @@ import type { DaemonExtension, ExtensionHost } from '../interfaces.ts';
 import type { ResolvedProvider } from '../providers/registry.ts';
 import { spreadKeyOf } from '../refresh/plan.ts';
 import { activeConnectionsPage, planCronRefreshes } from '../store/cron.ts';
-import { REFRESH_JOB_OPTS } from './queues.ts';
+import { addToShards, REFRESH_JOB_OPTS } from './queues.ts';
 
 export const CRON_QUEUE = 'cron';
 const SCHEDULER_PREFIX = 'cron:';
@@ -62,7 +62,7 @@ export class CronFanout {
     private readonly d: CronHost,
     private readonly opts: CronOptions = {},
   ) {
-    this.queue = new Queue(CRON_QUEUE, { connection: d.queues.connection, prefix: d.queues.prefix });
+    this.queue = new Queue(CRON_QUEUE, { connection: d.queues.connection, prefix: d.queues.prefixOf(CRON_QUEUE) });
     // The same window the planner uses after each refresh (CRON_SPREAD_MS), so both agree.
     this.spreadMs = opts.spreadMs ?? d.config.cronSpreadMs;
     this.now = opts.now ?? Date.now;
@@ -89,7 +89,7 @@ export class CronFanout {
         if (!p || !p.configured || !cronProviders([p]).length) return null;
         return this.fanout(p, this.now());
       },
-      { connection: d.queues.connection, prefix: d.queues.prefix, concurrency: 1, autorun: false },
+      { connection: d.queues.connection, prefix: d.queues.prefixOf(CRON_QUEUE), concurrency: 1, autorun: false },
     );
     this.worker.on('error', (err) => d.log.error({ err }, 'cron worker error'));
     void this.worker.run().catch((err) => d.log.error({ err }, 'cron worker stopped'));
@@ -133,7 +133,6 @@ export class CronFanout {
     const { d } = this;
     const pageSize = this.opts.pageSize ?? 1000;
     const result: FanoutResult = { provider: p.key, connections: 0, enqueued: 0, moved: 0, pages: 0 };
-    const queue = d.queues.refreshQueue(p.key);
     let cursor: string | undefined;
     for (;;) {
       const rows = await activeConnectionsPage(d.db, p.key, cursor, pageSize);
@@ -148,21 +147,15 @@ export class CronFanout {
       const nowMs = this.now();
       const near = targets.filter((t) => t.at - nowMs <= d.config.horizonMs);
       if (near.length > 0) {
-        const pipe = d.queues.connection.pipeline();
-        for (const t of near) pipe.exists(d.queues.jobKey(p.key, t.id));
-        const exists = (await pipe.exec()) ?? [];
-        const missing = near.filter((_t, i) => exists[i]?.[1] !== 1);
-        const present = near.filter((_t, i) => exists[i]?.[1] === 1);
-        if (missing.length > 0) {
-          await queue.addBulk(
-            missing.map((t) => ({
-              name: 'refresh',
-              data: { connectionId: t.id, trigger: 'cron' as const, plannedAt: t.at },
-              opts: { ...REFRESH_JOB_OPTS, jobId: t.id, delay: Math.max(0, t.at - nowMs) },
-            })),
-          );
-          result.enqueued += missing.length;
-        }
+        const exists = await d.queues.haveJobs(near.map((t) => ({ provider: p.key, id: t.id })));
+        const missing = near.filter((_t, i) => !exists[i]);
+        const present = near.filter((_t, i) => exists[i]);
+        await addToShards(d.queues, p.key, missing, (t) => ({
+          name: 'refresh',
+          data: { connectionId: t.id, trigger: 'cron' as const, plannedAt: t.at },
+          opts: { ...REFRESH_JOB_OPTS, jobId: t.id, delay: Math.max(0, t.at - nowMs) },
+        }));
+        result.enqueued += missing.length;
         // Jobs already queued (a retry, a scheduled refresh) move to the tick's time if it is earlier.
         // (The row's plan before this tick is the job's time: scheduled jobs do not carry it.)
         const planned = new Map(rows.map((r) => [r.id, r.nextRefreshAt?.getTime() ?? Number.POSITIVE_INFINITY]));

@@ -4,7 +4,7 @@
 import type { Logger } from 'pino';
 import { hotPool, type Db } from '../store/db.ts';
 import type { QueuedTrigger } from '../interfaces.ts';
-import type { Queues } from './queues.ts';
+import { addToShards, type Queues } from './queues.ts';
 
 type FeedRow = { id: string; provider: string; nextRefreshAt: Date | null };
 
@@ -55,7 +55,7 @@ export class Scheduler {
     const nowMs = this.now();
     const delay = Math.max(0, at.getTime() - nowMs);
     if (delay > this.opts.horizonMs) return 'beyond_horizon';
-    const q = this.queues.refreshQueue(provider);
+    const q = this.queues.refreshQueueFor(provider, connectionId);
     const existing = await q.getJob(connectionId);
     if (existing) {
       const state = await existing.getState();
@@ -81,7 +81,7 @@ export class Scheduler {
 
   /** Removes a connection's job, if any (a deleted connection would otherwise just complete it). */
   async remove(connectionId: string, provider: string): Promise<void> {
-    const job = await this.queues.refreshQueue(provider).getJob(connectionId);
+    const job = await this.queues.refreshQueueFor(provider, connectionId).getJob(connectionId);
     await job?.remove().catch(() => undefined);
   }
 
@@ -124,16 +124,13 @@ export class Scheduler {
     const pageSize = this.opts.pageSize ?? 1000;
     const result: FeedResult = { scanned: 0, enqueued: 0, pages: 0 };
     let cursor: { at: Date; id: string } | null = null;
-    const redis = this.queues.connection;
     // Pages overlap: PostgreSQL reads the next page while Redis checks and adds the previous ones
     // (at most FEED_PIPELINE_DEPTH in flight), so a tick costs about max(PG, Redis), not the sum.
     const inflight: Promise<void>[] = [];
     let failed: Error | undefined;
     const enqueuePage = async (rows: FeedRow[]) => {
-      const pipe = redis.pipeline();
-      for (const r of rows) pipe.exists(this.queues.jobKey(r.provider, r.id));
-      const exists = (await pipe.exec()) ?? [];
-      const missing = rows.filter((_r, i) => exists[i]?.[1] !== 1);
+      const exists = await this.queues.haveJobs(rows);
+      const missing = rows.filter((_r, i) => !exists[i]);
       const byProvider = new Map<string, FeedRow[]>();
       for (const r of missing) {
         const list = byProvider.get(r.provider);
@@ -144,18 +141,16 @@ export class Scheduler {
         // BullMQ counts a job's delay from when it is added, so the delay is taken now, not at the
         // start of the tick: a page added seconds into a long tick would otherwise run that late.
         const addNow = this.now();
-        await this.queues.refreshQueue(provider).addBulk(
-          list.map((r) => ({
-            name: 'refresh',
-            data: { connectionId: r.id, trigger: 'feeder' as const, plannedAt: r.nextRefreshAt!.getTime() },
-            opts: {
-              jobId: r.id,
-              delay: Math.max(0, r.nextRefreshAt!.getTime() - addNow),
-              removeOnComplete: true,
-              removeOnFail: true,
-            },
-          })),
-        );
+        await addToShards(this.queues, provider, list, (r) => ({
+          name: 'refresh',
+          data: { connectionId: r.id, trigger: 'feeder' as const, plannedAt: r.nextRefreshAt!.getTime() },
+          opts: {
+            jobId: r.id,
+            delay: Math.max(0, r.nextRefreshAt!.getTime() - addNow),
+            removeOnComplete: true,
+            removeOnFail: true,
+          },
+        }));
       }
       result.enqueued += missing.length;
       onPage?.(result);

@@ -5,14 +5,19 @@ import type { RedisClient } from '../redis/connect.ts';
 import type { Logger } from 'pino';
 import type { Refresher } from '../refresh/refresher.ts';
 import type { RefreshOutcome } from '../refresh/outcome.ts';
-import { refreshQueueName, type RefreshJobData } from './queues.ts';
+import type { RefreshJobData } from './queues.ts';
+import { queuePrefixFor } from '../redis/keys.ts';
+import type { ShardLimits } from './policy.ts';
 import type { ResolvedProvider } from '../providers/registry.ts';
 import type { FaultHook } from '../interfaces.ts';
 
 export interface WorkerSettings {
   /** Test hook (fault suite): called after a refresh, before the job is moved or acknowledged. */
   faultPoint?: FaultHook;
+  /** QUEUE_PREFIX (the namespace; each queue's BullMQ prefix is derived from it: redis/keys.ts). */
   prefix: string;
+  /** REFRESH_QUEUE_SHARDS. */
+  shards: number;
   horizonMs: number;
   jobLockMs: number;
   stalledIntervalMs: number;
@@ -40,13 +45,15 @@ export function nextRunAt(out: RefreshOutcome, nowMs: number, busyRecheckMs: num
   }
 }
 
-/** BullMQ's limiter for a provider's ratePerSecond (undefined = none). */
-export function limiterFor(p: Pick<ResolvedProvider, 'ratePerSecond'>): { max: number; duration: number } | undefined {
-  return p.ratePerSecond > 0 ? { max: p.ratePerSecond, duration: 1000 } : undefined;
+/** One shard queue of a provider, with its part of the provider's limits (policy.ts shardLimits). */
+export interface ShardQueue {
+  name: string;
+  limits: ShardLimits;
 }
 
 export function createRefreshWorker(
   provider: ResolvedProvider,
+  shard: ShardQueue,
   connection: RedisClient,
   refresher: Refresher,
   log: Logger,
@@ -83,11 +90,11 @@ export function createRefreshWorker(
     await job.moveToDelayed(Math.max(next, nowMs), token);
     throw new DelayedError();
   };
-  const worker = new Worker<RefreshJobData>(refreshQueueName(provider.key), processor, {
+  const worker = new Worker<RefreshJobData>(shard.name, processor, {
     connection,
-    prefix: s.prefix,
-    concurrency: provider.concurrency,
-    ...(limiterFor(provider) ? { limiter: limiterFor(provider) } : {}),
+    prefix: queuePrefixFor(s.prefix, shard.name),
+    concurrency: shard.limits.concurrency,
+    ...(shard.limits.limiter ? { limiter: shard.limits.limiter } : {}),
     lockDuration: s.jobLockMs,
     stalledInterval: s.stalledIntervalMs,
     // Processing is idempotent (lock + fence + due check), so a stalled job is always safe to rerun.

@@ -1,13 +1,17 @@
-// The running refresh workers of this process: one BullMQ Worker per provider, kept in line with
-// the provider registry. A reload (SIGHUP) resizes a running worker's concurrency and rate limit in
-// place, starts workers for added providers, and stops a removed provider's worker once its queue
-// holds no more jobs (its connections may still be refreshing: they drain first).
+// The running refresh workers of this process: one BullMQ Worker per shard queue of each provider
+// in use (policy.ts), kept in line with the provider registry. A reload (SIGHUP) resizes running
+// workers' concurrency and rate limit in place, starts workers for added providers, and stops a
+// removed provider's workers once its queues hold no more jobs (its connections may still be
+// refreshing: they drain first). A provider that gains its first connection later gets its workers
+// at the next in-use check.
 import type { Worker } from 'bullmq';
 import type { RedisClient } from '../redis/connect.ts';
 import type { Logger } from 'pino';
 import type { ProviderRegistry, ReloadResult, ResolvedProvider } from '../providers/registry.ts';
 import type { Refresher } from '../refresh/refresher.ts';
-import { createRefreshWorker, limiterFor, type WorkerSettings } from './worker.ts';
+import { providersInUse } from './policy.ts';
+import { refreshQueueNames, shardLimits } from './policy.ts';
+import { createRefreshWorker, type WorkerSettings } from './worker.ts';
 
 export interface RefreshWorkersDeps {
   providers: ProviderRegistry;
@@ -15,94 +19,142 @@ export interface RefreshWorkersDeps {
   refresher: Refresher;
   log: Logger;
   settings: WorkerSettings;
-  /** Jobs still on a provider's refresh queue (waiting, delayed, active). */
+  /** Jobs still on a provider's refresh queues (waiting, delayed, active; all shards). */
   pendingJobs: (provider: string) => Promise<number>;
-  /** How often a removed provider's queue is checked for remaining jobs. */
+  /** Providers with connections in PostgreSQL (store/providers-in-use.ts). */
+  withConnections: () => Promise<string[]>;
+  /** How often a removed provider's queues are checked for remaining jobs. */
   drainCheckMs?: number;
+  /** How often providers that gained connections are looked for. */
+  inUseCheckMs?: number;
 }
 
 export class RefreshWorkers {
-  private readonly running = new Map<string, Worker>();
+  private readonly running = new Map<string, Worker[]>();
   private readonly draining = new Map<string, NodeJS.Timeout>();
+  private withConnections = new Set<string>();
+  /** Removed from PROVIDERS_FILE (the registry keeps them until a restart): never started again. */
+  private readonly removed = new Set<string>();
+  private inUseTimer?: NodeJS.Timeout;
   private closed = false;
 
   constructor(private readonly d: RefreshWorkersDeps) {}
 
-  /** Starts one worker per provider of the registry. */
-  start(): void {
-    for (const p of this.d.providers.all()) this.add(p);
+  /** Starts the workers of every provider in use, then looks for new ones periodically. */
+  async start(): Promise<void> {
+    await this.checkInUse();
+    this.inUseTimer = setInterval(
+      () => void this.checkInUse().catch((err) => this.d.log.warn({ err }, 'could not list the providers in use')),
+      this.d.inUseCheckMs ?? 30_000,
+    );
+    this.inUseTimer.unref();
   }
 
   /** Every worker is running (readiness). */
   allRunning(): boolean {
-    return [...this.running.values()].every((w) => w.isRunning());
+    return [...this.running.values()].every((ws) => ws.every((w) => w.isRunning()));
   }
 
-  /** The running worker of a provider (tests, diagnostics). */
-  get(provider: string): Worker | undefined {
+  /** The running workers of a provider, one per shard (tests, diagnostics). */
+  get(provider: string): Worker[] | undefined {
     return this.running.get(provider);
+  }
+
+  /** Worker count of this process (each holds one blocking Redis connection). */
+  count(): number {
+    return [...this.running.values()].reduce((n, ws) => n + ws.length, 0);
   }
 
   /** Brings the workers in line with the registry after a reload. */
   reconcile(r: Pick<ReloadResult, 'removed'>): void {
     if (this.closed) return;
     const removed = new Set(r.removed);
+    const inUse = new Set(providersInUse(this.d.providers.all(), this.withConnections).map((p) => p.key));
     for (const p of this.d.providers.all()) {
-      if (removed.has(p.key)) continue;
-      this.cancelDrain(p.key);
-      const w = this.running.get(p.key);
-      if (!w) this.add(p);
-      else this.resize(w, p);
+      if (removed.has(p.key)) {
+        this.removed.add(p.key);
+        continue;
+      }
+      this.removed.delete(p.key);
+      const ws = this.running.get(p.key);
+      if (ws) {
+        this.cancelDrain(p.key);
+        this.resize(ws, p);
+      } else if (inUse.has(p.key)) this.add(p);
     }
     for (const key of removed) if (this.running.has(key) && !this.draining.has(key)) this.drainThenStop(key);
   }
 
   async close(force = false): Promise<void> {
     this.closed = true;
+    if (this.inUseTimer) clearInterval(this.inUseTimer);
     for (const t of this.draining.values()) clearInterval(t);
     this.draining.clear();
-    await Promise.allSettled([...this.running.values()].map((w) => w.close(force)));
+    await Promise.allSettled([...this.running.values()].flat().map((w) => w.close(force)));
+  }
+
+  private async checkInUse(): Promise<void> {
+    this.withConnections = new Set(await this.d.withConnections());
+    if (this.closed) return;
+    for (const p of providersInUse(this.d.providers.all(), this.withConnections))
+      if (!this.running.has(p.key) && !this.removed.has(p.key)) this.add(p);
   }
 
   private add(p: ResolvedProvider): void {
-    const w = createRefreshWorker(p, this.d.connection, this.d.refresher, this.d.log, this.d.settings);
-    this.running.set(p.key, w);
-    void w.run().catch((err) => this.d.log.error({ err, provider: p.key }, 'refresh worker stopped'));
+    const n = this.d.settings.shards;
+    const ws = refreshQueueNames(p.key, n).map((name, k) =>
+      createRefreshWorker(p, { name, limits: shardLimits(p, n, k) }, this.d.connection, this.d.refresher, this.d.log, {
+        ...this.d.settings,
+      }),
+    );
+    this.running.set(p.key, ws);
+    if (p.concurrency < n)
+      this.d.log.warn(
+        { provider: p.key, concurrency: p.concurrency, shards: n },
+        'provider concurrency below REFRESH_QUEUE_SHARDS: each shard worker still takes one job at a time',
+      );
+    for (const w of ws)
+      void w.run().catch((err) => this.d.log.error({ err, provider: p.key }, 'refresh worker stopped'));
   }
 
   /** Concurrency and the limiter are read by BullMQ on every fetch: set in place, no restart. */
-  private resize(w: Worker, p: ResolvedProvider): void {
-    const opts = w.opts as { limiter?: { max: number; duration: number } };
-    const limiter = limiterFor(p);
-    if (w.concurrency === p.concurrency && opts.limiter?.max === limiter?.max) return;
-    w.concurrency = p.concurrency;
-    opts.limiter = limiter;
-    this.d.log.info(
-      { provider: p.key, concurrency: p.concurrency, ratePerSecond: p.ratePerSecond },
-      'refresh worker resized',
-    );
+  private resize(ws: Worker[], p: ResolvedProvider): void {
+    let changed = false;
+    ws.forEach((w, k) => {
+      const opts = w.opts as { limiter?: { max: number; duration: number } };
+      const { concurrency, limiter } = shardLimits(p, ws.length, k);
+      if (w.concurrency === concurrency && opts.limiter?.max === limiter?.max) return;
+      w.concurrency = concurrency;
+      opts.limiter = limiter;
+      changed = true;
+    });
+    if (changed)
+      this.d.log.info(
+        { provider: p.key, concurrency: p.concurrency, ratePerSecond: p.ratePerSecond, shards: ws.length },
+        'refresh workers resized',
+      );
   }
 
   private drainThenStop(key: string): void {
     const check = async () => {
-      const w = this.running.get(key);
-      if (!w) return this.cancelDrain(key);
+      const ws = this.running.get(key);
+      if (!ws) return this.cancelDrain(key);
       if ((await this.d.pendingJobs(key)) > 0) return;
       this.cancelDrain(key);
       this.running.delete(key);
-      await w.close();
-      this.d.log.info({ provider: key }, 'provider removed and its queue drained: refresh worker stopped');
+      await Promise.all(ws.map((w) => w.close()));
+      this.d.log.info({ provider: key }, 'provider removed and its queues drained: refresh workers stopped');
     };
     const t = setInterval(
       () =>
         void check().catch((err) =>
-          this.d.log.warn({ err, provider: key }, "could not check a removed provider's queue"),
+          this.d.log.warn({ err, provider: key }, "could not check a removed provider's queues"),
         ),
       this.d.drainCheckMs ?? 10_000,
     );
     t.unref();
     this.draining.set(key, t);
-    this.d.log.info({ provider: key }, 'provider removed: its refresh worker stops once its queue holds no more jobs');
+    this.d.log.info({ provider: key }, 'provider removed: its refresh workers stop once its queues hold no more jobs');
     void check().catch(() => undefined);
   }
 

@@ -81,7 +81,7 @@ async function runAtOf(
 ): Promise<Date> {
   if (state !== 'delayed')
     return new Date(state === 'waiting' || state === 'active' || state === 'prioritized' ? Date.now() : fallback);
-  const q = ctx.daemon.queues.refreshQueue(provider);
+  const q = ctx.daemon.queues.refreshQueueFor(provider, jobId);
   const score = await ctx.daemon.queues.connection.zscore(q.keys.delayed, jobId);
   return new Date(score === null ? fallback : Math.floor(Number(score) / 0x1000));
 }
@@ -98,7 +98,7 @@ async function show(argv: string[], ctx: OpsContext): Promise<number> {
     orderBy: { startedAt: 'desc' },
     take: n,
   });
-  const job = await queues.refreshQueue(c.provider).getJob(c.id);
+  const job = await queues.refreshQueueFor(c.provider, c.id).getJob(c.id);
   const jobState = job ? await job.getState() : 'none';
   const jobRunAt = job ? await runAtOf(ctx, c.provider, c.id, jobState, job.timestamp + (job.delay ?? 0)) : null;
   const view = connectionView(c);

@@ -33,10 +33,8 @@ export const reconcileCommand: OpsCommand = {
         where: { provider: g.provider, status: 'active', nextRefreshAt: { lte: until } },
         select: { id: true },
       });
-      const pipe = queues.connection.pipeline();
-      for (const r of ids) pipe.exists(queues.jobKey(g.provider, r.id));
-      const res = (await pipe.exec()) ?? [];
-      missingBefore.set(g.provider, res.filter((x) => x?.[1] !== 1).length);
+      const have = await queues.haveJobs(ids.map((r) => ({ provider: g.provider, id: r.id })));
+      missingBefore.set(g.provider, have.filter((x) => !x).length);
     }
     const r = await scheduler.feed();
     const rows = due.map((g) => ({
