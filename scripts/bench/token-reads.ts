@@ -119,7 +119,7 @@ async function drive(
  * are fixed per path, and the answer is parsed only for its status and content-length.
  */
 class LeanConnection {
-  private buf = Buffer.alloc(0);
+  private buf: Buffer = Buffer.alloc(0);
   private pending: ((status: number) => void) | null = null;
   private constructor(private readonly socket: Socket) {
     socket.setNoDelay(true);
