@@ -49,7 +49,10 @@ export function tokenRoutes(app: FastifyInstance, d: TokenRouteDeps): void {
             .send({ error: 'refresh_failed', ...outcomeView(r.outcome) });
         case 'token':
           reply.header('cache-control', 'no-store');
-          return tokenView(r);
+          if (!r.cached) return tokenView(r);
+          // A cache hit answers the same bytes every time: serialized once per cached token.
+          r.cached.view ??= JSON.stringify(tokenView(r));
+          return reply.type('application/json; charset=utf-8').send(r.cached.view);
       }
     },
   );
