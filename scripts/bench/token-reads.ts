@@ -3,6 +3,7 @@
 // on the Connection table in the same run (the floor a read cannot go under).
 import { connect, createServer, type Socket } from 'node:net';
 import pg from 'pg';
+import { OAuthRefresher } from '../../client/src/index.ts';
 import { CpuMeter } from './cpu.ts';
 import { pct, sleep } from './lib.ts';
 
@@ -197,6 +198,39 @@ export async function tokenReads(o: {
   } finally {
     for (const c of conns) c.close();
   }
+}
+
+/**
+ * The same reads through the app's client (oauth-refresher-client): its cache answers repeat reads
+ * in the app's process, so the daemon sees one request per connection until a token nears expiry.
+ */
+export async function clientReads(o: {
+  baseUrl: string;
+  apiKey: string;
+  ids: string[];
+  concurrency: number;
+  durationS: number;
+}): Promise<ReadFigures & { firstReads: number; daemonRequests: number }> {
+  let daemonRequests = 0;
+  const client = new OAuthRefresher({
+    baseUrl: o.baseUrl,
+    apiKey: o.apiKey,
+    fetch: (input, init) => {
+      daemonRequests++;
+      return fetch(input, init);
+    },
+  });
+  // The first read of each connection goes to the daemon; then the measured run.
+  for (let i = 0; i < o.ids.length; i += o.concurrency)
+    await Promise.all(o.ids.slice(i, i + o.concurrency).map((id) => client.getToken(id, { minValidSeconds: 60 })));
+  const firstReads = daemonRequests;
+  const r = await drive(o.concurrency, o.durationS, async (i) => {
+    // A cache hit resolves at once: give timers (the end of the run) a turn now and then.
+    if (i % 256 === 0) await new Promise((resolve) => setImmediate(resolve));
+    const t = await client.getToken(o.ids[i % o.ids.length], { minValidSeconds: 60 });
+    return t.accessToken.length > 0;
+  });
+  return { ...r, firstReads, daemonRequests: daemonRequests - firstReads };
 }
 
 /** A named prepared point select by primary key, one client per concurrent loop. */
