@@ -6,18 +6,10 @@ import type { ConnectionStore, TokenRow } from '../store/connections.ts';
 import type { RefreshOutcome } from './outcome.ts';
 import type { Trigger } from '../interfaces.ts';
 import type { Refresher } from './refresher.ts';
-import type { CachedToken, TokenCache } from './token-cache.ts';
+import type { TokenCache } from './token-cache.ts';
 
 export type TokenResult =
-  | {
-      kind: 'token';
-      accessToken: string;
-      expiresAt: Date | null;
-      tokenType: string | null;
-      refreshed: boolean;
-      /** Set on a cache hit: the entry, where the route may keep its serialized answer. */
-      cached?: CachedToken;
-    }
+  | { kind: 'token'; accessToken: string; expiresAt: Date | null; tokenType: string | null; refreshed: boolean }
   | { kind: 'needs_reauth'; reauthReason: string | null }
   | { kind: 'not_found' }
   | { kind: 'unavailable'; outcome: RefreshOutcome };
@@ -94,15 +86,7 @@ export class OnDemand {
   async token(connectionId: string, minValidMs: number): Promise<TokenResult> {
     const cache = this.opts.cache;
     const hit = cache?.get(connectionId, minValidMs, this.now());
-    if (hit)
-      return {
-        kind: 'token',
-        accessToken: hit.accessToken,
-        expiresAt: hit.expiresAt,
-        tokenType: hit.tokenType,
-        refreshed: false,
-        cached: hit,
-      };
+    if (hit) return { kind: 'token', ...hit, refreshed: false };
     const fill = cache?.begin(connectionId);
     try {
       const row = await this.store.loadToken(connectionId);

@@ -8,8 +8,6 @@ export interface CachedToken {
   accessToken: string;
   expiresAt: Date | null;
   tokenType: string | null;
-  /** The API's answer for this token, serialized once by the route on the first hit. */
-  view?: string;
 }
 
 interface Entry extends CachedToken {

@@ -49,10 +49,7 @@ export function tokenRoutes(app: FastifyInstance, d: TokenRouteDeps): void {
             .send({ error: 'refresh_failed', ...outcomeView(r.outcome) });
         case 'token':
           reply.header('cache-control', 'no-store');
-          if (!r.cached) return tokenView(r);
-          // A cache hit answers the same bytes every time: serialized once per cached token.
-          r.cached.view ??= JSON.stringify(tokenView(r));
-          return reply.type('application/json; charset=utf-8').send(r.cached.view);
+          return tokenView(r);
       }
     },
   );
