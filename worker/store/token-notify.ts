@@ -4,7 +4,7 @@
 // bypassed while changes may go unheard.
 import pg from 'pg';
 
-export const TOKEN_CHANNEL = 'ort_token_changed';
+const TOKEN_CHANNEL = 'ort_token_changed';
 
 export interface TokenListenerOptions {
   databaseUrl: string;
