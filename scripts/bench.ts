@@ -56,7 +56,7 @@ import {
 } from './bench/lib.ts';
 import { planNextRefresh } from '../worker/refresh/plan.ts';
 import { CpuMeter } from './bench/cpu.ts';
-import { freePort, pgPointSelects, tokenReads, waitForHttp } from './bench/token-reads.ts';
+import { clientReads, cpuPerRead, freePort, pgPointSelects, tokenReads, waitForHttp } from './bench/token-reads.ts';
 
 // ---------- options ----------
 const argv = process.argv.slice(2);
@@ -897,14 +897,26 @@ async function tokenReadsPhase() {
   await waitForHttp(`${baseUrl}/healthz`);
   const load = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
   progress(`token reads: ${fmt(READS_N)} connections, ${READS_C} concurrent, ${READS_S} s, load ${load()}`);
-  const api = await tokenReads({ baseUrl, apiKey: API_KEY, ids, concurrency: READS_C, durationS: READS_S });
+  const meter = cpuPerRead({ daemon: [d.child.pid!] });
+  const api = await tokenReads({ baseUrl, apiKey: API_KEY, ids, concurrency: READS_C, durationS: READS_S, meter });
   const apiLoad = load();
+  const viaClient = await clientReads({ baseUrl, apiKey: API_KEY, ids, concurrency: READS_C, durationS: 3 });
   await d.stop();
-  progress(`token reads: ${fmt(api.rate)}/s p50 ${fmt(api.p50Ms, 2)} ms p99 ${fmt(api.p99Ms, 2)} ms; point selects`);
-  const pgR = await pgPointSelects({ dbUrl, ids, concurrency: READS_C, durationS: READS_S });
-  progress(`point selects: ${fmt(pgR.rate)}/s p50 ${fmt(pgR.p50Ms, 2)} ms p99 ${fmt(pgR.p99Ms, 2)} ms`);
-  return { n: READS_N, concurrency: READS_C, durationS: READS_S, api, apiLoad, pg: pgR, pgLoad: load() };
+  progress(`token reads: ${fmt(api.rate)}/s p50 ${fmt(api.p50Ms, 2)} ms p99 ${fmt(api.p99Ms, 2)} ms; ${cpuText(api)}`);
+  const pgR = await pgPointSelects({ dbUrl, ids, concurrency: READS_C, durationS: READS_S, meter: cpuPerRead({}) });
+  progress(
+    `point selects: ${fmt(pgR.rate)}/s p50 ${fmt(pgR.p50Ms, 2)} ms p99 ${fmt(pgR.p99Ms, 2)} ms; ${cpuText(pgR)}`,
+  );
+  progress(
+    `client getToken: ${fmt(viaClient.rate)}/s, ${fmt(viaClient.daemonRequests)} requests to the daemon after the first reads`,
+  );
+  return { n: READS_N, concurrency: READS_C, durationS: READS_S, api, apiLoad, pg: pgR, pgLoad: load(), viaClient };
 }
+
+const cpuText = (r: { cpuUsPerRead?: Record<string, number> }) =>
+  `CPU µs/read ${Object.entries(r.cpuUsPerRead ?? {})
+    .map(([k, v]) => `${k} ${fmt(v, 1)}`)
+    .join(', ')}`;
 
 // ---------- main ----------
 async function main() {
@@ -1184,12 +1196,17 @@ function report() {
     row(
       `token reads/s (GET .../token, fresh), concurrency ${T.concurrency}`,
       fmt(T.api.rate),
-      `p50 ${fmt(T.api.p50Ms, 2)} ms, p99 ${fmt(T.api.p99Ms, 2)} ms, ${T.api.errors} errors, ${fmt(T.n)} connections, load ${T.apiLoad}`,
+      `p50 ${fmt(T.api.p50Ms, 2)} ms, p99 ${fmt(T.api.p99Ms, 2)} ms, ${T.api.errors} errors, ${fmt(T.n)} connections, load ${T.apiLoad}; ${cpuText(T.api)}`,
     );
     row(
       `PostgreSQL prepared point selects/s, concurrency ${T.concurrency}`,
       fmt(T.pg.rate),
-      `p50 ${fmt(T.pg.p50Ms, 2)} ms, p99 ${fmt(T.pg.p99Ms, 2)} ms, load ${T.pgLoad}`,
+      `p50 ${fmt(T.pg.p50Ms, 2)} ms, p99 ${fmt(T.pg.p99Ms, 2)} ms, load ${T.pgLoad}; ${cpuText(T.pg)}`,
+    );
+    row(
+      `client getToken/s (oauth-refresher-client cache), concurrency ${T.concurrency}`,
+      fmt(T.viaClient.rate),
+      `${fmt(T.viaClient.daemonRequests)} requests reached the daemon in ${fmt(T.viaClient.count + T.viaClient.errors)} reads (after one first read per connection: ${fmt(T.viaClient.firstReads)}), p99 ${fmt(T.viaClient.p99Ms, 3)} ms`,
     );
   }
   lines.push(

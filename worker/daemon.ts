@@ -14,6 +14,8 @@ import { createNodeHttpClient, type HttpClient } from './oauth/http.ts';
 import { ProviderRegistry } from './providers/registry.ts';
 import { OnDemand } from './refresh/ondemand.ts';
 import { Refresher } from './refresh/refresher.ts';
+import { TokenCache } from './refresh/token-cache.ts';
+import { TokenChangeListener } from './store/token-notify.ts';
 import { MAINTENANCE_QUEUE, Queues } from './schedule/queues.ts';
 import { providersWithConnections } from './store/providers-in-use.ts';
 import { Scheduler } from './schedule/scheduler.ts';
@@ -51,6 +53,9 @@ export class Daemon {
   readonly scheduler: Scheduler;
   readonly refresher: Refresher;
   readonly onDemand: OnDemand;
+  /** GET .../token answers from here while the listener hears every change (API role only). */
+  readonly tokenCache = new TokenCache({ maxEntries: 10_000, maxAgeMs: 60_000 });
+  private tokenListener?: TokenChangeListener;
   readonly registration: Registration;
   readonly gate: ProviderGate;
   readonly http: HttpClient;
@@ -94,7 +99,7 @@ export class Daemon {
     this.bullRedis.on('error', (err) => this.log.warn({ err }, 'redis (queue) connection error'));
     this.queues = new Queues(this.bullRedis, config.queuePrefix, config.refreshQueueShards);
     this.locks = new ConnectionLocks(this.redis, config.queuePrefix, config.lockTtlMs);
-    this.store = new ConnectionStore(this.db);
+    this.store = new ConnectionStore(this.db, (id) => this.tokenCache.forget(id));
     const ext = opts.extensions ?? [];
     const gate = ext.find((e) => e.gate)?.gate;
     const observers = ext.map((e) => e.onAttempt).filter((f): f is NonNullable<typeof f> => Boolean(f));
@@ -128,12 +133,13 @@ export class Daemon {
     this.onDemand = new OnDemand(this.store, this.refresher, this.keyring, {
       waitMs: config.requestTimeoutMs + 5000,
       now: opts.now,
+      cache: this.tokenCache,
     });
     this.registration = new Registration(
       this.db,
       this.keyring,
       (id, p, exp, nowMs) => this.refresher.planNext({ id, expiresAt: exp }, p, exp, nowMs),
-      { now: opts.now },
+      { now: opts.now, onChange: (id) => this.tokenCache.forget(id) },
     );
     this.connectSessions = new ConnectSessions(this.db);
     if (config.publicUrl) {
@@ -240,6 +246,16 @@ export class Daemon {
     if (config.roles.has('api')) {
       // Loaded only here: a daemon that serves no API (the ops CLI's, a worker-only process) never loads Fastify.
       const { buildApi } = await import('./api/server.ts');
+      this.tokenListener = new TokenChangeListener({
+        databaseUrl: config.databaseUrl,
+        onChange: (id) => this.tokenCache.forget(id),
+        onLive: (live) => {
+          this.tokenCache.setLive(live);
+          if (!live && this.state === 'started') log.warn('token-change listener down; token reads go to the database');
+        },
+        onError: (err) => log.debug({ err }, 'token-change listener error'),
+      });
+      await this.tokenListener.start();
       this.api = await buildApi({
         db: this.db,
         providers: this.providers,
@@ -385,6 +401,7 @@ export class Daemon {
     }
     for (const e of this.opts.extensions ?? []) await Promise.resolve(e.close?.()).catch(() => undefined);
     await this.queues.close();
+    await this.tokenListener?.stop();
     await Promise.allSettled([this.db.$disconnect(), this.redis.quit(), this.bullRedis.quit()]);
     this.tokenHttp?.close();
     this.state = 'closed';

@@ -6,6 +6,7 @@ import type { ConnectionStore, TokenRow } from '../store/connections.ts';
 import type { RefreshOutcome } from './outcome.ts';
 import type { Trigger } from '../interfaces.ts';
 import type { Refresher } from './refresher.ts';
+import type { TokenCache } from './token-cache.ts';
 
 export type TokenResult =
   | { kind: 'token'; accessToken: string; expiresAt: Date | null; tokenType: string | null; refreshed: boolean }
@@ -20,8 +21,13 @@ export class OnDemand {
     private readonly store: ConnectionStore,
     private readonly refresher: Refresher,
     private readonly keyring: Keyring,
-    private readonly opts: { waitMs: number; pollMs?: number; now?: () => number },
+    private readonly opts: { waitMs: number; pollMs?: number; now?: () => number; cache?: TokenCache },
   ) {}
+
+  /** This process changed the connection's tokens or state: no read may answer from before. */
+  forget(connectionId: string): void {
+    this.opts.cache?.forget(connectionId);
+  }
 
   private now(): number {
     return this.opts.now ? this.opts.now() : Date.now();
@@ -78,12 +84,27 @@ export class OnDemand {
   }
 
   async token(connectionId: string, minValidMs: number): Promise<TokenResult> {
-    let row: TokenRow | null = await this.store.loadToken(connectionId);
-    if (!row) return { kind: 'not_found' };
-    if (row.status !== 'active') return { kind: 'needs_reauth', reauthReason: row.reauthReason };
-    if (this.fresh(row, minValidMs)) return this.asToken(row, false);
+    const cache = this.opts.cache;
+    const hit = cache?.get(connectionId, minValidMs, this.now());
+    if (hit) return { kind: 'token', ...hit, refreshed: false };
+    const fill = cache?.begin(connectionId);
+    try {
+      const row = await this.store.loadToken(connectionId);
+      if (!row) return { kind: 'not_found' };
+      if (row.status !== 'active') return { kind: 'needs_reauth', reauthReason: row.reauthReason };
+      if (!this.fresh(row, minValidMs)) return await this.refreshed(connectionId, minValidMs);
+      const t = this.asToken(row, false);
+      if (fill) cache!.put(fill, t, this.now());
+      return t;
+    } finally {
+      if (fill) cache!.end(fill);
+    }
+  }
+
+  /** The token after an on-demand refresh (or after another process's, if it won). */
+  private async refreshed(connectionId: string, minValidMs: number): Promise<TokenResult> {
     const out = await this.refresh(connectionId, 'on_demand', minValidMs);
-    row = await this.store.loadToken(connectionId);
+    const row = await this.store.loadToken(connectionId);
     if (!row) return { kind: 'not_found' };
     if (row.status !== 'active') return { kind: 'needs_reauth', reauthReason: row.reauthReason };
     if (out.outcome === 'rotated' || this.fresh(row, minValidMs)) return this.asToken(row, out.outcome === 'rotated');
@@ -95,7 +116,7 @@ export class OnDemand {
     return row.expiresAt === null || row.expiresAt.getTime() - this.now() >= minValidMs;
   }
 
-  private asToken(row: TokenRow, refreshed: boolean): TokenResult {
+  private asToken(row: TokenRow, refreshed: boolean): Extract<TokenResult, { kind: 'token' }> {
     return {
       kind: 'token',
       accessToken: this.keyring.decrypt(row.accessTokenEnc),

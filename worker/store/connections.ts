@@ -145,7 +145,11 @@ export class ConnectionStore {
   // a transaction (db is a tx client) or for a non-uuid id it falls back to Prisma.
   private readonly pool: pg.Pool | undefined;
 
-  constructor(readonly db: Db) {
+  /** onChange: told after each change this store commits to a row's tokens or state (the token cache). */
+  constructor(
+    readonly db: Db,
+    private readonly onChange: (connectionId: string) => void = () => undefined,
+  ) {
     this.pool = hotPool(db);
   }
 
@@ -232,12 +236,14 @@ export class ConnectionStore {
     const rows = this.pool
       ? (await this.pool.query<Out>({ name: 'ort_commit_rotation', text: COMMIT_ROTATION_SQL, values })).rows
       : await this.db.$queryRawUnsafe<Out[]>(COMMIT_ROTATION_SQL, ...values);
-    return rows[0]?.versionAfter ?? null;
+    const v = rows[0]?.versionAfter ?? null;
+    if (v !== null) this.onChange(c.connectionId);
+    return v;
   }
 
   /** Same as commitRotation but inside a transaction that also emits connection.recovered. */
   async commitRotationRecovered(c: RotationCommit, payload: Record<string, unknown>): Promise<number | null> {
-    return this.db.$transaction(async (tx) => {
+    const v = await this.db.$transaction(async (tx) => {
       const store = new ConnectionStore(tx as unknown as Db);
       const v = await store.commitRotation(c);
       if (v !== null)
@@ -248,6 +254,8 @@ export class ConnectionStore {
         });
       return v;
     });
+    if (v !== null) this.onChange(c.connectionId);
+    return v;
   }
 
   finishAttempt(f: AttemptFinish, tx: Prisma.TransactionClient | Db = this.db): Promise<unknown> {
@@ -305,7 +313,7 @@ export class ConnectionStore {
     finish: AttemptFinish;
     eventPayload: Record<string, unknown>;
   }): Promise<'needs_reauth' | 'lost_race'> {
-    return this.db.$transaction(async (tx) => {
+    const r = await this.db.$transaction(async (tx) => {
       const rows = await tx.$queryRaw<{ version: number; status: string }[]>`
         SELECT "version", "status"::text AS status FROM "Connection" WHERE "id" = ${args.connectionId}::uuid FOR UPDATE`;
       const row = rows[0];
@@ -334,6 +342,8 @@ export class ConnectionStore {
       });
       return 'needs_reauth' as const;
     });
+    if (r === 'needs_reauth') this.onChange(args.connectionId);
+    return r;
   }
 
   /** Records a failed attempt that changes nothing about the grant; plans the retry. */

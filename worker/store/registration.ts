@@ -46,10 +46,14 @@ export class Registration {
     private readonly db: Db,
     private readonly keyring: TokenSealer,
     private readonly plan: PlanFn,
-    opts: { now?: () => number } = {},
+    opts: { now?: () => number; onChange?: (connectionId: string) => void } = {},
   ) {
     this.now = opts.now ?? Date.now;
+    this.onChange = opts.onChange ?? (() => undefined);
   }
+
+  /** Told after a change this process commits to a row's tokens or state (the token cache). */
+  private readonly onChange: (connectionId: string) => void;
 
   /** Creates a connection; 'conflict' if (provider, externalId) exists. */
   async create(
@@ -111,7 +115,7 @@ export class Registration {
     const nowMs = this.now();
     const expiresAt = hooks.neverExpires ? null : expiryOf(args.tokens, args.provider, nowMs);
     const nextRefreshAt = hooks.neverExpires ? null : this.plan(args.id, args.provider, expiresAt, nowMs);
-    return this.db.$transaction(async (tx) => {
+    const updated = await this.db.$transaction(async (tx) => {
       const rows = await tx.$queryRaw<{ status: string; metadata: Record<string, unknown> }[]>`
         SELECT "status"::text AS status, "metadata" FROM "Connection" WHERE "id" = ${args.id}::uuid FOR UPDATE`;
       const cur = rows[0];
@@ -154,11 +158,15 @@ export class Registration {
       await hooks.inTx?.(tx, row);
       return row;
     });
+    if (updated) this.onChange(args.id);
+    return updated;
   }
 
   async remove(id: string): Promise<Connection | null> {
     try {
-      return await this.db.connection.delete({ where: { id } });
+      const removed = await this.db.connection.delete({ where: { id } });
+      this.onChange(id);
+      return removed;
     } catch (e) {
       if ((e as { code?: string }).code === 'P2025') return null;
       throw e;
