@@ -85,6 +85,9 @@ export function clusterOptions(target: RedisTarget & { kind: 'cluster' }, o: Cli
     retryDelayOnClusterDown: 300,
     retryDelayOnTryAgain: 200,
     slotsRefreshTimeout: 2000,
+    // Re-read the slot map now and then too: a replica promoted while this client was idle is found
+    // without waiting for a command to fail.
+    slotsRefreshInterval: 5000,
     // Cluster-level retries: BullMQ's client keeps retrying while a master fails over.
     clusterRetryStrategy: (times) => Math.min(100 * times, 2000),
     // TLS certificates name the host: connect by the name given, not the address it resolves to
@@ -99,6 +102,30 @@ export function clusterOptions(target: RedisTarget & { kind: 'cluster' }, o: Cli
 /** The masters of a client: one node, or every master of the cluster (FLUSHALL, SCAN, INFO go to each). */
 export function masters(r: RedisClient): Redis[] {
   return r instanceof Cluster ? r.nodes('master') : [r];
+}
+
+/**
+ * Why Redis cannot serve every key now, or undefined: one node answers PING; a cluster must have
+ * every slot's master connected and answering, and cluster_state:ok (a killed master leaves its
+ * slots without a master until its replica is promoted).
+ */
+export async function redisProblem(r: RedisClient): Promise<string | undefined> {
+  try {
+    if (!(r instanceof Cluster)) {
+      await r.ping();
+      return undefined;
+    }
+    const nodes = r.nodes('master');
+    const connected = new Set(nodes.map((n) => `${n.options.host}:${n.options.port}`));
+    const orphan = r.slots.findIndex((s) => !s?.[0] || !connected.has(s[0]));
+    if (r.slots.length < 16384 || orphan >= 0)
+      return `slot ${orphan < 0 ? r.slots.length : orphan} has no connected master`;
+    await Promise.all(nodes.map((n) => n.ping()));
+    const info = String(await nodes[0].cluster('INFO'));
+    return /cluster_state:ok/.test(info) ? undefined : 'cluster_state is not ok';
+  } catch (e) {
+    return (e as Error).message;
+  }
 }
 
 /** The target from the environment (scripts and tests; the daemon goes through its Config). */
