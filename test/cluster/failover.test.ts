@@ -119,6 +119,19 @@ async function verdicts(): Promise<Map<string, Verdict>> {
   });
 }
 
+/** For a failure message: the connections that did not rotate, their jobs' states, and readiness. */
+async function stuck(after: Map<string, number>): Promise<string> {
+  const now = await versions();
+  const q = a.daemon.queues.refreshQueue('acme');
+  const lines = await Promise.all(
+    [...now]
+      .filter(([id, v]) => v < after.get(id)! + 2)
+      .map(async ([id, v]) => `${id} v${after.get(id)}->v${v} job ${await q.getJobState(id).catch(String)}`),
+  );
+  const ready = await fetch(`${a.baseUrl}/readyz`).then((r) => r.text());
+  return `${lines.join('\n')}\nreadyz ${ready}`;
+}
+
 describe('Redis Cluster failover', () => {
   it('a master SIGKILLed mid-run fails over to its replica: no reuse, no rotation lost, readiness dips and returns', async () => {
     for (let i = 0; i < N; i++) await register(`fo-${process.pid}-${i}`);
@@ -153,7 +166,9 @@ describe('Redis Cluster failover', () => {
       async () => [...(await versions())].every(([id, v]) => v >= after.get(id)! + 2),
       60_000,
       'two rotations each after the failover',
-    );
+    ).catch(async (e: Error) => {
+      throw new Error(`${e.message}\n${await stuck(after)}`);
+    });
     expect(fake.stats().successes).toBeGreaterThan(before);
     step('rotated after');
 

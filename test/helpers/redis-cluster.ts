@@ -59,33 +59,15 @@ export class LocalRedisCluster {
     this.dir = mkdtempSync(join(tmpdir(), 'ort-cluster-'));
     for (let i = 0; i < count; i++) {
       const port = await freePort();
-      const proc = spawn(
-        'redis-server',
-        [
-          '--port',
-          String(port),
-          '--bind',
-          '127.0.0.1',
-          '--cluster-enabled',
-          'yes',
-          '--cluster-config-file',
-          join(this.dir, `nodes-${port}.conf`),
-          '--cluster-node-timeout',
-          String(NODE_TIMEOUT_MS),
-          ...(this.opts.password ? ['--requirepass', this.opts.password, '--masterauth', this.opts.password] : []),
-          '--dir',
-          this.dir,
-          '--dbfilename',
-          `dump-${port}.rdb`,
-          '--appendonly',
-          'no',
-          '--save',
-          '',
-          '--maxmemory-policy',
-          'noeviction',
-        ],
-        { stdio: 'ignore' },
-      );
+      const proc = spawnRedis(this.dir, port, [
+        '--cluster-enabled',
+        'yes',
+        '--cluster-config-file',
+        join(this.dir, `nodes-${port}.conf`),
+        '--cluster-node-timeout',
+        String(NODE_TIMEOUT_MS),
+        ...(this.opts.password ? ['--requirepass', this.opts.password, '--masterauth', this.opts.password] : []),
+      ]);
       this.nodes.push({ port, proc });
     }
     for (const n of this.nodes) await this.waitPing(n.port);
@@ -195,4 +177,60 @@ export class LocalRedisCluster {
 
 function alive(n: RedisClusterNode): boolean {
   return n.proc.exitCode === null && n.proc.signalCode === null;
+}
+
+/** A redis-server on loopback, no persistence, noeviction, as every node of the cluster. */
+function spawnRedis(dir: string, port: number, extra: string[]): ChildProcess {
+  return spawn(
+    'redis-server',
+    [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--dir',
+      dir,
+      '--dbfilename',
+      `dump-${port}.rdb`,
+      '--appendonly',
+      'no',
+      '--save',
+      '',
+      '--maxmemory-policy',
+      'noeviction',
+      ...extra,
+    ],
+    { stdio: 'ignore' },
+  );
+}
+
+/** One redis-server of our own, configured as the cluster's nodes are (the bench's one-node side). */
+export class LocalRedisServer {
+  port = 0;
+  proc?: ChildProcess;
+  private dir = '';
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  async start(): Promise<void> {
+    this.dir = mkdtempSync(join(tmpdir(), 'ort-redis-'));
+    this.port = await freePort();
+    this.proc = spawnRedis(this.dir, this.port, []);
+    for (let i = 0; i < 100; i++) {
+      try {
+        await run('redis-cli', ['-p', String(this.port), 'ping']);
+        return;
+      } catch {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    throw new Error(`redis-server on ${this.port} did not start`);
+  }
+
+  stop(): void {
+    this.proc?.kill('SIGKILL');
+    rmSync(this.dir, { recursive: true, force: true });
+  }
 }

@@ -51,9 +51,14 @@ export interface ClientOptions {
 }
 
 export function createRedis(target: RedisTarget, o: ClientOptions): RedisClient {
-  if (target.kind === 'single') return new Redis(target.url, singleOptions(target, o));
+  if (target.kind === 'single') return createSingleRedis(target.url, o, target.auth);
   const seeds: ClusterNode[] = target.nodes.map((n) => ({ host: n.host, port: n.port }));
   return new Cluster(seeds, clusterOptions(target, o));
+}
+
+/** One node, typed as such: for the tests and tools that start their own redis-server. */
+export function createSingleRedis(url: string, o: ClientOptions, auth?: RedisAuth): Redis {
+  return new Redis(url, singleOptions({ kind: 'single', url, auth }, o));
 }
 
 function nodeOptions(auth: RedisAuth | undefined, o: ClientOptions): RedisOptions {
