@@ -327,6 +327,8 @@ interface E2E {
   cpuMsPerRotation: Record<string, number>;
   /** What the Redis masters did per rotation while the daemons rotated (after the enqueue, before they stop). */
   redisPerRotation: ReturnType<typeof perRotation>;
+  /** PostgreSQL WAL bytes per rotation in the same window (the server's whole WAL: other users count too). */
+  walBytesPerRotation: number;
 }
 
 async function enqueueDueNow(key: string): Promise<number> {
@@ -414,7 +416,8 @@ async function e2e(procs: number, c: number, n: number, label = ''): Promise<E2E
       (await pool.query(`SELECT count(*) FROM "RefreshAttempt" WHERE provider = $1 AND outcome = 'rotated'`, [key]))
         .rows[0].count,
     );
-  const [r0, k0] = [await rotations(), await redisCounters(redis)];
+  const lsn = async () => (await pool.query<{ l: string }>('SELECT pg_current_wal_lsn()::text AS l')).rows[0].l;
+  const [r0, k0, w0] = [await rotations(), await redisCounters(redis), await lsn()];
   const t0 = Date.now();
   for (;;) {
     await sleep(500);
@@ -427,8 +430,10 @@ async function e2e(procs: number, c: number, n: number, label = ''): Promise<E2E
     );
     if (done >= n || Date.now() - t0 > DURATION_S * 1000) break;
   }
-  const k1 = await redisCounters(redis);
-  const redisPerRotation = perRotation(k0, k1, (await rotations()) - r0);
+  const [k1, w1, r1] = [await redisCounters(redis), await lsn(), await rotations()];
+  const redisPerRotation = perRotation(k0, k1, r1 - r0);
+  const wal = (await pool.query<{ d: string }>('SELECT pg_wal_lsn_diff($1, $2)::text AS d', [w1, w0])).rows[0].d;
+  const walBytesPerRotation = Number(wal) / Math.max(1, r1 - r0);
   const cpuPct = cpu.stop();
   await Promise.all(ds.map((d) => d.stop()));
   const r = await pool.query<{ f: Date; outcome: string | null; cw: number | null; ms: number | null }>(
@@ -462,6 +467,7 @@ async function e2e(procs: number, c: number, n: number, label = ''): Promise<E2E
     daemonCpuMsPerRotation: perRot(cpuPct.daemons),
     cpuMsPerRotation: Object.fromEntries(Object.entries(cpuPct).map(([k, v]) => [k, perRot(v)])),
     redisPerRotation,
+    walBytesPerRotation,
   };
 }
 
@@ -1138,7 +1144,9 @@ function clusterRows(
     row(
       `Redis per rotation on ${where} (masters, while rotating)`,
       `${fmt(R.commands, 1)} commands`,
-      `${fmt(R.serverUs, 1)} us server time, ${fmt(R.bytesIn)} B in, ${fmt(R.bytesOut)} B out; ${Object.entries(R.top)
+      `${fmt(R.serverUs, 1)} us server time, ${fmt(R.bytesIn)} B in, ${fmt(R.bytesOut)} B out; PostgreSQL WAL ${fmt(r.walBytesPerRotation)} B/rotation (whole server); ${Object.entries(
+        R.top,
+      )
         .map(([c, v]) => `${c} ${fmt(v, 2)}`)
         .join(', ')}; keys per master ${r.keysPerMaster.join('/')}`,
     );
@@ -1189,7 +1197,7 @@ function report() {
     row(
       `end-to-end rotations/s, ${r.procs} process${r.procs > 1 ? 'es' : ''}, concurrency ${r.concurrency}`,
       fmt(r.rate),
-      `${fmt((r.rate / cl) * 100)}% of lower ceiling ${fmt(cl)}; ${r.rotated} rotated, ${r.other} other; CPU ms/rotation: ${cpuNote(r.cpuMsPerRotation)}; CPU% ${Object.entries(
+      `${fmt((r.rate / cl) * 100)}% of lower ceiling ${fmt(cl)}; ${r.rotated} rotated, ${r.other} other; CPU ms/rotation: ${cpuNote(r.cpuMsPerRotation)}; Redis ${fmt(r.redisPerRotation.commands, 1)} commands, PostgreSQL WAL ${fmt(r.walBytesPerRotation)} B per rotation; CPU% ${Object.entries(
         r.cpu,
       )
         .map(([k, v]) => `${k} ${fmt(v)}`)

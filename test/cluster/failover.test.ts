@@ -119,6 +119,17 @@ async function verdicts(): Promise<Map<string, Verdict>> {
   });
 }
 
+/** The state of a daemon's refresh worker and of its blocking client's node connections. */
+function blocking(d: TestDaemon): string {
+  type Client = { status: string; nodes?: (r: string) => { status: string; options: { port: number } }[] };
+  const w = d.daemon.refreshWorkers?.get('acme') as unknown as
+    | { isRunning(): boolean; blockingConnection?: { _client?: Client } }
+    | undefined;
+  const c = w?.blockingConnection?._client;
+  const nodes = c?.nodes?.('all').map((n) => `${n.options.port}:${n.status}`) ?? [];
+  return `running ${w?.isRunning()} bclient ${c?.status} [${nodes.join(',')}]`;
+}
+
 /** For a failure message: the connections that did not rotate, their jobs' states, and readiness. */
 async function stuck(after: Map<string, number>): Promise<string> {
   const now = await versions();
@@ -129,7 +140,19 @@ async function stuck(after: Map<string, number>): Promise<string> {
       .map(async ([id, v]) => `${id} v${after.get(id)}->v${v} job ${await q.getJobState(id).catch(String)}`),
   );
   const ready = await fetch(`${a.baseUrl}/readyz`).then((r) => r.text());
-  return `${lines.join('\n')}\nreadyz ${ready}`;
+  const pings = await Promise.all(
+    [a, b].map((d) =>
+      Promise.race([
+        d.daemon.bullRedis.ping().then(
+          () => 'pong',
+          (e: Error) => e.message,
+        ),
+        new Promise((r) => setTimeout(() => r('ping hangs'), 3000)),
+      ]),
+    ),
+  );
+  const state = [a, b].map((d, i) => `${blocking(d)} queue client ${d.daemon.bullRedis.status} ${String(pings[i])}`);
+  return `${lines.join('\n')}\nreadyz ${ready}\nworkers ${state.join(' | ')}`;
 }
 
 describe('Redis Cluster failover', () => {
