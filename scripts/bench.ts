@@ -1380,8 +1380,12 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
-main().then(cleanup, async (e) => {
-  progress(`failed: ${e instanceof Error ? e.stack : String(e)}`);
-  await cleanup();
-  process.exit(1);
-});
+// Exit when done: a client of a server the bench stopped (--cluster) must not keep it alive.
+main().then(
+  () => cleanup().then(() => process.exit(0)),
+  async (e) => {
+    progress(`failed: ${e instanceof Error ? e.stack : String(e)}`);
+    await cleanup();
+    process.exit(1);
+  },
+);

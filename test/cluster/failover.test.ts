@@ -119,18 +119,11 @@ async function verdicts(): Promise<Map<string, Verdict>> {
   });
 }
 
-/** The state of a daemon's refresh worker and of its blocking client's node connections. */
-function blocking(d: TestDaemon): string {
-  type Client = { status: string; nodes?: (r: string) => { status: string; options: { port: number } }[] };
-  const w = d.daemon.refreshWorkers?.get('acme') as unknown as
-    | { isRunning(): boolean; blockingConnection?: { _client?: Client } }
-    | undefined;
-  const c = w?.blockingConnection?._client;
-  const nodes = c?.nodes?.('all').map((n) => `${n.options.port}:${n.status}`) ?? [];
-  return `running ${w?.isRunning()} bclient ${c?.status} [${nodes.join(',')}]`;
-}
-
-/** For a failure message: the connections that did not rotate, their jobs' states, and readiness. */
+/**
+ * For a failure message: the connections that did not rotate, their jobs' states, readiness, and
+ * whether the queue client answers (a failover has been seen to leave BullMQ's workers idle with
+ * overdue delayed jobs while every client answers).
+ */
 async function stuck(after: Map<string, number>): Promise<string> {
   const now = await versions();
   const q = a.daemon.queues.refreshQueue('acme');
@@ -151,16 +144,14 @@ async function stuck(after: Map<string, number>): Promise<string> {
       ]),
     ),
   );
-  const state = [a, b].map((d, i) => `${blocking(d)} queue client ${d.daemon.bullRedis.status} ${String(pings[i])}`);
-  return `${lines.join('\n')}\nreadyz ${ready}\nworkers ${state.join(' | ')}`;
+  const state = [a, b].map((d, i) => `queue client ${d.daemon.bullRedis.status}, ping ${String(pings[i])}`);
+  return `${lines.join('\n')}\nreadyz ${ready}\ndaemons: ${state.join(' | ')}`;
 }
 
 describe('Redis Cluster failover', () => {
   it('a master SIGKILLed mid-run fails over to its replica: no reuse, no rotation lost, readiness dips and returns', async () => {
     for (let i = 0; i < N; i++) await register(`fo-${process.pid}-${i}`);
-    step('registered');
     await waitFor(async () => [...(await versions()).values()].every((v) => v >= 3), 60_000, 'two rotations each');
-    step('rotating');
 
     // The master holding the most keys (the queues' slot lives there): its loss hurts the most.
     const nodes = masters(a.daemon.redis);
@@ -171,16 +162,13 @@ describe('Redis Cluster failover', () => {
     await new Promise((r) => setTimeout(r, 500));
     const before = fake.stats().successes;
     await cluster.kill(victim);
-    step(`killed ${victim}`);
     await cluster.waitFailover(victim);
-    step('cluster ok');
     expect(await cluster.masterPorts()).not.toContain(victim);
     expect((await cluster.masterPorts()).length).toBe(3);
 
     // Readiness: ready, then unready (a slot without a master), then ready again on the new map.
     await waitFor(() => readiness.seen.length >= 3 && readiness.seen.at(-1) === 200, 60_000, 'readyz back to 200');
     readiness.stop();
-    step(`readiness ${readiness.seen.join(',')}`);
     expect(readiness.seen.slice(0, 3), readiness.details.join('\n')).toEqual([200, 503, 200]);
 
     // Every connection rotates twice more on the promoted replica, with the provider rotating throughout.
@@ -193,7 +181,6 @@ describe('Redis Cluster failover', () => {
       throw new Error(`${e.message}\n${await stuck(after)}`);
     });
     expect(fake.stats().successes).toBeGreaterThan(before);
-    step('rotated after');
 
     // No reuse at the provider; every grant's current token is the one PostgreSQL holds (none lost).
     const final = await waitFor(
