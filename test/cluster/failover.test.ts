@@ -18,9 +18,6 @@ import { Keyring } from '../../worker/crypto/keyring.ts';
 import { masters } from '../../worker/redis/connect.ts';
 
 const N = 20;
-const t0 = Date.now();
-const step = (m: string) =>
-  process.env.DEBUG_FAILOVER && process.stderr.write(`[failover ${Date.now() - t0} ms] ${m}\n`);
 const cluster = new LocalRedisCluster({ password: `pw-${process.pid}-cluster` });
 const fake = new FakeProvider({
   persona: 'standard',
