@@ -130,6 +130,12 @@ async function stuck(after: Map<string, number>): Promise<string> {
       .map(async ([id, v]) => `${id} v${after.get(id)}->v${v} job ${await q.getJobState(id).catch(String)}`),
   );
   const ready = await fetch(`${a.baseUrl}/readyz`).then((r) => r.text());
+  // BullMQ's own view: overdue delayed jobs, the wake-up marker, and whether the workers run.
+  const marker = await a.daemon.bullRedis.zrange(`${a.config.queuePrefix}:refresh-acme:marker`, 0, -1, 'WITHSCORES');
+  const delayed = await q.getDelayed(0, 0);
+  const due = delayed[0] ? `${Date.now() - (delayed[0].timestamp + delayed[0].delay)} ms overdue` : 'none';
+  const running = [a, b].map((d) => d.daemon.refreshWorkers?.get('acme')?.isRunning());
+  lines.push(`first delayed ${due}; marker [${marker.join(',')}]; workers running ${running.join(',')}`);
   const pings = await Promise.all(
     [a, b].map((d) =>
       Promise.race([
