@@ -20,6 +20,8 @@
 //                        --phases=outbox for the webhook dispatcher's claim plan alone; see docs/performance.md)
 //   --wave-n=3000 --wave-latency=50   registration burst size and provider latency (ms) of the waves phase
 //   --outbox-n=1000000 --outbox-pending=10000   outbox rows seeded for the dispatcher plan, and how many undelivered
+//   --cluster            end to end on a 3x2 Redis Cluster of its own beside one redis-server of its own
+//                        (same settings, same run): rotations/s, CPU and Redis commands per rotation, the ratio
 //   --phases=token-reads --reads-n=1000 --reads-concurrency=32 --reads-duration=10   GET .../token on fresh
 //                        tokens through a daemon (ROLES=api) beside PostgreSQL's prepared point-select rate
 import { randomBytes } from 'node:crypto';
@@ -28,7 +30,6 @@ import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import pg from 'pg';
-import { Redis } from 'ioredis';
 import { Queue, Worker } from 'bullmq';
 import pino from 'pino';
 import { applyMigrations, dropDatabase } from './lib/migrations.ts';
@@ -43,6 +44,8 @@ import { WEBHOOK_DEFAULTS } from '../worker/webhooks/dispatcher.ts';
 import {
   deleteKeys,
   fmt,
+  perRotation,
+  redisCounters,
   pct,
   prefixMemory,
   progress,
@@ -57,6 +60,8 @@ import {
 import { planNextRefresh } from '../worker/refresh/plan.ts';
 import { CpuMeter } from './bench/cpu.ts';
 import { clientReads, cpuPerRead, freePort, pgPointSelects, tokenReads, waitForHttp } from './bench/token-reads.ts';
+import { createRedis, masters, targetFromEnv, type RedisClient, type RedisTarget } from '../worker/redis/connect.ts';
+import { LocalRedisCluster, LocalRedisServer } from '../test/helpers/redis-cluster.ts';
 
 // ---------- options ----------
 const argv = process.argv.slice(2);
@@ -88,7 +93,12 @@ const READS_S = Number(opt('reads-duration', QUICK ? '5' : '10'));
 const BULL_JOBS = QUICK ? 5000 : 20000;
 
 const BASE_URL = process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/oauth_refresher';
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const CLUSTER = flag('cluster');
+/** Where the bench's clients and daemons go: REDIS_URL / REDIS_CLUSTER_NODES, or (--cluster) each of its own servers in turn. */
+let TARGET: RedisTarget = targetFromEnv();
+/** The pids of the Redis servers the bench started (--cluster): their CPU is counted apart. */
+let REDIS_PIDS: number[] = [];
+const queueConn = () => createRedis(TARGET, { role: 'queue' });
 const RUN = `${Date.now().toString(36)}${randomBytes(2).toString('hex')}`;
 const dbUrl = (() => {
   const u = new URL(BASE_URL);
@@ -120,7 +130,7 @@ const seedTokens = {
 };
 
 let pool: pg.Pool;
-let redis: Redis;
+let redis: RedisClient;
 let provider: Awaited<ReturnType<typeof startProviderProcess>> | undefined;
 const children: { stop: () => Promise<void> }[] = [];
 
@@ -128,7 +138,7 @@ function daemonEnv(extra: Record<string, string>): Record<string, string> {
   return {
     NODE_ENV: 'production',
     DATABASE_URL: dbUrl,
-    REDIS_URL,
+    ...redisEnv(TARGET),
     API_KEY,
     ENCRYPTION_KEY: ENC_KEY.toString('base64'),
     ALLOW_INSECURE_TOKEN_URLS: 'true',
@@ -141,6 +151,11 @@ function daemonEnv(extra: Record<string, string>): Record<string, string> {
     METRICS_PORT: '0', // several worker processes on one host: no metrics listeners to collide
     ...extra,
   };
+}
+
+function redisEnv(t: RedisTarget): Record<string, string> {
+  if (t.kind === 'single') return { REDIS_URL: t.url, REDIS_CLUSTER_NODES: '' };
+  return { REDIS_CLUSTER_NODES: t.nodes.map((n) => `${n.host}:${n.port}`).join(',') };
 }
 
 function providersFile(key: string, concurrency: number): string {
@@ -251,7 +266,7 @@ async function pgCeiling(c: number): Promise<{ rate: number; cpuMsPerOp: Record<
 
 async function bullCeiling(c: number): Promise<{ rate: number; cpuMsPerOp: Record<string, number> }> {
   const name = `ceil-bull-${c}`;
-  const conn = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
+  const conn = queueConn();
   const q = new Queue(name, { connection: conn, prefix: queuePrefixFor(PREFIX, name) });
   for (let i = 0; i < BULL_JOBS; i += 1000) {
     await q.addBulk(
@@ -311,13 +326,20 @@ interface E2E {
   windowS: number;
   commitP50Us: number;
   commitP99Us: number;
+  /** A refresh from its start to its commit (RefreshAttempt.durationMs). */
+  durationP50Ms: number;
+  durationP99Ms: number;
   cpu: Record<string, number>;
   daemonCpuMsPerRotation: number;
   cpuMsPerRotation: Record<string, number>;
+  /** What the Redis masters did per rotation while the daemons rotated (after the enqueue, before they stop). */
+  redisPerRotation: ReturnType<typeof perRotation>;
+  /** PostgreSQL WAL bytes per rotation in the same window (the server's whole WAL: other users count too). */
+  walBytesPerRotation: number;
 }
 
 async function enqueueDueNow(key: string): Promise<number> {
-  const conn = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
+  const conn = queueConn();
   const queues = new Queues(conn, PREFIX);
   const [q] = queues.refreshQueues(key);
   const rows = (
@@ -341,7 +363,7 @@ async function enqueueDueNow(key: string): Promise<number> {
 }
 
 async function waitForWorkers(key: string, n: number): Promise<void> {
-  const conn = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
+  const conn = queueConn();
   const q = new Queue(`refresh-${key}`, { connection: conn, prefix: queuePrefixFor(PREFIX, `refresh-${key}`) });
   const deadline = Date.now() + 60_000;
   try {
@@ -379,8 +401,8 @@ async function startDaemons(key: string, procs: number, c: number) {
   return ds;
 }
 
-async function e2e(procs: number, c: number, n: number): Promise<E2E> {
-  const key = `e2e-p${procs}-c${c}`;
+async function e2e(procs: number, c: number, n: number, label = ''): Promise<E2E> {
+  const key = `e2e${label}-p${procs}-c${c}`;
   await seedConnections(pool, {
     provider: key,
     n,
@@ -390,8 +412,19 @@ async function e2e(procs: number, c: number, n: number): Promise<E2E> {
     ...seedTokens,
   });
   const ds = await startDaemons(key, procs, c);
-  const cpu = new CpuMeter({ daemons: ds.map((d) => d.child.pid!), provider: [provider!.child.pid!] });
+  const cpu = new CpuMeter({
+    daemons: ds.map((d) => d.child.pid!),
+    provider: [provider!.child.pid!],
+    ...(REDIS_PIDS.length ? { redisOwn: REDIS_PIDS } : {}),
+  });
   await enqueueDueNow(key);
+  const rotations = async () =>
+    Number(
+      (await pool.query(`SELECT count(*) FROM "RefreshAttempt" WHERE provider = $1 AND outcome = 'rotated'`, [key]))
+        .rows[0].count,
+    );
+  const lsn = async () => (await pool.query<{ l: string }>('SELECT pg_current_wal_lsn()::text AS l')).rows[0].l;
+  const [r0, k0, w0] = [await rotations(), await redisCounters(redis), await lsn()];
   const t0 = Date.now();
   for (;;) {
     await sleep(500);
@@ -404,10 +437,14 @@ async function e2e(procs: number, c: number, n: number): Promise<E2E> {
     );
     if (done >= n || Date.now() - t0 > DURATION_S * 1000) break;
   }
+  const [k1, w1, r1] = [await redisCounters(redis), await lsn(), await rotations()];
+  const redisPerRotation = perRotation(k0, k1, r1 - r0);
+  const wal = (await pool.query<{ d: string }>('SELECT pg_wal_lsn_diff($1, $2)::text AS d', [w1, w0])).rows[0].d;
+  const walBytesPerRotation = Number(wal) / Math.max(1, r1 - r0);
   const cpuPct = cpu.stop();
   await Promise.all(ds.map((d) => d.stop()));
-  const r = await pool.query<{ f: Date; outcome: string | null; cw: number | null }>(
-    `SELECT "finishedAt" AS f, outcome, "commitWindowUs" AS cw FROM "RefreshAttempt" WHERE provider = $1 AND "finishedAt" IS NOT NULL ORDER BY "finishedAt"`,
+  const r = await pool.query<{ f: Date; outcome: string | null; cw: number | null; ms: number | null }>(
+    `SELECT "finishedAt" AS f, outcome, "commitWindowUs" AS cw, "durationMs" AS ms FROM "RefreshAttempt" WHERE provider = $1 AND "finishedAt" IS NOT NULL ORDER BY "finishedAt"`,
     [key],
   );
   const rotated = r.rows.filter((x) => x.outcome === 'rotated');
@@ -418,6 +455,7 @@ async function e2e(procs: number, c: number, n: number): Promise<E2E> {
   const inWindow = times.filter((t) => t > from && t <= to).length;
   const windowS = (to - from) / 1000;
   const cw = rotated.map((x) => x.cw ?? 0).sort((a, b) => a - b);
+  const ms = rotated.map((x) => x.ms ?? 0).sort((a, b) => a - b);
   // CPU cost per rotation: robust to other load on the machine (it measures work, not waiting).
   const perRot = (p: number) => ((p / 100) * cpu.seconds * 1000) / Math.max(1, rotated.length);
   return {
@@ -430,9 +468,68 @@ async function e2e(procs: number, c: number, n: number): Promise<E2E> {
     windowS,
     commitP50Us: pct(cw, 50),
     commitP99Us: pct(cw, 99),
+    durationP50Ms: pct(ms, 50),
+    durationP99Ms: pct(ms, 99),
     cpu: cpuPct,
     daemonCpuMsPerRotation: perRot(cpuPct.daemons),
     cpuMsPerRotation: Object.fromEntries(Object.entries(cpuPct).map(([k, v]) => [k, perRot(v)])),
+    redisPerRotation,
+    walBytesPerRotation,
+  };
+}
+
+// ---------- one Redis beside a cluster (--cluster) ----------
+/**
+ * The same end-to-end phase on one redis-server of the bench's own and on a 3 masters + 3 replicas
+ * cluster of its own (same settings): rotations/s, CPU per rotation, and what Redis did per rotation
+ * (INFO commandstats and client bytes of the masters while the daemon rotates: refresh, lock, reschedule).
+ */
+async function clusterComparison(c: number, n: number) {
+  const single = new LocalRedisServer();
+  const cluster = new LocalRedisCluster();
+  await Promise.all([single.start(), cluster.start()]);
+  const saved = { target: TARGET, redis };
+  const sides: (E2E & { redisTarget: string; keysPerMaster: number[] })[] = [];
+  try {
+    const targets: [string, RedisTarget, number[]][] = [
+      ['one', { kind: 'single', url: single.url }, [single.proc!.pid!]],
+      [
+        'cluster',
+        { kind: 'cluster', nodes: cluster.nodes.map((x) => ({ host: '127.0.0.1', port: x.port })) },
+        cluster.nodes.map((x) => x.proc.pid!),
+      ],
+    ];
+    for (const [label, target, pids] of targets) {
+      TARGET = target;
+      REDIS_PIDS = pids;
+      redis = createRedis(TARGET, { role: 'general' });
+      progress(`cluster: end-to-end on ${label === 'one' ? 'one redis-server' : 'a 3x2 cluster'}, concurrency ${c}`);
+      const r = await e2e(1, c, n, `-${label}`);
+      const keysPerMaster = await Promise.all(masters(redis).map((m) => m.dbsize()));
+      sides.push({ ...r, redisTarget: label, keysPerMaster });
+      progress(
+        `cluster: ${label}: ${fmt(r.rate)} rotations/s, daemon CPU ${fmt(r.daemonCpuMsPerRotation, 3)} ms/rotation`,
+      );
+      await redis.quit();
+    }
+  } finally {
+    TARGET = saved.target;
+    redis = saved.redis;
+    REDIS_PIDS = [];
+    single.stop();
+    await cluster.stop();
+  }
+  const [one, cl] = sides;
+  return {
+    concurrency: c,
+    connections: n,
+    sides,
+    ratio: {
+      rate: cl.rate / one.rate,
+      daemonCpuMsPerRotation: cl.daemonCpuMsPerRotation / one.daemonCpuMsPerRotation,
+      redisCpuMsPerRotation: cl.cpuMsPerRotation.redisOwn / one.cpuMsPerRotation.redisOwn,
+      redisCommandsPerRotation: cl.redisPerRotation.commands / one.redisPerRotation.commands,
+    },
   };
 }
 
@@ -453,7 +550,7 @@ async function lateness(c: number, procs: number) {
   );
   await pool.query(`ANALYZE "Connection"`);
   // Enqueue with the real feeder (horizon covers them all): the 100k enqueue time and Redis memory per job.
-  const conn = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
+  const conn = queueConn();
   const queues = new Queues(conn, PREFIX);
   const db = createDb(dbUrl, { poolSize: 4 });
   const sched = new Scheduler(db, queues, pino({ level: 'silent' }), { horizonMs: 15 * 60_000 });
@@ -566,7 +663,7 @@ async function wave(jitterMs: number, c: number) {
      FROM (SELECT row_number() OVER () AS i, to_timestamp(($5::float8 + o) / 1000) AT TIME ZONE 'UTC' AS at FROM unnest($6::float8[]) AS o) AS g`,
     [key, seedTokens.accessTokenEnc, seedTokens.refreshTokenEnc, seedTokens.encKeyId, startMs, offsets],
   );
-  const conn = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
+  const conn = queueConn();
   const queues = new Queues(conn, PREFIX);
   const db = createDb(dbUrl, { poolSize: 4 });
   await new Scheduler(db, queues, pino({ level: 'silent' }), { horizonMs: 15 * 60_000 }).feed();
@@ -644,7 +741,7 @@ async function million() {
   await pool.query(`UPDATE "Connection" SET "nextRefreshAt" = NULL WHERE provider <> $1`, [key]);
 
   // (1) Horizon 15 min over tokens spread across an hour: Redis holds only the near future.
-  const connA = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
+  const connA = queueConn();
   const qA = new Queues(connA, `${PREFIX}-h15`);
   const memA0 = await redisUsedMemory(redis);
   let t = performance.now();
@@ -664,7 +761,7 @@ async function million() {
   await connA.quit();
 
   // (2) Everything at once (horizon beyond the last): the time to enqueue 1,000,000 connections.
-  const connB = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
+  const connB = queueConn();
   const qB = new Queues(connB, `${PREFIX}-all`);
   const memB0 = await redisUsedMemory(redis);
   t = performance.now();
@@ -923,7 +1020,7 @@ async function main() {
   progress(`database ${new URL(dbUrl).pathname.slice(1)}, Redis prefix ${PREFIX}`);
   await applyMigrations(dbUrl);
   pool = new pg.Pool({ connectionString: dbUrl, max: 4 });
-  redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 3 });
+  redis = createRedis(TARGET, { role: 'general' });
   provider = await startProviderProcess();
   progress(`fake provider at ${provider.url}`);
   const conns = (
@@ -938,6 +1035,18 @@ async function main() {
     );
   const loadavg = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
   out.machine.loadavgAtStart = loadavg;
+
+  // --cluster: only the comparison of one Redis and a cluster, at each concurrency (default 25).
+  if (CLUSTER) {
+    out.cluster = [];
+    const cs = argv.some((a) => a.startsWith('--concurrency=')) ? CONCURRENCY : [25];
+    for (const c of cs) out.cluster.push(await clusterComparison(c, QUICK ? 8000 : 25_000));
+    out.e2e = [];
+    out.ceilings = [];
+    out.machine.loadavgAtEnd = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+    report();
+    return;
+  }
 
   // 1) Ceilings at each concurrency.
   out.ceilings = [] as any[];
@@ -1039,6 +1148,35 @@ const cpuNote = (m: Record<string, number>) =>
     .map(([k, v]) => `${k} ${fmt(v, 2)}`)
     .join(', ');
 
+function clusterRows(
+  row: (a: string, b: string, c?: string) => void,
+  k: Awaited<ReturnType<typeof clusterComparison>>,
+): void {
+  for (const r of k.sides) {
+    const where = r.redisTarget === 'one' ? 'one Redis' : '3x2 cluster';
+    const R = r.redisPerRotation;
+    row(
+      `end-to-end rotations/s on ${where}, concurrency ${k.concurrency}`,
+      fmt(r.rate),
+      `${r.rotated} rotated, ${r.other} other; refresh p50/p99 ${fmt(r.durationP50Ms)}/${fmt(r.durationP99Ms)} ms, commit window p50/p99 ${fmt(r.commitP50Us)}/${fmt(r.commitP99Us)} us; CPU ms/rotation: ${cpuNote(r.cpuMsPerRotation)}`,
+    );
+    row(
+      `Redis per rotation on ${where} (masters, while rotating)`,
+      `${fmt(R.commands, 1)} commands`,
+      `${fmt(R.serverUs, 1)} us server time, ${fmt(R.bytesIn)} B in, ${fmt(R.bytesOut)} B out; PostgreSQL WAL ${fmt(r.walBytesPerRotation)} B/rotation (whole server); ${Object.entries(
+        R.top,
+      )
+        .map(([c, v]) => `${c} ${fmt(v, 2)}`)
+        .join(', ')}; keys per master ${r.keysPerMaster.join('/')}`,
+    );
+  }
+  row(
+    `cluster / one Redis (concurrency ${k.concurrency})`,
+    `${k.ratio.rate.toFixed(2)}x rate`,
+    `daemon CPU per rotation ${k.ratio.daemonCpuMsPerRotation.toFixed(2)}x, Redis CPU per rotation ${k.ratio.redisCpuMsPerRotation.toFixed(2)}x (6 servers incl. replicas vs 1), Redis commands per rotation ${k.ratio.redisCommandsPerRotation.toFixed(2)}x`,
+  );
+}
+
 function report() {
   const lines: string[] = [];
   const row = (a: string, b: string, c = '') =>
@@ -1078,7 +1216,7 @@ function report() {
     row(
       `end-to-end rotations/s, ${r.procs} process${r.procs > 1 ? 'es' : ''}, concurrency ${r.concurrency}`,
       fmt(r.rate),
-      `${fmt((r.rate / cl) * 100)}% of lower ceiling ${fmt(cl)}; ${r.rotated} rotated, ${r.other} other; CPU ms/rotation: ${cpuNote(r.cpuMsPerRotation)}; CPU% ${Object.entries(
+      `${fmt((r.rate / cl) * 100)}% of lower ceiling ${fmt(cl)}; ${r.rotated} rotated, ${r.other} other; CPU ms/rotation: ${cpuNote(r.cpuMsPerRotation)}; Redis ${fmt(r.redisPerRotation.commands, 1)} commands, PostgreSQL WAL ${fmt(r.walBytesPerRotation)} B per rotation; CPU% ${Object.entries(
         r.cpu,
       )
         .map(([k, v]) => `${k} ${fmt(v)}`)
@@ -1094,11 +1232,13 @@ function report() {
       `scale-out: ${multi.procs} processes / 1 process (concurrency ${multi.concurrency})`,
       `${(multi.rate / e2e.find((r) => r.procs === 1 && r.concurrency === multi.concurrency)!.rate).toFixed(2)}x`,
     );
-  row(
-    'best end-to-end / lower ceiling (same concurrency)',
-    `${fmt((one.rate / ceilAt(one.concurrency).lower) * 100)}%`,
-    'goal >= 50%',
-  );
+  if (e2e.length)
+    row(
+      'best end-to-end / lower ceiling (same concurrency)',
+      `${fmt((one.rate / ceilAt(one.concurrency).lower) * 100)}%`,
+      'goal >= 50%',
+    );
+  for (const k of (out.cluster ?? []) as Awaited<ReturnType<typeof clusterComparison>>[]) clusterRows(row, k);
   const L = out.lateness;
   if (L) {
     row(
@@ -1264,8 +1404,12 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
-main().then(cleanup, async (e) => {
-  progress(`failed: ${e instanceof Error ? e.stack : String(e)}`);
-  await cleanup();
-  process.exit(1);
-});
+// Exit when done: a client of a server the bench stopped (--cluster) must not keep it alive.
+main().then(
+  () => cleanup().then(() => process.exit(0)),
+  async (e) => {
+    progress(`failed: ${e instanceof Error ? e.stack : String(e)}`);
+    await cleanup();
+    process.exit(1);
+  },
+);

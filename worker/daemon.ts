@@ -1,7 +1,7 @@
 // The daemon: wires config, stores, queues, workers and the API, with an explicit lifecycle like
 // BullMQ's own classes: start(), drain() (stop taking work, finish what is in flight), close().
 import { hostname } from 'node:os';
-import { createRedis, type RedisClient } from './redis/connect.ts';
+import { createRedis, redisProblem, type RedisClient } from './redis/connect.ts';
 import { Worker } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
@@ -342,8 +342,8 @@ export class Daemon {
     const out: Record<string, { ok: boolean; detail?: string }> = {};
     const timeout = <T>(p: Promise<T>) =>
       Promise.race([p, new Promise<never>((_, rej) => setTimeout(() => rej(new Error('timeout')), 2000))]);
-    out.redis = await timeout(this.redis.ping()).then(
-      () => ({ ok: true }),
+    out.redis = await timeout(redisProblem(this.redis)).then(
+      (problem) => (problem ? { ok: false, detail: problem } : { ok: true }),
       (e: Error) => ({ ok: false, detail: e.message }),
     );
     out.postgres = await timeout(this.db.$queryRaw`SELECT 1`).then(

@@ -5,7 +5,8 @@ import { once } from 'node:events';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type pg from 'pg';
-import type { Redis } from 'ioredis';
+import { Cluster } from 'ioredis';
+import { masters, type RedisClient } from '../../worker/redis/connect.ts';
 import { namespacePattern } from '../../worker/redis/keys.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -68,25 +69,73 @@ export async function seedConnections(
   }
 }
 
-export async function redisUsedMemory(redis: Redis): Promise<number> {
-  const info = await redis.info('memory');
-  const m = /used_memory:(\d+)/.exec(info);
-  return m ? Number(m[1]) : NaN;
+/** used_memory, summed over the masters (one node, or every master of a cluster). */
+export async function redisUsedMemory(redis: RedisClient): Promise<number> {
+  let total = 0;
+  for (const node of masters(redis)) {
+    const m = /used_memory:(\d+)/.exec(await node.info('memory'));
+    total += m ? Number(m[1]) : NaN;
+  }
+  return total;
+}
+
+/** What the masters did so far: calls and server time per command, client bytes in and out. */
+export interface RedisCounters {
+  calls: Record<string, number>;
+  usec: number;
+  netIn: number;
+  netOut: number;
+}
+
+/** INFO commandstats and stats of every master, summed (replication traffic left out). */
+export async function redisCounters(redis: RedisClient): Promise<RedisCounters> {
+  const c: RedisCounters = { calls: {}, usec: 0, netIn: 0, netOut: 0 };
+  for (const node of masters(redis)) {
+    const info = await node.info('all');
+    for (const m of info.matchAll(/^cmdstat_(\S+):calls=(\d+),usec=(\d+)/gm)) {
+      c.calls[m[1]] = (c.calls[m[1]] ?? 0) + Number(m[2]);
+      c.usec += Number(m[3]);
+    }
+    const num = (k: string) => Number(new RegExp(`^${k}:(\\d+)`, 'm').exec(info)?.[1] ?? 0);
+    c.netIn += num('total_net_input_bytes') - num('total_net_repl_input_bytes');
+    c.netOut += num('total_net_output_bytes') - num('total_net_repl_output_bytes');
+  }
+  return c;
+}
+
+/** b - a, per rotation: commands (all, and the busiest), server time and bytes. */
+export function perRotation(a: RedisCounters, b: RedisCounters, rotations: number) {
+  const n = Math.max(1, rotations);
+  const calls = Object.entries(b.calls)
+    .map(([k, v]) => [k, (v - (a.calls[k] ?? 0)) / n] as const)
+    .filter(([, v]) => v > 0)
+    .sort((x, y) => y[1] - x[1]);
+  return {
+    commands: calls.reduce((t, [, v]) => t + v, 0),
+    top: Object.fromEntries(calls.slice(0, 8)),
+    serverUs: (b.usec - a.usec) / n,
+    bytesIn: (b.netIn - a.netIn) / n,
+    bytesOut: (b.netOut - a.netOut) / n,
+  };
 }
 
 /** Deletes every key under the bench's own prefix (SCAN + UNLINK; never FLUSHALL: the Redis is shared). */
-export async function deleteKeys(redis: Redis, prefix: string): Promise<number> {
+export async function deleteKeys(redis: RedisClient, prefix: string): Promise<number> {
   const pattern = namespacePattern(prefix);
-  let cursor = '0';
+  const cluster = redis instanceof Cluster;
   let n = 0;
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 5000);
-    cursor = next;
-    if (keys.length) {
-      await redis.unlink(...keys);
+  for (const node of masters(redis)) {
+    let cursor = '0';
+    do {
+      const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 5000);
+      cursor = next;
+      if (!keys.length) continue;
+      // On a cluster one node's keys may be in different slots: one UNLINK per key, pipelined.
+      if (cluster) await keys.reduce((p, k) => p.unlink(k), node.pipeline()).exec();
+      else await node.unlink(...keys);
       n += keys.length;
-    }
-  } while (cursor !== '0');
+    } while (cursor !== '0');
+  }
   return n;
 }
 
@@ -175,7 +224,15 @@ export const fmt = (n: number, digits = 0) =>
  * Redis do not show up in the figure: every non-job key exactly, job hashes from a sample of 2,000.
  */
 export async function prefixMemory(
-  redis: Redis,
+  redis: RedisClient,
+  prefix: string,
+): Promise<{ bytes: number; jobs: number; keys: number }> {
+  const parts = await Promise.all(masters(redis).map((node) => nodePrefixMemory(node, prefix)));
+  return parts.reduce((a, b) => ({ bytes: a.bytes + b.bytes, jobs: a.jobs + b.jobs, keys: a.keys + b.keys }));
+}
+
+async function nodePrefixMemory(
+  redis: ReturnType<typeof masters>[number],
   prefix: string,
 ): Promise<{ bytes: number; jobs: number; keys: number }> {
   const pattern = namespacePattern(prefix);

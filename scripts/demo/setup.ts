@@ -1,6 +1,7 @@
 // Set-up: the services checked, the intro, and the demo's own database (migrated) and Redis prefix.
 import { randomBytes } from 'node:crypto';
-import { checkPostgres, checkRedis, maskUrl, ServiceUnavailable } from '../../worker/util/services.ts';
+import { checkPostgres, checkRedis, describeRedis, maskUrl, ServiceUnavailable } from '../../worker/util/services.ts';
+import { targetFromEnv } from '../../worker/redis/connect.ts';
 import { applyMigrations } from '../lib/migrations.ts';
 import { fatal, revokeAtMs, type Options } from './options.ts';
 import type { Run } from './run.ts';
@@ -15,6 +16,9 @@ export interface Services {
   dbUrl: URL;
   redisUrl: string;
 }
+
+/** REDIS_URL, or the cluster of REDIS_CLUSTER_NODES (the demo's daemon inherits those variables). */
+const redisTarget = (redisUrl: string) => targetFromEnv({ ...process.env, REDIS_URL: redisUrl });
 
 export async function preflight(): Promise<Services> {
   const rawDb = process.env.DATABASE_URL || DEFAULT_DATABASE_URL;
@@ -38,7 +42,7 @@ export async function preflight(): Promise<Services> {
   server.pathname = '/postgres';
   try {
     await checkPostgres(server.toString());
-    await checkRedis(redisUrl);
+    await checkRedis(redisTarget(redisUrl));
   } catch (e) {
     if (e instanceof ServiceUnavailable) fatal(e.message);
     throw e;
@@ -83,7 +87,7 @@ export async function createStores({ say, st, ok }: Ui, run: Run, pre: Services)
   say(
     `  ${ok} PostgreSQL  ${maskUrl(pre.dbUrl.toString())}: created ${st.bold(dbName)}, ${applied.length} migration${applied.length === 1 ? '' : 's'} applied (${secs(Date.now() - t)})`,
   );
-  say(`  ${ok} Redis       ${maskUrl(pre.redisUrl)}: the demo's keys live under ${created.prefix}`);
+  say(`  ${ok} Redis       ${describeRedis(redisTarget(pre.redisUrl))}: the demo's keys live under ${created.prefix}`);
   run.checkAbort();
   return dbUrl;
 }

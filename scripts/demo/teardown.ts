@@ -2,7 +2,7 @@
 // exits 0), then everything the demo created removed, each part on its own (one failing does
 // not skip the others).
 import { rmSync } from 'node:fs';
-import { Redis } from 'ioredis';
+import { createRedis, masters, targetFromEnv } from '../../worker/redis/connect.ts';
 import { namespacePattern } from '../../worker/redis/keys.ts';
 import { dropDatabase } from '../lib/migrations.ts';
 import type { DaemonProcess } from './daemon-process.ts';
@@ -76,18 +76,26 @@ export async function cleanup(ui: Ui, run: Run): Promise<void> {
   if (created.tmpDir) rmSync(created.tmpDir, { recursive: true, force: true });
 }
 
+/** SCAN + UNLINK on every master (one node, or each master of REDIS_CLUSTER_NODES). */
 async function deleteKeys(redisUrl: string, prefix: string): Promise<number> {
-  const r = new Redis(redisUrl, { lazyConnect: true, connectTimeout: 3000, maxRetriesPerRequest: 1 });
+  const r = createRedis(targetFromEnv({ ...process.env, REDIS_URL: redisUrl }), {
+    role: 'general',
+    lazyConnect: true,
+    node: { connectTimeout: 3000, maxRetriesPerRequest: 1 },
+  });
   r.on('error', () => undefined);
   try {
     await r.connect();
-    let cursor = '0';
     let n = 0;
-    do {
-      const [next, keys] = await r.scan(cursor, 'MATCH', namespacePattern(prefix), 'COUNT', 1000);
-      cursor = next;
-      if (keys.length) n += await r.unlink(...keys);
-    } while (cursor !== '0');
+    for (const node of masters(r)) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await node.scan(cursor, 'MATCH', namespacePattern(prefix), 'COUNT', 1000);
+        cursor = next;
+        // One key at a time: keys of one node may still be in different slots of a cluster.
+        for (const k of keys) n += await node.unlink(k);
+      } while (cursor !== '0');
+    }
     return n;
   } finally {
     r.disconnect();

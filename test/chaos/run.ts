@@ -15,7 +15,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { createSingleRedis } from '../../worker/redis/connect.ts';
 import { applyMigrations, dropDatabase } from '../../scripts/lib/migrations.ts';
 import { Keyring } from '../../worker/crypto/keyring.ts';
 import { jobKeyOf } from '../../worker/redis/keys.ts';
@@ -135,10 +136,10 @@ class World {
       ),
     );
     this.redisChild = child;
-    const probe = new Redis(this.redisPort, '127.0.0.1', {
+    const probe = createSingleRedis(`redis://127.0.0.1:${this.redisPort}`, {
+      role: 'general',
       lazyConnect: true,
-      maxRetriesPerRequest: 0,
-      retryStrategy: () => null,
+      node: { maxRetriesPerRequest: 0, retryStrategy: () => null },
     });
     probe.on('error', () => undefined);
     for (let i = 0; i < 100; i++) {
@@ -183,7 +184,10 @@ class World {
     await this.proxy.start();
     this.redisPort = await freePort();
     await this.startRedis();
-    this.redis = new Redis(this.redisPort, '127.0.0.1', { maxRetriesPerRequest: 1 });
+    this.redis = createSingleRedis(`redis://127.0.0.1:${this.redisPort}`, {
+      role: 'general',
+      node: { maxRetriesPerRequest: 1 },
+    });
     this.redis.on('error', () => undefined);
     progress(`redis-server on port ${this.redisPort}, PostgreSQL proxy on port ${this.proxy.port}`);
     await this.startFake('chaos', {

@@ -4,7 +4,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { createSingleRedis } from '../../worker/redis/connect.ts';
 import { inject } from 'vitest';
 import pino from 'pino';
 import pg from 'pg';
@@ -135,7 +136,7 @@ export function testDb(): Db {
 }
 
 export function testRedis(): Redis {
-  return new Redis(REDIS_URL, { maxRetriesPerRequest: 3 });
+  return createSingleRedis(REDIS_URL, { role: 'general' });
 }
 
 /** Polls until fn returns a truthy value (or throws after timeoutMs with the last value). */

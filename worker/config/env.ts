@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { cronOverrideFromEnv } from '../providers/env.ts';
 import { decodeWebhookSecret } from './webhook-secret.ts';
-import { parseClusterNodes, type RedisTarget } from '../redis/connect.ts';
+import { parseClusterNodes, type RedisAuth, type RedisTarget } from '../redis/connect.ts';
 
 export class ConfigError extends Error {
   constructor(
@@ -385,9 +385,20 @@ export function loadConfig(env: Env = process.env): Config {
 }
 
 function redisTarget(env: Env, redisUrl: string): RedisTarget {
+  const auth = redisAuth(env);
   const raw = env.REDIS_CLUSTER_NODES;
-  if (raw === undefined || raw.trim() === '') return { kind: 'single', url: redisUrl };
+  if (raw === undefined || raw.trim() === '') return { kind: 'single', url: redisUrl, ...(auth ? { auth } : {}) };
   const nodes = parseClusterNodes(raw);
   if (typeof nodes === 'string') throw new ConfigError('REDIS_CLUSTER_NODES', nodes);
-  return { kind: 'cluster', nodes };
+  return { kind: 'cluster', nodes, ...(auth ? { auth } : {}) };
+}
+
+/** REDIS_USERNAME, REDIS_PASSWORD (or REDIS_PASSWORD_FILE), REDIS_TLS; undefined when none is set. */
+function redisAuth(env: Env): RedisAuth | undefined {
+  const username = env.REDIS_USERNAME || undefined;
+  const password = secretFromEnv(env, 'REDIS_PASSWORD');
+  const tls = bool(env, 'REDIS_TLS', false);
+  if (username && !password)
+    throw new ConfigError('REDIS_USERNAME', 'needs REDIS_PASSWORD (an ACL user signs in with both)');
+  return username || password || tls ? { username, password, tls } : undefined;
 }

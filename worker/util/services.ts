@@ -1,6 +1,6 @@
 // Reachability checks that fail in one readable line, naming the URL tried and how to start it.
 import { Cluster } from 'ioredis';
-import { createRedis, describeTarget, type RedisTarget } from '../redis/connect.ts';
+import { createRedis, type RedisTarget } from '../redis/connect.ts';
 import pg from 'pg';
 
 export function maskUrl(u: string): string {
@@ -13,10 +13,16 @@ export function maskUrl(u: string): string {
   }
 }
 
+/** A readable name of a Redis target for logs and errors (never a password). */
+export function describeRedis(t: RedisTarget): string {
+  return t.kind === 'single' ? maskUrl(t.url) : `cluster ${t.nodes.map((n) => `${n.host}:${n.port}`).join(',')}`;
+}
+
 export class ServiceUnavailable extends Error {
+  /** `where`: a URL (its password is masked here) or a Redis target. */
   constructor(
     readonly service: 'PostgreSQL' | 'Redis',
-    readonly url: string,
+    where: string | RedisTarget,
     reason: string,
     hintOverride?: string,
   ) {
@@ -24,8 +30,12 @@ export class ServiceUnavailable extends Error {
       hintOverride ??
       (service === 'PostgreSQL'
         ? 'start it with "docker compose up -d postgres" (or your system service) or set DATABASE_URL'
-        : 'start it with "docker compose up -d redis" (or "redis-server --daemonize yes") or set REDIS_URL');
-    super(`cannot reach ${service} at ${maskUrl(url)} (${reason}): ${hint}`);
+        : typeof where !== 'string' && where.kind === 'cluster'
+          ? 'check REDIS_CLUSTER_NODES (every seed is a cluster node) and that the cluster is up'
+          : 'start it with "docker compose up -d redis" (or "redis-server --daemonize yes") or set REDIS_URL');
+    super(
+      `cannot reach ${service} at ${typeof where === 'string' ? maskUrl(where) : describeRedis(where)} (${reason}): ${hint}`,
+    );
     this.name = 'ServiceUnavailable';
   }
 }
@@ -65,7 +75,6 @@ export async function checkRedis(target: string | RedisTarget, timeoutMs = 3000)
   r.on('error', (e: NodeJS.ErrnoException) => {
     cause ??= e;
   });
-  const where = t.kind === 'single' ? t.url : describeTarget(t);
   try {
     if (r instanceof Cluster) {
       // A cluster client retries its seeds on its own: bound the wait.
@@ -81,7 +90,7 @@ export async function checkRedis(target: string | RedisTarget, timeoutMs = 3000)
     }
   } catch (e) {
     const err = cause ?? (e as NodeJS.ErrnoException);
-    throw new ServiceUnavailable('Redis', where, err.code ?? err.message.split('\n')[0]);
+    throw new ServiceUnavailable('Redis', t, err.code ?? err.message.split('\n')[0]);
   } finally {
     r.disconnect();
   }
