@@ -196,6 +196,9 @@ export class Daemon {
           ),
         withConnections: () => providersWithConnections(this.db),
         inUseCheckMs: Math.max(1000, config.feederIntervalMs),
+        earliestDueAt: (name) => this.queues.earliestDueAt(name),
+        // Well past any legitimate pause of a worker with a free slot (it fetches every few seconds).
+        stuckMs: Math.max(10_000, 3 * config.stalledIntervalMs),
         settings: {
           prefix: config.queuePrefix,
           shards: config.refreshQueueShards,

@@ -68,3 +68,26 @@ export function shardLimits(p: { concurrency: number; ratePerSecond: number }, s
   if (Number.isInteger(r) && r >= n) return { concurrency, limiter: { max: part(r, n, k), duration: 1000 } };
   return { concurrency, limiter: { max: 1, duration: Math.ceil((1000 * n) / r) } };
 }
+
+/** What the watchdog knows of one refresh worker and its queue (schedule/workers.ts). */
+export interface WorkerProgress {
+  /** When the queue's earliest delayed job was due (ms), null when none is delayed. */
+  earliestDueAt: number | null;
+  /** Jobs this worker is processing now, and how many it may. */
+  inFlight: number;
+  concurrency: number;
+  /** When this worker last started a job (or was created), ms. */
+  lastStartAt: number;
+}
+
+/**
+ * Is a worker stuck: a job overdue by more than stuckMs while the worker had a free slot and started
+ * nothing for that long? A live worker with a free slot fetches at least every few seconds, and every
+ * fetch moves due delayed jobs on; this has been seen after a Redis Cluster failover left a worker's
+ * blocking connection waiting for an answer that never comes. A busy worker (every slot taken, e.g. a
+ * slow provider) is never stuck by this rule.
+ */
+export function isWorkerStuck(w: WorkerProgress, nowMs: number, stuckMs: number): boolean {
+  if (w.earliestDueAt === null || nowMs - w.earliestDueAt <= stuckMs) return false;
+  return w.inFlight < w.concurrency && nowMs - w.lastStartAt > stuckMs;
+}

@@ -71,6 +71,16 @@ export class Queues {
     return sum;
   }
 
+  /**
+   * When a queue's earliest delayed job is due (ms), or null: one ZRANGE on its delayed set, whose
+   * score BullMQ keeps as due time × 0x1000 + a counter.
+   */
+  async earliestDueAt(queueName: string): Promise<number | null> {
+    const key = `${this.prefixOf(queueName)}:${queueName}:delayed`;
+    const [, score] = await this.connection.zrange(key, 0, 0, 'WITHSCORES');
+    return score === undefined ? null : Math.floor(Number(score) / 0x1000);
+  }
+
   all(): Queue[] {
     return [this.maintenance, ...this.refresh.values()];
   }

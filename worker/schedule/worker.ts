@@ -51,6 +51,19 @@ export interface ShardQueue {
   limits: ShardLimits;
 }
 
+/** What a refresh worker is doing, for the watchdog (policy.ts isWorkerStuck). */
+export interface WorkerActivity {
+  inFlight: number;
+  lastStartAt: number;
+}
+
+const activities = new WeakMap<Worker, WorkerActivity>();
+
+/** The activity of a worker made by createRefreshWorker. */
+export function activityOf(w: Worker): WorkerActivity | undefined {
+  return activities.get(w);
+}
+
 export function createRefreshWorker(
   provider: ResolvedProvider,
   shard: ShardQueue,
@@ -60,7 +73,17 @@ export function createRefreshWorker(
   s: WorkerSettings,
 ): Worker<RefreshJobData> {
   const now = s.now ?? Date.now;
+  const activity: WorkerActivity = { inFlight: 0, lastStartAt: now() };
   const processor = async (job: Job<RefreshJobData>, token?: string) => {
+    activity.inFlight++;
+    activity.lastStartAt = now();
+    try {
+      return await refreshJob(job, token);
+    } finally {
+      activity.inFlight--;
+    }
+  };
+  const refreshJob = async (job: Job<RefreshJobData>, token?: string) => {
     const { connectionId } = job.data;
     const trigger = job.data.trigger === 'feeder' ? 'scheduled' : job.data.trigger;
     let out: RefreshOutcome;
@@ -110,5 +133,6 @@ export function createRefreshWorker(
     );
   });
   worker.on('error', (err) => log.error({ provider: provider.key, err }, 'refresh worker error'));
+  activities.set(worker, activity);
   return worker;
 }

@@ -9,9 +9,8 @@ import type { RedisClient } from '../redis/connect.ts';
 import type { Logger } from 'pino';
 import type { ProviderRegistry, ReloadResult, ResolvedProvider } from '../providers/registry.ts';
 import type { Refresher } from '../refresh/refresher.ts';
-import { providersInUse } from './policy.ts';
-import { refreshQueueNames, shardLimits } from './policy.ts';
-import { createRefreshWorker, type WorkerSettings } from './worker.ts';
+import { isWorkerStuck, providersInUse, refreshQueueNames, shardLimits } from './policy.ts';
+import { activityOf, createRefreshWorker, type WorkerSettings } from './worker.ts';
 
 export interface RefreshWorkersDeps {
   providers: ProviderRegistry;
@@ -27,6 +26,10 @@ export interface RefreshWorkersDeps {
   drainCheckMs?: number;
   /** How often providers that gained connections are looked for. */
   inUseCheckMs?: number;
+  /** When a queue's earliest delayed job was due (ms), null if none (the watchdog's one read per queue). */
+  earliestDueAt: (queueName: string) => Promise<number | null>;
+  /** A worker with a free slot that started nothing while a job was overdue this long is replaced. */
+  stuckMs: number;
 }
 
 export class RefreshWorkers {
@@ -36,6 +39,7 @@ export class RefreshWorkers {
   /** Removed from PROVIDERS_FILE (the registry keeps them until a restart): never started again. */
   private readonly removed = new Set<string>();
   private inUseTimer?: NodeJS.Timeout;
+  private watchdogTimer?: NodeJS.Timeout;
   private closed = false;
 
   constructor(private readonly d: RefreshWorkersDeps) {}
@@ -48,6 +52,11 @@ export class RefreshWorkers {
       this.d.inUseCheckMs ?? 30_000,
     );
     this.inUseTimer.unref();
+    this.watchdogTimer = setInterval(
+      () => void this.watchdog().catch((err) => this.d.log.warn({ err }, 'refresh worker watchdog could not look')),
+      Math.max(1000, Math.floor(this.d.stuckMs / 3)),
+    );
+    this.watchdogTimer.unref();
   }
 
   /** Every worker is running (readiness). */
@@ -88,6 +97,7 @@ export class RefreshWorkers {
   async close(force = false): Promise<void> {
     this.closed = true;
     if (this.inUseTimer) clearInterval(this.inUseTimer);
+    if (this.watchdogTimer) clearInterval(this.watchdogTimer);
     for (const t of this.draining.values()) clearInterval(t);
     this.draining.clear();
     await Promise.allSettled([...this.running.values()].flat().map((w) => w.close(force)));
@@ -102,19 +112,69 @@ export class RefreshWorkers {
 
   private add(p: ResolvedProvider): void {
     const n = this.d.settings.shards;
-    const ws = refreshQueueNames(p.key, n).map((name, k) =>
-      createRefreshWorker(p, { name, limits: shardLimits(p, n, k) }, this.d.connection, this.d.refresher, this.d.log, {
-        ...this.d.settings,
-      }),
-    );
+    const ws = refreshQueueNames(p.key, n).map((_name, k) => this.create(p, k));
     this.running.set(p.key, ws);
     if (p.concurrency < n)
       this.d.log.warn(
         { provider: p.key, concurrency: p.concurrency, shards: n },
         'provider concurrency below REFRESH_QUEUE_SHARDS: each shard worker still takes one job at a time',
       );
-    for (const w of ws)
-      void w.run().catch((err) => this.d.log.error({ err, provider: p.key }, 'refresh worker stopped'));
+    for (const w of ws) this.run(w, p.key);
+  }
+
+  private create(p: ResolvedProvider, k: number): Worker {
+    const n = this.d.settings.shards;
+    const name = refreshQueueNames(p.key, n)[k];
+    return createRefreshWorker(
+      p,
+      { name, limits: shardLimits(p, n, k) },
+      this.d.connection,
+      this.d.refresher,
+      this.d.log,
+      {
+        ...this.d.settings,
+      },
+    );
+  }
+
+  private run(w: Worker, provider: string): void {
+    void w.run().catch((err) => this.d.log.error({ err, provider }, 'refresh worker stopped'));
+  }
+
+  /**
+   * Replaces workers that make no progress while their queue has overdue jobs (policy.ts
+   * isWorkerStuck). The old worker is closed without force in the background: a job it still runs
+   * finishes (the in-process provider gate keeps the provider's concurrency meanwhile).
+   */
+  private async watchdog(): Promise<void> {
+    const now = (this.d.settings.now ?? Date.now)();
+    for (const [key, ws] of this.running) {
+      const p = this.d.providers.get(key);
+      if (!p || this.draining.has(key)) continue;
+      for (let k = 0; k < ws.length; k++) {
+        const w = ws[k];
+        const a = activityOf(w);
+        if (!a || this.closed) continue;
+        const earliestDueAt = await this.d.earliestDueAt(w.name);
+        const progress = {
+          earliestDueAt,
+          inFlight: a.inFlight,
+          concurrency: w.concurrency,
+          lastStartAt: a.lastStartAt,
+        };
+        if (!isWorkerStuck(progress, now, this.d.stuckMs)) continue;
+        this.d.log.warn(
+          { provider: key, queue: w.name, overdueMs: now - earliestDueAt!, idleMs: now - a.lastStartAt },
+          'refresh worker made no progress while jobs were overdue (seen after a Redis failover): replacing it',
+        );
+        const fresh = this.create(p, k);
+        ws[k] = fresh;
+        this.run(fresh, key);
+        void w
+          .close()
+          .catch((err) => this.d.log.warn({ err, provider: key }, 'a replaced refresh worker did not close'));
+      }
+    }
   }
 
   /** Concurrency and the limiter are read by BullMQ on every fetch: set in place, no restart. */
