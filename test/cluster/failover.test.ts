@@ -16,6 +16,7 @@ import { LocalRedisCluster } from '../helpers/redis-cluster.ts';
 import { judge, type TrackedConnection, type Verdict } from '../chaos/checker.ts';
 import { Keyring } from '../../worker/crypto/keyring.ts';
 import { masters } from '../../worker/redis/connect.ts';
+import { queueKeyOf } from '../../worker/redis/keys.ts';
 
 const N = 20;
 const cluster = new LocalRedisCluster({ password: `pw-${process.pid}-cluster` });
@@ -132,7 +133,7 @@ async function stuck(after: Map<string, number>): Promise<string> {
   const ready = await fetch(`${a.baseUrl}/readyz`).then((r) => r.text());
   // BullMQ's own view: overdue delayed jobs, the wake-up marker, and whether the workers run.
   const marker = await a.daemon.bullRedis.zrange(
-    `${a.daemon.queues.prefixOf(q.name)}:${q.name}:marker`,
+    queueKeyOf(a.config.queuePrefix, q.name, 'marker'),
     0,
     -1,
     'WITHSCORES',

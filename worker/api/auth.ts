@@ -35,7 +35,7 @@ export class ApiKeys {
   }
 
   private compare(header: string): Scope | null {
-    const m = /^Bearer\s+(.+)$/i.exec(header ?? '');
+    const m = /^Bearer\s+(.+)$/i.exec(header);
     const presented = createHash('sha256')
       .update(m ? m[1].trim() : '\u0000invalid')
       .digest();

@@ -20,9 +20,14 @@ export function queuePrefixFor(queuePrefix: string, queueName: string): string {
   return `${namespaceOf(queuePrefix)}:{${queueName}}`;
 }
 
-/** The Redis key of a BullMQ job's hash (BullMQ's layout: prefix:queue:id). */
+/** A key of one queue in BullMQ's layout (prefix:queue:suffix): a job's hash (suffix = job id), `delayed`, `marker`... */
+export function queueKeyOf(queuePrefix: string, queueName: string, suffix: string): string {
+  return `${queuePrefixFor(queuePrefix, queueName)}:${queueName}:${suffix}`;
+}
+
+/** The Redis key of a BullMQ job's hash. */
 export function jobKeyOf(queuePrefix: string, queueName: string, jobId: string): string {
-  return `${queuePrefixFor(queuePrefix, queueName)}:${queueName}:${jobId}`;
+  return queueKeyOf(queuePrefix, queueName, jobId);
 }
 
 /** A SCAN pattern matching every key the daemon keeps under a QUEUE_PREFIX (queues, jobs, locks). */

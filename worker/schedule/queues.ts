@@ -4,7 +4,7 @@
 // hash tag (redis/keys.ts), so a queue lives in one Redis Cluster slot and queues spread over nodes.
 import { Queue, type JobsOptions, type JobType } from 'bullmq';
 import type { RedisClient } from '../redis/connect.ts';
-import { jobKeyOf, queuePrefixFor } from '../redis/keys.ts';
+import { jobKeyOf, queueKeyOf, queuePrefixFor } from '../redis/keys.ts';
 import type { RefreshJobData } from '../interfaces.ts';
 import { refreshQueueNameFor, refreshQueueNames } from './policy.ts';
 
@@ -17,6 +17,18 @@ export const REFRESH_JOB_OPTS: JobsOptions = { removeOnComplete: true, removeOnF
 
 type BulkJob = Parameters<Queue<RefreshJobData>['addBulk']>[0][number];
 
+/** Items grouped by a key, each group in the items' order. */
+function groupBy<K, T>(items: readonly T[], keyOf: (item: T) => K): Map<K, T[]> {
+  const out = new Map<K, T[]>();
+  for (const it of items) {
+    const k = keyOf(it);
+    const list = out.get(k);
+    if (list) list.push(it);
+    else out.set(k, [it]);
+  }
+  return out;
+}
+
 /** Adds jobs for a provider's connections, each to its own shard (one addBulk per shard queue). */
 export async function addToShards<T extends { id: string }>(
   queues: Pick<Queues, 'refreshQueueFor'>,
@@ -24,14 +36,8 @@ export async function addToShards<T extends { id: string }>(
   items: readonly T[],
   job: (item: T) => BulkJob,
 ): Promise<void> {
-  const byQueue = new Map<Queue<RefreshJobData>, BulkJob[]>();
-  for (const it of items) {
-    const q = queues.refreshQueueFor(provider, it.id);
-    const list = byQueue.get(q);
-    if (list) list.push(job(it));
-    else byQueue.set(q, [job(it)]);
-  }
-  await Promise.all([...byQueue].map(([q, jobs]) => q.addBulk(jobs)));
+  const byQueue = groupBy(items, (it) => queues.refreshQueueFor(provider, it.id));
+  await Promise.all([...byQueue].map(([q, its]) => q.addBulk(its.map(job))));
 }
 
 export class Queues {
@@ -76,7 +82,7 @@ export class Queues {
    * score BullMQ keeps as due time × 0x1000 + a counter.
    */
   async earliestDueAt(queueName: string): Promise<number | null> {
-    const key = `${this.prefixOf(queueName)}:${queueName}:delayed`;
+    const key = queueKeyOf(this.prefix, queueName, 'delayed');
     const [, score] = await this.connection.zrange(key, 0, 0, 'WITHSCORES');
     return score === undefined ? null : Math.floor(Number(score) / 0x1000);
   }
@@ -95,13 +101,10 @@ export class Queues {
    * cluster pipeline may only hold keys of one slot's node, and each queue is one slot.
    */
   async haveJobs(items: readonly { provider: string; id: string }[]): Promise<boolean[]> {
-    const byQueue = new Map<string, number[]>();
-    items.forEach((it, i) => {
-      const name = refreshQueueNameFor(it.provider, it.id, this.shards);
-      const list = byQueue.get(name);
-      if (list) list.push(i);
-      else byQueue.set(name, [i]);
-    });
+    const byQueue = groupBy(
+      items.map((_it, i) => i),
+      (i) => refreshQueueNameFor(items[i].provider, items[i].id, this.shards),
+    );
     const out = new Array<boolean>(items.length).fill(false);
     await Promise.all(
       [...byQueue].map(async ([name, idx]) => {

@@ -1,6 +1,6 @@
 // Reachability checks that fail in one readable line, naming the URL tried and how to start it.
 import { Cluster } from 'ioredis';
-import { createRedis, type RedisTarget } from '../redis/connect.ts';
+import { createRedis, redisProblem, type RedisTarget } from '../redis/connect.ts';
 import pg from 'pg';
 
 export function maskUrl(u: string): string {
@@ -82,12 +82,11 @@ export async function checkRedis(target: string | RedisTarget, timeoutMs = 3000)
         r.connect(),
         new Promise((_, rej) => setTimeout(() => rej(new Error('cluster not ready')), timeoutMs * 2).unref()),
       ]);
-      const info = await r.cluster('INFO');
-      if (!/cluster_state:ok/.test(String(info))) throw new Error('cluster_state is not ok');
     } else {
       await r.connect();
-      await r.ping();
     }
+    const problem = await redisProblem(r);
+    if (problem) throw new Error(problem);
   } catch (e) {
     const err = cause ?? (e as NodeJS.ErrnoException);
     throw new ServiceUnavailable('Redis', t, err.code ?? err.message.split('\n')[0]);
