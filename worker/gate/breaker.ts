@@ -46,6 +46,7 @@ import { DEFAULT_OUTAGE, outageView, type OutageThresholds, type OutageView } fr
 import { holdOf } from '../store/provider-hold.ts';
 import { OutageHold, type HoldDecision } from './outage-hold.ts';
 import type { ProviderRegistry, ReloadResult } from '../providers/registry.ts';
+import { SingleFlight } from '../util/single-flight.ts';
 
 const MAX_DESC = 300;
 
@@ -62,7 +63,7 @@ export class BreakerGate implements ProviderGate {
   private db?: Db;
   private log?: Logger;
   private readonly cache = new Map<string, BreakerSnapshot>();
-  private readonly loading = new Map<string, Promise<BreakerSnapshot>>();
+  private readonly loading = new SingleFlight<BreakerSnapshot>();
   private readonly limiters = new Map<string, ProviderLimiter>();
   private readonly staleAnswers = new Map<string, number[]>();
   private readonly credentialsChangedAt = new Map<string, number>();
@@ -214,12 +215,7 @@ export class BreakerGate implements ProviderGate {
   private async stateOf(key: string): Promise<BreakerSnapshot> {
     const c = this.cache.get(key);
     if (c && this.now() - c.loadedAt < this.cacheMs) return c;
-    let p = this.loading.get(key);
-    if (!p) {
-      p = this.load(key).finally(() => this.loading.delete(key));
-      this.loading.set(key, p);
-    }
-    return p;
+    return this.loading.run(key, () => this.load(key));
   }
 
   private async load(key: string): Promise<BreakerSnapshot> {

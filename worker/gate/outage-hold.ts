@@ -34,6 +34,7 @@ import {
   releaseHeldConnections,
   releaseHold,
 } from '../store/provider-hold.ts';
+import { SingleFlight } from '../util/single-flight.ts';
 
 /** At most this many waiting connections are re-scheduled on release; the rest wake at their probe time. */
 const RELEASE_BATCH = 20_000;
@@ -61,7 +62,7 @@ export class OutageHold {
   private log?: Logger;
   private planner?: JobPlanner;
   private readonly cache = new Map<string, Cached>();
-  private readonly loading = new Map<string, Promise<Cached>>();
+  private readonly loading = new SingleFlight<Cached>();
   private readonly transients = new Map<string, Map<string, number>>();
   /** The connection whose probe this process has out, per provider. */
   private readonly probers = new Map<string, string>();
@@ -186,17 +187,10 @@ export class OutageHold {
     const c = this.cache.get(key);
     const ttl = c?.state === 'closed' ? this.o.closedCacheMs : this.o.heldCacheMs;
     if (c && this.o.now() - c.loadedAt < ttl) return c;
-    let p = this.loading.get(key);
-    if (!p) {
-      p = readHold(this.db!, key)
-        .then((h) => {
-          const v = { ...h, loadedAt: this.o.now() };
-          this.cache.set(key, v);
-          return v;
-        })
-        .finally(() => this.loading.delete(key));
-      this.loading.set(key, p);
-    }
-    return p;
+    return this.loading.run(key, async () => {
+      const v = { ...(await readHold(this.db!, key)), loadedAt: this.o.now() };
+      this.cache.set(key, v);
+      return v;
+    });
   }
 }

@@ -7,6 +7,7 @@ import type { RefreshOutcome } from './outcome.ts';
 import type { Trigger } from '../interfaces.ts';
 import type { Refresher } from './refresher.ts';
 import type { TokenCache } from './token-cache.ts';
+import { SingleFlight } from '../util/single-flight.ts';
 
 export type TokenResult =
   | { kind: 'token'; accessToken: string; expiresAt: Date | null; tokenType: string | null; refreshed: boolean }
@@ -15,7 +16,7 @@ export type TokenResult =
   | { kind: 'unavailable'; outcome: RefreshOutcome };
 
 export class OnDemand {
-  private readonly inflight = new Map<string, Promise<RefreshOutcome>>();
+  private readonly inflight = new SingleFlight<RefreshOutcome>();
 
   constructor(
     private readonly store: ConnectionStore,
@@ -41,14 +42,7 @@ export class OnDemand {
     opts: { bypassBreaker?: boolean } = {},
   ): Promise<RefreshOutcome> {
     const key = `${connectionId}:${trigger}${opts.bypassBreaker ? ':force' : ''}`;
-    let p = this.inflight.get(key);
-    if (!p) {
-      p = this.refreshWaiting(connectionId, trigger, minValidMs, opts.bypassBreaker).finally(() =>
-        this.inflight.delete(key),
-      );
-      this.inflight.set(key, p);
-    }
-    return p;
+    return this.inflight.run(key, () => this.refreshWaiting(connectionId, trigger, minValidMs, opts.bypassBreaker));
   }
 
   private async refreshWaiting(
